@@ -1,0 +1,50 @@
+/* testutil.c -- see testutil.h. */
+#include "testutil.h"
+
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+char *tu_tempdir(const char *tag) {
+    const char *base = getenv("TMPDIR");
+    char tmpl[512];
+    snprintf(tmpl, sizeof tmpl, "%s/scry-%s-XXXXXX", base && *base ? base : "/tmp", tag);
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    return strdup(d);
+}
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(p);
+}
+
+void tu_rmtree(const char *path) {
+    if (path) nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *tu_shared(const char *rel) {
+    static char buf[1024];
+    const char *root = getenv("SCRY_SHARED");
+    snprintf(buf, sizeof buf, "%s/%s", root && *root ? root : "../shared", rel);
+    return buf;
+}
+
+const char *tu_darknet(const char *name) {
+    static char buf[512];
+    snprintf(buf, sizeof buf, "/usr/share/darknet/data/%s", name);
+    return buf;
+}
+
+void *tu_read(const char *path, size_t *n) {
+    void *data = NULL;
+    scry_err err = {0};
+    int rc = scry_read_file(path, &data, n, &err);
+    if (rc != SCRY_OK) fail_msg("read %s: %s", path, err.msg);
+    return data;
+}

@@ -1,0 +1,22 @@
+/* testutil.h -- helpers shared by the cmocka unit tests. */
+#ifndef SCRY_TESTUTIL_H
+#define SCRY_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh empty directory under $TMPDIR (or /tmp); caller frees the string
+ * and may remove the tree with tu_rmtree. */
+char *tu_tempdir(const char *tag);
+void tu_rmtree(const char *path);
+/* Path of a file in ../shared/data (relative to the repo root, where the tests
+ * run), or of a darknet sample photo. NULL-safe: returns a static buffer. */
+const char *tu_shared(const char *rel);
+const char *tu_darknet(const char *name);   /* e.g. "dog.jpg" */
+/* Whole file into memory; fails the test when it cannot be read. */
+void *tu_read(const char *path, size_t *n);
+
+#endif
