@@ -1,0 +1,180 @@
+/* meta.h -- the metadata store: images, their facts, jobs and work items.
+ *
+ * One interface, one backend today: SQLite in WAL mode (meta_open with a file
+ * path). A PostgreSQL backend implements the same functions later, chosen by
+ * the location string (a "postgres://" URL); callers never see SQL.
+ *
+ * Schema is versioned (PRAGMA user_version) and migrated forward at open, each
+ * migration in its own transaction. Tables: images (one row per uploaded image
+ * with its facts as JSON text columns), jobs, job_items (job x image work
+ * items with status, attempts and the stage last entered), image_vectors, and
+ * an FTS5 index over filename, caption, tags, text, EXIF and colours kept in
+ * step with the images table by this module.
+ *
+ * Concurrency: a meta_db may be shared by every thread; calls are serialised
+ * on one connection by a mutex. That is simple and, for metadata writes of a
+ * few hundred bytes per image, far from the bottleneck (decoding and models
+ * are). A busy_timeout covers other processes (the CLI) on the same file.
+ *
+ * Ownership: every *_rec filled by a getter owns its strings; free it with
+ * the matching *_free. */
+#ifndef SCRY_META_H
+#define SCRY_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+typedef struct meta_db meta_db;
+
+int meta_open(meta_db **out, const char *location, scry_err *err);
+void meta_close(meta_db *db);
+int meta_schema_version(meta_db *db);
+
+/* ---- images ---------------------------------------------------------- */
+
+/* Status of an image as a whole: "pending" until its job processed it, then
+ * "ready" or "failed". */
+typedef struct image_rec {
+    int64_t rowid;              /* stable integer key (ANN labels) */
+    char id[SCRY_ID_LEN + 1];
+    char sha256[SCRY_SHA256_HEX + 1];      /* original bytes in the blob store */
+    char thumb_sha256[SCRY_SHA256_HEX + 1];/* "" until the thumbnail exists */
+    char *filename;
+    char format[16];            /* sniffed at upload: jpeg, png, gif, webp, tiff, heif, ... */
+    int64_t bytes;
+    int width, height;          /* after EXIF orientation; 0 until decoded */
+    char *exif_json;            /* JSON object: {"date_taken","camera","gps":{lat,lon}}; NULL = none yet */
+    int64_t taken_at;           /* unix seconds from EXIF date, 0 = unknown */
+    char *colors_json;          /* JSON array [{"name","hex","fraction"}] */
+    char *caption;
+    char *tags_json;            /* JSON array [{"label","score","box":[x,y,w,h],"color"}] */
+    char *faces_json;           /* JSON array [{"box","emotion","scores":{...}}] */
+    char *text;                 /* OCR text, words joined by spaces */
+    char *text_json;            /* JSON array of words with boxes */
+    uint64_t phash;             /* 64-bit perceptual hash; valid when has_phash */
+    int has_phash;
+    char status[16];
+    int64_t created_at, updated_at;   /* ms since epoch */
+} image_rec;
+
+void image_rec_free(image_rec *r);     /* frees the strings, not r itself */
+
+/* What the upload path knows about a new image. */
+typedef struct meta_new_image {
+    char id[SCRY_ID_LEN + 1];
+    char sha256[SCRY_SHA256_HEX + 1];
+    const char *filename;
+    const char *format;
+    int64_t bytes;
+} meta_new_image;
+
+/* In one transaction: insert the images (status pending), a job (pending)
+ * and one work item per image. After this returns the job survives a crash. */
+int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
+                       scry_err *err);
+
+int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err);
+int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err);
+/* Page through images newest first. *out is a malloc'ed array of n recs:
+ * free each with image_rec_free then free(*out). */
+int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n, scry_err *err);
+int64_t meta_image_count(meta_db *db);
+
+/* Write every fact column of r (width..text_json, phash, status,
+ * thumb_sha256, taken_at) for image r->id and refresh its FTS row. */
+int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err);
+
+/* Delete an image with its items, vector and FTS row. Fills the blob names
+ * that are no longer referenced by any image (each "" when still in use or
+ * absent) so the caller can remove them from the blob store. */
+int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
+                      char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err);
+
+/* ---- keyword search (FTS5, BM25) -------------------------------------- */
+
+typedef struct meta_hit {
+    int64_t rowid;
+    char id[SCRY_ID_LEN + 1];
+    double bm25;                /* higher is better (sign flipped from FTS5) */
+} meta_hit;
+
+/* Run an FTS5 MATCH expression built by the caller (meta_fts_quote helps)
+ * over ready images. *hits malloc'ed, caller frees. */
+int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
+                    scry_err *err);
+/* Turn free text into a safe FTS5 expression: every token quoted, joined by
+ * OR (any word may match; BM25 ranks those matching more). Caller frees. */
+char *meta_fts_query_from_text(const char *text);
+
+/* ---- vectors ----------------------------------------------------------- */
+
+int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
+                    scry_err *err);
+/* Calls fn for every stored vector of the model (rowid order). A non-zero
+ * return from fn stops the walk and is returned. */
+int meta_vector_each(meta_db *db, const char *model,
+                     int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
+                     scry_err *err);
+
+/* ---- jobs ------------------------------------------------------------- */
+
+typedef struct job_error {
+    char image_id[SCRY_ID_LEN + 1];
+    char *filename;
+    char stage[32];
+    char *message;
+} job_error;
+
+typedef struct job_rec {
+    char id[SCRY_ID_LEN + 1];
+    char status[16];            /* pending, running, completed, failed */
+    int total, done, failed;    /* done counts successes; failed per-image failures */
+    int64_t created_at, updated_at;
+    char *error;                /* whole-job failure reason, NULL otherwise */
+    job_error *errors;          /* per-image failures (meta_job_get only) */
+    int nerrors;
+} job_rec;
+
+void job_rec_free(job_rec *j);
+
+int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err);
+/* Most recent first, without per-image errors. */
+int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err);
+
+/* A claimed unit of work. */
+typedef struct work_item {
+    char job_id[SCRY_ID_LEN + 1];
+    char image_id[SCRY_ID_LEN + 1];
+    int attempt;                /* 1 for the first try */
+} work_item;
+
+/* Atomically take the oldest pending item: mark it running, bump attempts,
+ * mark its job running. SCRY_ENOTFOUND when there is nothing to do. */
+int meta_item_claim(meta_db *db, work_item *out, scry_err *err);
+/* Record the stage an item is entering, so a crash inside it is attributed. */
+int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err);
+/* Finish an item: ok, or failed at stage with message. Updates the job's
+ * counters and completes the job when every item is finished. */
+int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
+                     const char *message, scry_err *err);
+/* At start-up: items left running by a crash go back to pending, unless they
+ * have had max_attempts already, in which case they fail with "crashed in
+ * stage S after N attempts". Jobs are completed if that finished them. */
+int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err);
+/* Re-queue every image for a job (e.g. after a model change). Fills job_id. */
+int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err);
+
+/* ---- metrics ---------------------------------------------------------- */
+
+typedef struct meta_stats {
+    int64_t images, images_ready, images_failed, images_pending;
+    int64_t jobs_pending, jobs_running, jobs_completed, jobs_failed;
+    int64_t items_pending;
+} meta_stats;
+
+int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err);
+
+#endif

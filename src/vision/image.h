@@ -1,0 +1,76 @@
+/* image.h -- decoding and the cheap per-image facts, on libvips.
+ *
+ * Decoding produces one "working copy": 8-bit sRGB, EXIF orientation applied,
+ * shrunk on load so that its longest side is at most work_size. Every later
+ * stage (thumbnail, colours, perceptual hash, detectors, OCR) reads that copy,
+ * so the file is parsed and decoded once per image. The reported width and
+ * height are those of the original after orientation.
+ *
+ * Decompression bombs: the header is read first and an image whose pixel
+ * count exceeds max_pixels is refused before any pixel is decoded.
+ *
+ * libvips is initialised once per process (img_global_init); everything here
+ * is then thread-safe. */
+#ifndef SCRY_IMAGE_H
+#define SCRY_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+/* An owned interleaved RGB8 raster: px has w*h*3 bytes, row stride w*3. */
+typedef struct img_rgb {
+    int w, h;
+    uint8_t *px;
+} img_rgb;
+
+typedef struct img_limits {
+    int64_t max_pixels;         /* refuse larger originals; default 100M */
+    int work_size;              /* longest side of the working copy; default 1280 */
+} img_limits;
+
+typedef struct img_decoded {
+    int width, height;          /* original, after EXIF orientation */
+    char format[16];            /* "jpeg", "png", "webp", "gif", "tiff", "heif", ... */
+    img_rgb work;               /* working copy (owned) */
+    char *exif_json;            /* {"date_taken":"2019-07-01T12:00:00","camera":"Canon EOS 5D",
+                                   "gps":{"lat":..,"lon":..}} with only the keys present;
+                                   NULL when the image has no EXIF */
+    int64_t taken_at;           /* unix seconds of date_taken (as UTC), 0 if unknown */
+} img_decoded;
+
+int img_global_init(const char *argv0, scry_err *err);
+void img_global_shutdown(void);
+
+/* Format from magic bytes, or NULL when the bytes are not an image we accept.
+ * Needs at most the first 32 bytes. */
+const char *img_sniff(const void *data, size_t n);
+/* MIME type for a sniffed format ("image/jpeg"), "application/octet-stream"
+ * when unknown. */
+const char *img_mime(const char *format);
+
+/* Decode. A corrupt or truncated file fails with SCRY_ECORRUPT and the
+ * decoder's own reason in err; over the pixel limit fails with SCRY_ETOOBIG. */
+int img_decode(const void *data, size_t n, const img_limits *lim, img_decoded *out,
+               scry_err *err);
+void img_decoded_free(img_decoded *d);
+
+/* A JPEG thumbnail of src, longest side max_side. *jpeg malloc'ed. */
+int img_thumbnail_jpeg(const img_rgb *src, int max_side, void **jpeg, size_t *len,
+                       scry_err *err);
+
+/* Dominant colours as a JSON array, most dominant first, at most max_colors,
+ * each {"name": one of scry_color_names, "hex": "#rrggbb", "fraction": 0.31}.
+ * Malloc'ed string. */
+char *img_colors_json(const img_rgb *src, int max_colors);
+/* Dominant named colour inside a box (pixel coordinates of src), as an index
+ * into scry_color_names, or -1 for an empty box. Used for "red car". */
+int img_region_color(const img_rgb *src, int x, int y, int w, int h);
+
+/* 64-bit perceptual hash (DCT of a 32x32 grey reduction, sign of the 8x8
+ * low frequencies against their median). Near-duplicates differ in few bits. */
+uint64_t img_phash(const img_rgb *src);
+int img_phash_distance(uint64_t a, uint64_t b);
+
+#endif
