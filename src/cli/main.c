@@ -1,1 +1,419 @@
-int main(void){return 0;}
+/* main.c -- the scry command line: serve, add, search, jobs.
+ *
+ * Every command opens the same app over the data folder (see app/app.h), so
+ * `scry add` indexes through exactly the pipeline the server uses. Flags
+ * come from the table in core/config.c (shared by all commands) plus a few
+ * per command; environment variables SCRY_* set the same values. */
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/app.h"
+#include "app/render.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/server.h"
+#include "vision/image.h"
+
+typedef struct cli_opts {
+    scry_config cfg;
+    int json;
+    int limit, offset;
+    const char *sort;
+    char **args;                /* positional arguments */
+    int nargs;
+} cli_opts;
+
+static const char *const g_usage =
+    "usage: scry <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve                 run the HTTP API and the indexing workers\n"
+    "  add PATH...           index image files and folders (recursively) directly\n"
+    "  search \"query\"        search the indexed images\n"
+    "  jobs [ID]             list recent jobs, or show one\n"
+    "\n"
+    "Run 'scry <command> --help' for the options of a command.\n";
+
+static void print_command_help(const char *cmd) {
+    if (!strcmp(cmd, "serve"))
+        printf("usage: scry serve [options]\n\nServe the v1 REST API on --host:--port and "
+               "index uploads with --workers threads.\n");
+    else if (!strcmp(cmd, "add"))
+        printf("usage: scry add [options] PATH...\n\nIndex image files, and folders "
+               "recursively, through the same pipeline as uploads; shows progress and a "
+               "summary. Files that are not images are skipped.\n");
+    else if (!strcmp(cmd, "search"))
+        printf("usage: scry search [options] \"query\"\n\n  --limit N   results (default "
+               "20)\n  --offset N  skip results\n  --sort S    relevance or date\n  --json      "
+               "print the API's JSON\n");
+    else if (!strcmp(cmd, "jobs"))
+        printf("usage: scry jobs [options] [ID]\n\n  --limit N   jobs to list (default 20)\n  "
+               "--json      print the API's JSON\n");
+    printf("\noptions shared by every command (flag, environment variable):\n");
+    config_print_help(stdout);
+}
+
+/* Parse "--name value", "--name=value" and positionals. Returns 0 to go on,
+ * 1 when help was printed, -1 on error. */
+static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
+    config_defaults(&o->cfg);
+    scry_err err = {0};
+    if (config_from_env(&o->cfg, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return -1;
+    }
+    o->limit = 20;
+    o->args = calloc((size_t)argc + 1, sizeof *o->args);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_command_help(cmd);
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
+            o->args[o->nargs++] = argv[i];
+            continue;
+        }
+        char name[64];
+        const char *value = NULL;
+        const char *eq = strchr(a + 2, '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
+            value = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a + 2);
+        }
+        if (!strcmp(name, "json")) {
+            o->json = 1;
+            continue;
+        }
+        if (!value && i + 1 < argc) value = argv[++i];
+        if (!strcmp(name, "limit") || !strcmp(name, "offset")) {
+            char *end = NULL;
+            long v = value ? strtol(value, &end, 10) : -1;
+            if (!value || !end || *end || v < 0 || v > 100000) {
+                fprintf(stderr, "scry: --%s needs a non-negative integer\n", name);
+                return -1;
+            }
+            if (!strcmp(name, "limit")) o->limit = (int)v;
+            else o->offset = (int)v;
+            continue;
+        }
+        if (!strcmp(name, "sort")) {
+            o->sort = value;
+            continue;
+        }
+        if (config_set(&o->cfg, name, value, &err) != SCRY_OK) {
+            fprintf(stderr, "scry: %s (see 'scry %s --help')\n", err.msg, cmd);
+            return -1;
+        }
+    }
+    int lvl = log_level_from_name(o->cfg.log_level);
+    if (lvl >= 0) log_set_level(lvl);
+    return 0;
+}
+
+/* ---- serve ---------------------------------------------------------------- */
+
+static int cmd_serve(cli_opts *o) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    /* Block before any thread starts so that only sigwait sees them. */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    scry_app app;
+    scry_err err = {0};
+    if (app_open(&app, &o->cfg, APP_WITH_WORKERS, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 1;
+    }
+    http_server *srv = NULL;
+    if (http_start(&srv, &app, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        app_close(&app);
+        return 1;
+    }
+    log_info("server.listening", "host=%s port=%d data=%s", app.cfg.host, http_port(srv),
+             app.cfg.data_dir);
+    int sig = 0;
+    sigwait(&set, &sig);
+    log_info("server.stopping", "signal=%d", sig);
+    http_stop(srv);
+    app_close(&app);
+    log_info("server.stopped", "clean=1");
+    return 0;
+}
+
+/* ---- add ------------------------------------------------------------------- */
+
+typedef struct add_state {
+    scry_app *app;
+    meta_new_image *imgs;
+    char **names;
+    int n, cap;
+    int skipped, unreadable;
+} add_state;
+
+static add_state *g_add;        /* nftw has no context argument */
+
+static void add_file(add_state *st, const char *path) {
+    void *data = NULL;
+    size_t n = 0;
+    scry_err err = {0};
+    if (scry_read_file(path, &data, &n, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: skipping %s: %s\n", path, err.msg);
+        st->unreadable++;
+        return;
+    }
+    const char *fmt = img_sniff(data, n);
+    if (!fmt) {
+        st->skipped++;
+        free(data);
+        return;
+    }
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 64;
+        st->imgs = realloc(st->imgs, (size_t)st->cap * sizeof *st->imgs);
+        st->names = realloc(st->names, (size_t)st->cap * sizeof *st->names);
+    }
+    meta_new_image *m = &st->imgs[st->n];
+    memset(m, 0, sizeof *m);
+    if (blob_put(st->app->blobs, data, n, m->sha256, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: cannot store %s: %s\n", path, err.msg);
+        st->unreadable++;
+        free(data);
+        return;
+    }
+    free(data);
+    const char *base = strrchr(path, '/');
+    st->names[st->n] = strdup(base ? base + 1 : path);
+    scry_new_id(m->id);
+    m->filename = st->names[st->n];
+    m->format = fmt;
+    m->bytes = (int64_t)n;
+    st->n++;
+    if (isatty(2) && st->n % 25 == 0) fprintf(stderr, "\rstored %d files", st->n);
+}
+
+static int walk_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)ftw;
+    if (flag == FTW_F) add_file(g_add, path);
+    return 0;
+}
+
+static void progress_bar(int done, int total, double elapsed) {
+    int width = 30;
+    int filled = total ? done * width / total : width;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] %d/%d images  %.1f img/s ", bar, done, total,
+            elapsed > 0 ? done / elapsed : 0.0);
+    fflush(stderr);
+}
+
+static int cmd_add(cli_opts *o) {
+    if (o->nargs == 0) {
+        fprintf(stderr, "scry: add needs at least one file or folder (see 'scry add --help')\n");
+        return 2;
+    }
+    scry_app app;
+    scry_err err = {0};
+    if (app_open(&app, &o->cfg, APP_WITH_WORKERS, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 1;
+    }
+    add_state st = {.app = &app};
+    g_add = &st;
+    for (int i = 0; i < o->nargs; i++) {
+        struct stat sb;
+        if (stat(o->args[i], &sb) != 0) {
+            fprintf(stderr, "scry: %s: %s\n", o->args[i], strerror(errno));
+            st.unreadable++;
+        } else if (S_ISDIR(sb.st_mode)) {
+            nftw(o->args[i], walk_cb, 32, FTW_PHYS);
+        } else {
+            add_file(&st, o->args[i]);
+        }
+    }
+    int rc = 0;
+    if (st.n == 0) {
+        fprintf(stderr, "scry: no images found (%d files skipped)\n", st.skipped);
+        rc = st.unreadable ? 1 : 0;
+        goto out;
+    }
+    char job_id[SCRY_ID_LEN + 1];
+    if (app_commit_upload(&app, st.imgs, st.n, job_id, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        rc = 1;
+        goto out;
+    }
+    double t0 = scry_mono_s();
+    job_rec j = {0};
+    for (;;) {
+        if (meta_job_get(app.meta, job_id, &j, &err) != SCRY_OK) {
+            fprintf(stderr, "\nscry: %s\n", err.msg);
+            rc = 1;
+            goto out;
+        }
+        int finished = !strcmp(j.status, "completed") || !strcmp(j.status, "failed");
+        if (isatty(2) || finished) progress_bar(j.done + j.failed, j.total, scry_mono_s() - t0);
+        if (finished) break;
+        job_rec_free(&j);
+        usleep(100 * 1000);
+    }
+    double secs = scry_mono_s() - t0;
+    fprintf(stderr, "\n");
+    printf("job %s %s: %d images, %d indexed, %d failed, %d non-images skipped, %.1f s "
+           "(%.1f images/s)\n",
+           job_id, j.status, j.total, j.done, j.failed, st.skipped, secs,
+           secs > 0 ? j.total / secs : 0.0);
+    for (int i = 0; i < j.nerrors; i++)
+        printf("  failed: %s (%s) at %s: %s\n", j.errors[i].filename ? j.errors[i].filename : "",
+               j.errors[i].image_id, j.errors[i].stage,
+               j.errors[i].message ? j.errors[i].message : "");
+    if (j.failed) rc = 1;
+    job_rec_free(&j);
+out:
+    for (int i = 0; i < st.n; i++) free(st.names[i]);
+    free(st.names);
+    free(st.imgs);
+    app_close(&app);
+    return rc;
+}
+
+/* ---- search, jobs ------------------------------------------------------------ */
+
+static void print_json(json_t *doc) {
+    char *s = json_dumps(doc, JSON_INDENT(2));
+    if (s) puts(s);
+    free(s);
+    json_decref(doc);
+}
+
+static int cmd_search(cli_opts *o) {
+    if (o->nargs == 0) {
+        fprintf(stderr, "scry: search needs a query (see 'scry search --help')\n");
+        return 2;
+    }
+    char q[4096] = "";
+    for (int i = 0; i < o->nargs; i++) {
+        if (i) strncat(q, " ", sizeof q - strlen(q) - 1);
+        strncat(q, o->args[i], sizeof q - strlen(q) - 1);
+    }
+    scry_app app;
+    scry_err err = {0};
+    if (app_open(&app, &o->cfg, APP_NO_WORKERS, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 1;
+    }
+    search_params p;
+    search_params_init(&p);
+    p.q = q;
+    p.limit = o->limit;
+    p.offset = o->offset;
+    if (o->sort && !strcmp(o->sort, "date")) p.sort = SORT_DATE;
+    search_result *res = NULL;
+    int n = 0, rc = 0;
+    if (search_run(app.search, &p, &res, &n, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        rc = 1;
+    } else if (o->json) {
+        print_json(render_search(q, res, n));
+    } else {
+        if (n == 0) printf("no results for \"%s\"\n", q);
+        for (int i = 0; i < n; i++)
+            printf("%2d. %.3f  %s  %s\n      %s%s%s\n", o->offset + i + 1, res[i].score,
+                   res[i].id, res[i].filename, res[i].caption && *res[i].caption ? res[i].caption : "",
+                   res[i].caption && *res[i].caption ? " — " : "", res[i].why);
+    }
+    search_results_free(res, n);
+    app_close(&app);
+    return rc;
+}
+
+static int cmd_jobs(cli_opts *o) {
+    scry_app app;
+    scry_err err = {0};
+    if (app_open(&app, &o->cfg, APP_NO_WORKERS, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (o->nargs > 0) {
+        job_rec j;
+        if (meta_job_get(app.meta, o->args[0], &j, &err) != SCRY_OK) {
+            fprintf(stderr, "scry: %s\n", err.msg);
+            rc = 1;
+        } else {
+            if (o->json) {
+                print_json(render_job(&j, 1));
+            } else {
+                printf("job %s: %s, %d/%d done, %d failed\n", j.id, j.status, j.done, j.total,
+                       j.failed);
+                for (int i = 0; i < j.nerrors; i++)
+                    printf("  %s (%s) at %s: %s\n", j.errors[i].filename ? j.errors[i].filename : "",
+                           j.errors[i].image_id, j.errors[i].stage,
+                           j.errors[i].message ? j.errors[i].message : "");
+            }
+            job_rec_free(&j);
+        }
+    } else {
+        job_rec *jobs = NULL;
+        int n = 0;
+        if (meta_job_list(app.meta, o->limit, &jobs, &n, &err) != SCRY_OK) {
+            fprintf(stderr, "scry: %s\n", err.msg);
+            rc = 1;
+        } else {
+            json_t *arr = o->json ? json_array() : NULL;
+            for (int i = 0; i < n; i++) {
+                if (arr) json_array_append_new(arr, render_job(&jobs[i], 0));
+                else {
+                    char when[32];
+                    scry_iso8601(jobs[i].created_at, when);
+                    printf("%s  %-9s %4d/%-4d failed %-4d %s\n", jobs[i].id, jobs[i].status,
+                           jobs[i].done, jobs[i].total, jobs[i].failed, when);
+                }
+                job_rec_free(&jobs[i]);
+            }
+            free(jobs);
+            if (arr) print_json(arr);
+        }
+    }
+    app_close(&app);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(g_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    int (*fn)(cli_opts *) = NULL;
+    if (!strcmp(cmd, "serve")) fn = cmd_serve;
+    else if (!strcmp(cmd, "add")) fn = cmd_add;
+    else if (!strcmp(cmd, "search")) fn = cmd_search;
+    else if (!strcmp(cmd, "jobs")) fn = cmd_jobs;
+    if (!fn) {
+        fprintf(stderr, "scry: unknown command '%s'\n\n%s", cmd, g_usage);
+        return 2;
+    }
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    int prc = parse_args(argc - 2, argv + 2, cmd, &o);
+    int rc = prc < 0 ? 2 : prc > 0 ? 0 : fn(&o);
+    free(o.args);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/* app.c -- see app.h. */
+#include "app/app.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "vision/image.h"
+
+int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
+    memset(app, 0, sizeof *app);
+    app->cfg = *cfg;
+    int rc = scry_mkdirs(cfg->data_dir, err);
+    if (rc) return rc;
+    rc = img_global_init("scry", err);
+    if (rc) return rc;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/blobs", cfg->data_dir);
+    rc = blob_open_fs(&app->blobs, path, err);
+    if (rc) goto fail;
+    snprintf(path, sizeof path, "%s/meta.db", cfg->data_dir);
+    rc = meta_open(&app->meta, path, err);
+    if (rc) goto fail;
+    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, err);
+    if (rc) goto fail;
+    rc = search_create(&app->search, app->meta, err);
+    if (rc) goto fail;
+    if (with_workers) {
+        rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts, err);
+        if (rc) goto fail;
+    }
+    log_info("app.opened", "data=%s workers=%d", cfg->data_dir, with_workers ? cfg->workers : 0);
+    return SCRY_OK;
+fail:
+    app_close(app);
+    return rc;
+}
+
+void app_close(scry_app *app) {
+    jobs_stop(app->jobs);
+    app->jobs = NULL;
+    search_free(app->search);
+    pipeline_free(app->pipe);
+    meta_close(app->meta);
+    blob_close(app->blobs);
+    memset(app, 0, sizeof *app);
+    img_global_shutdown();
+}
+
+int app_commit_upload(scry_app *app, const meta_new_image *imgs, int n,
+                      char job_id[SCRY_ID_LEN + 1], scry_err *err) {
+    scry_new_id(job_id);
+    int rc = meta_upload_commit(app->meta, job_id, imgs, n, err);
+    if (rc) return rc;
+    int64_t bytes = 0;
+    for (int i = 0; i < n; i++) bytes += imgs[i].bytes;
+    metrics_add(M_UPLOAD_IMAGES, (uint64_t)n);
+    metrics_add(M_UPLOAD_BYTES, (uint64_t)bytes);
+    log_info("upload.committed", "job=%s images=%d bytes=%lld", job_id, n, (long long)bytes);
+    if (app->jobs) jobs_notify(app->jobs);
+    return SCRY_OK;
+}
+
+int app_delete_image(scry_app *app, const char *id, scry_err *err) {
+    char orphan[SCRY_SHA256_HEX + 1] = "", thumb[SCRY_SHA256_HEX + 1] = "";
+    int rc = meta_image_delete(app->meta, id, orphan, thumb, err);
+    if (rc) return rc;
+    /* The row is gone (and durable) first; a crash now leaves at worst an
+     * unreferenced blob, never a row pointing at missing bytes. */
+    scry_err berr = {0};
+    if (orphan[0] && blob_remove(app->blobs, orphan, &berr) != SCRY_OK)
+        log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", orphan, berr.msg);
+    if (thumb[0] && blob_remove(app->blobs, thumb, &berr) != SCRY_OK)
+        log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", thumb, berr.msg);
+    log_info("image.deleted", "image=%s", id);
+    return SCRY_OK;
+}

@@ -1,0 +1,118 @@
+/* config.c -- see config.h. One table drives env parsing, flags and help. */
+#include "core/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum kind { K_STR, K_INT, K_I64 };
+
+static const struct opt {
+    const char *flag, *env;
+    enum kind kind;
+    size_t off, cap;
+    long long min, max;
+    const char *help;
+} g_opts[] = {
+#define STR(f, e, field, h) {f, e, K_STR, offsetof(scry_config, field), sizeof(((scry_config *)0)->field), 0, 0, h}
+#define INT(f, e, field, lo, hi, h) {f, e, K_INT, offsetof(scry_config, field), 0, lo, hi, h}
+#define I64(f, e, field, lo, hi, h) {f, e, K_I64, offsetof(scry_config, field), 0, lo, hi, h}
+    STR("data", "SCRY_DATA", data_dir, "data folder (SQLite database, blobs, index)"),
+    STR("models", "SCRY_MODELS", models_dir, "folder of prepared model files"),
+    STR("wordvec", "SCRY_WORDVEC", wordvec_path, "word-vector file of the sentence encoder"),
+    STR("host", "SCRY_HOST", host, "address the HTTP server listens on"),
+    INT("port", "SCRY_PORT", port, 0, 65535, "HTTP port (0 picks a free one)"),
+    INT("workers", "SCRY_WORKERS", workers, 1, 256, "indexing worker threads"),
+    INT("http-threads", "SCRY_HTTP_THREADS", http_threads, 1, 256, "HTTP server threads"),
+    I64("max-upload-mb", "SCRY_MAX_UPLOAD_MB", max_upload_mb, 1, 1 << 20,
+        "largest accepted request body, MiB"),
+    I64("max-pixels", "SCRY_MAX_PIXELS", max_pixels, 1, 1LL << 40,
+        "images with more pixels are refused (decompression bombs)"),
+    INT("max-attempts", "SCRY_MAX_ATTEMPTS", max_attempts, 1, 100,
+        "tries per image before it is marked failed"),
+    INT("work-size", "SCRY_WORK_SIZE", work_size, 64, 8192,
+        "longest side of the decoded working copy"),
+    INT("thumb-size", "SCRY_THUMB_SIZE", thumb_size, 16, 2048, "longest side of thumbnails"),
+    INT("ort-threads", "SCRY_ORT_THREADS", ort_threads, 1, 64, "ONNX Runtime intra-op threads"),
+    INT("vision", "SCRY_VISION", vision, -1, 1,
+        "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
+    STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
+};
+#define NOPTS (sizeof g_opts / sizeof g_opts[0])
+
+void config_defaults(scry_config *c) {
+    memset(c, 0, sizeof *c);
+    strcpy(c->data_dir, "./data");
+    strcpy(c->models_dir, "./deps/models");
+    strcpy(c->wordvec_path, "./deps/wordvec/glove100.bin");
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = ncpu > 0 ? (int)ncpu : 2;
+    c->http_threads = 4;
+    c->max_upload_mb = 256;
+    c->max_pixels = 100000000;
+    c->max_attempts = 3;
+    c->work_size = 1280;
+    c->thumb_size = 320;
+    c->ort_threads = 1;
+    c->vision = -1;
+    strcpy(c->log_level, "info");
+}
+
+static int apply(scry_config *c, const struct opt *o, const char *value, const char *from,
+                 scry_err *err) {
+    char *base = (char *)c + o->off;
+    if (o->kind == K_STR) {
+        if (strlen(value) >= o->cap)
+            return scry_fail(err, SCRY_EINVAL, "%s: value too long", from);
+        strcpy(base, value);
+        return SCRY_OK;
+    }
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(value, &end, 10);
+    if (errno || !end || end == value || *end || v < o->min || v > o->max)
+        return scry_fail(err, SCRY_EINVAL, "%s: expected an integer in [%lld, %lld], got '%s'",
+                         from, o->min, o->max, value);
+    if (o->kind == K_INT) *(int *)base = (int)v;
+    else *(int64_t *)base = v;
+    return SCRY_OK;
+}
+
+int config_from_env(scry_config *c, scry_err *err) {
+    for (size_t i = 0; i < NOPTS; i++) {
+        const char *v = getenv(g_opts[i].env);
+        if (!v || !*v) continue;
+        int rc = apply(c, &g_opts[i], v, g_opts[i].env, err);
+        if (rc) return rc;
+    }
+    return SCRY_OK;
+}
+
+int config_set(scry_config *c, const char *name, const char *value, scry_err *err) {
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (strcmp(g_opts[i].flag, name) != 0) continue;
+        char from[64];
+        snprintf(from, sizeof from, "--%s", name);
+        if (!value) return scry_fail(err, SCRY_EINVAL, "%s needs a value", from);
+        return apply(c, &g_opts[i], value, from, err);
+    }
+    return scry_fail(err, SCRY_ENOTFOUND, "unknown option --%s", name);
+}
+
+void config_print_help(FILE *out) {
+    scry_config d;
+    config_defaults(&d);
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &g_opts[i];
+        char def[64];
+        const char *base = (const char *)&d + o->off;
+        if (o->kind == K_STR) snprintf(def, sizeof def, "%s", base);
+        else if (o->kind == K_INT) snprintf(def, sizeof def, "%d", *(const int *)base);
+        else snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)base);
+        fprintf(out, "  --%-14s %-20s %s (default %s)\n", o->flag, o->env, o->help, def);
+    }
+}

@@ -1,0 +1,42 @@
+/* config.h -- every tunable of Scry, in one place.
+ *
+ * Precedence: built-in defaults < environment variables (SCRY_*) < command
+ * line flags. Each setting has exactly one flag name and one variable name,
+ * listed in the table in config.c, which also produces the --help text, so
+ * documentation and parsing cannot drift apart. */
+#ifndef SCRY_CONFIG_H
+#define SCRY_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "core/err.h"
+
+typedef struct scry_config {
+    char data_dir[1024];        /* --data      SCRY_DATA        ./data */
+    char models_dir[1024];      /* --models    SCRY_MODELS      ./deps/models */
+    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     ./deps/wordvec/glove100.bin */
+    char host[128];             /* --host      SCRY_HOST        127.0.0.1 */
+    int port;                   /* --port      SCRY_PORT        8080 */
+    int workers;                /* --workers   SCRY_WORKERS     number of cores */
+    int http_threads;           /* --http-threads SCRY_HTTP_THREADS 4 */
+    int64_t max_upload_mb;      /* --max-upload-mb SCRY_MAX_UPLOAD_MB 256 (per request) */
+    int64_t max_pixels;         /* --max-pixels SCRY_MAX_PIXELS  100000000 */
+    int max_attempts;           /* --max-attempts SCRY_MAX_ATTEMPTS 3 */
+    int work_size;              /* --work-size SCRY_WORK_SIZE   1280 */
+    int thumb_size;             /* --thumb-size SCRY_THUMB_SIZE 320 */
+    int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
+    int vision;                 /* --vision    SCRY_VISION      auto: 1 when models exist */
+    char log_level[16];         /* --log-level SCRY_LOG         info */
+} scry_config;
+
+void config_defaults(scry_config *c);
+/* Apply SCRY_* environment variables. */
+int config_from_env(scry_config *c, scry_err *err);
+/* Apply one "--name value" (name without dashes). SCRY_ENOTFOUND when the
+ * name is not a config flag (the caller may then handle it itself). */
+int config_set(scry_config *c, const char *name, const char *value, scry_err *err);
+/* Print the flags table (for --help). */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,124 @@
+/* pipeline.c -- see pipeline.h. */
+#include "jobs/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "jobs/stage.h"
+
+#define MAX_STAGES 24
+
+struct pipeline {
+    const scry_config *cfg;
+    blob_store *blobs;
+    meta_db *meta;
+    const stage *stages[MAX_STAGES];
+    const char *names[MAX_STAGES + 1];
+    int nstages;
+    /* Fault injection for the crash-recovery tests: SCRY_FAULT_CRASH=
+     * "stage:substring" aborts the process when that stage starts on an
+     * image whose filename contains substring. Unset in normal runs. */
+    char fault_stage[32];
+    char fault_name[128];
+};
+
+static void add_stage(pipeline *p, const stage *s) {
+    if (p->nstages == MAX_STAGES) return;
+    p->names[p->nstages] = s->name;
+    p->stages[p->nstages++] = s;
+    p->names[p->nstages] = NULL;
+}
+
+int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, meta_db *meta,
+                    scry_err *err) {
+    (void)err;
+    pipeline *p = calloc(1, sizeof *p);
+    if (!p) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    p->cfg = cfg;
+    p->blobs = blobs;
+    p->meta = meta;
+    const char *fault = getenv("SCRY_FAULT_CRASH");
+    if (fault && strchr(fault, ':')) {
+        snprintf(p->fault_stage, sizeof p->fault_stage, "%.*s", (int)(strchr(fault, ':') - fault),
+                 fault);
+        snprintf(p->fault_name, sizeof p->fault_name, "%s", strchr(fault, ':') + 1);
+        log_warn("pipeline.fault_injection", "stage=%s filename_contains=%s", p->fault_stage,
+                 p->fault_name);
+    }
+    add_stage(p, &stage_decode);
+    add_stage(p, &stage_thumbnail);
+    add_stage(p, &stage_colors);
+    add_stage(p, &stage_phash);
+    *out = p;
+    return SCRY_OK;
+}
+
+void pipeline_free(pipeline *p) { free(p); }
+
+const char *const *pipeline_stage_names(const pipeline *p) { return p->names; }
+
+static void ctx_free(stage_ctx *ctx) {
+    if (ctx->vision && ctx->vision_free) ctx->vision_free(ctx->vision);
+    if (ctx->decoded) img_decoded_free(&ctx->dec);
+    free(ctx->bytes);
+    image_rec_free(&ctx->rec);
+}
+
+int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry_err *err) {
+    memset(res, 0, sizeof *res);
+    stage_ctx ctx = {.cfg = p->cfg, .blobs = p->blobs, .meta = p->meta, .pipe = p};
+    int rc = meta_image_get(p->meta, w->image_id, &ctx.rec, err);
+    if (rc == SCRY_ENOTFOUND) {
+        /* Deleted while queued: nothing to do, and nothing went wrong. */
+        res->ok = 1;
+        return SCRY_OK;
+    }
+    if (rc != SCRY_OK) return rc;
+    scry_err serr = {0};
+    rc = blob_get(p->blobs, ctx.rec.sha256, &ctx.bytes, &ctx.nbytes, &serr);
+    if (rc != SCRY_OK) {
+        snprintf(res->stage, sizeof res->stage, "load");
+        snprintf(res->message, sizeof res->message, "%s", serr.msg);
+        snprintf(ctx.rec.status, sizeof ctx.rec.status, "failed");
+        int prc = meta_image_update_facts(p->meta, &ctx.rec, err);
+        ctx_free(&ctx);
+        return prc;
+    }
+    res->ok = 1;
+    for (int i = 0; i < p->nstages; i++) {
+        const stage *s = p->stages[i];
+        rc = meta_item_stage(p->meta, w, s->name, err);
+        if (rc != SCRY_OK) {
+            ctx_free(&ctx);
+            return rc;
+        }
+        if (p->fault_stage[0] && !strcmp(p->fault_stage, s->name) && ctx.rec.filename &&
+            strstr(ctx.rec.filename, p->fault_name)) {
+            log_error("pipeline.fault_injected", "image=%s stage=%s", w->image_id, s->name);
+            abort();
+        }
+        memset(&serr, 0, sizeof serr);
+        double t0 = scry_mono_s();
+        int src = s->run(&ctx, &serr);
+        metrics_stage(s->name, scry_mono_s() - t0, src == SCRY_OK);
+        if (src == SCRY_OK) continue;
+        log_warn("stage.failed", "image=%s stage=%s required=%d reason=\"%s\"", w->image_id,
+                 s->name, s->required, serr.msg);
+        if (!res->stage[0]) {
+            snprintf(res->stage, sizeof res->stage, "%s", s->name);
+            snprintf(res->message, sizeof res->message, "%s", serr.msg);
+        }
+        if (s->required) {
+            res->ok = 0;
+            break;
+        }
+        res->nonfatal++;
+    }
+    snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");
+    rc = meta_image_update_facts(p->meta, &ctx.rec, err);
+    ctx_free(&ctx);
+    return rc;
+}
