@@ -140,8 +140,8 @@ int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, 
  * operators, punctuation) separates them, so the result never fails to
  * parse. Common English stopwords are dropped unless nothing else is left;
  * at most 32 distinct tokens are kept; text without any token gives the
- * empty phrase (a pair of double quotes), which matches nothing. Caller frees (NULL only when
- * out of memory). */
+ * empty phrase (a pair of double quotes), which matches nothing. Caller
+ * frees (NULL only when out of memory). */
 char *meta_fts_query_from_text(const char *text);
 /* One FTS5 string literal: token wrapped in double quotes, inner quotes
  * doubled. Use it to build expressions (column filters, NEAR, AND). Caller
