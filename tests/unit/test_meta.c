@@ -846,7 +846,7 @@ static int check_vector(int64_t rowid, const float *v, int dim, void *ctx) {
 
 static void test_vectors_put_each(void **state) {
     fixture *f = *state;
-    enum { N = 600 };   /* more than two pages of the walk */
+    enum { N = 300 };   /* more than one page (256) of the walk */
     const char **names = calloc(N, sizeof *names);
     char(*ids)[SCRY_ID_LEN + 1] = calloc(N, sizeof *ids);
     char(*namebuf)[32] = calloc(N, sizeof *namebuf);
