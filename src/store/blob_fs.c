@@ -134,23 +134,27 @@ static int fs_tmp_commit(void *backend, void *tmp, const char *sha, uint64_t siz
     char dir[PATH_MAX], final[PATH_MAX];
     int rc = SCRY_OK;
 
+    /* Dedup first: an existing copy makes the fsync of ours pointless. The
+     * copy may be a concurrent writer's that has been renamed but whose
+     * directory is not fsynced yet, so fsync the directory before saying
+     * "stored" (cheap next to a data fsync). */
+    fanout_path(fs, sha, dir, sizeof dir);
+    blob_path(fs, sha, final, sizeof final);
+    struct stat st;
+    if (stat(final, &st) == 0 && (uint64_t)st.st_size == size) {
+        fs_tmp_abort(fs, t);
+        return scry_fsync_dir(dir, err);
+    }
     if (fsync(t->fd) != 0) {
         rc = scry_fail(err, SCRY_EIO, "fsync %s: %s", t->path, strerror(errno));
         goto fail;
     }
-    fanout_path(fs, sha, dir, sizeof dir);
     if (mkdir(dir, 0755) == 0) {
         /* New fan-out dir: make its entry in objects/ durable too. */
         if ((rc = scry_fsync_dir(fs->objects, err)) != SCRY_OK) goto fail;
     } else if (errno != EEXIST) {
         rc = scry_fail(err, SCRY_EIO, "mkdir %s: %s", dir, strerror(errno));
         goto fail;
-    }
-    blob_path(fs, sha, final, sizeof final);
-    struct stat st;
-    if (stat(final, &st) == 0 && (uint64_t)st.st_size == size) {
-        fs_tmp_abort(fs, t);    /* dedup: these bytes are stored already */
-        return SCRY_OK;
     }
     if (rename(t->path, final) != 0) {
         rc = scry_fail(err, SCRY_EIO, "rename %s -> %s: %s", t->path, final, strerror(errno));

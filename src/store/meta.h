@@ -106,6 +106,13 @@ int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err);
 int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
                       char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err);
 
+/* Whether any image uses sha as its original or its thumbnail. For cleaning
+ * up blobs that no committed image references: after a failed
+ * meta_upload_commit (the bytes may have been deduplicated against an
+ * existing image, so do not remove them blindly), or after update_facts
+ * says the image was deleted while a worker made its thumbnail. */
+int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err);
+
 /* ---- keyword search (FTS5, BM25) -------------------------------------- */
 
 typedef struct meta_hit {

@@ -790,7 +790,8 @@ int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
     *n = 0;
     if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
     if (limit == 0) return SCRY_OK;
-    image_rec *recs = calloc((size_t)limit, sizeof *recs);
+    int cap = limit < 64 ? limit : 64;
+    image_rec *recs = calloc((size_t)cap, sizeof *recs);
     if (!recs) return scry_fail(err, SCRY_ENOMEM, "out of memory (image list)");
     int got = 0, rc = SCRY_OK, src;
     lock(db);
@@ -799,6 +800,13 @@ int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
     sqlite3_bind_int(s, 1, limit);
     sqlite3_bind_int(s, 2, offset);
     while (got < limit && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap * 2 < limit ? cap * 2 : limit;
+            image_rec *p = realloc(recs, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (image list)"); break; }
+            recs = p;
+            cap = ncap;
+        }
         if ((rc = read_image(s, &recs[got], err)) != SCRY_OK) break;
         got++;
     }
@@ -912,6 +920,17 @@ static int orphan_check(meta_db *db, const char *sha, char out[SCRY_SHA256_HEX +
     if (src == SQLITE_DONE) snprintf(out, SCRY_SHA256_HEX + 1, "%s", sha);
     else if (src != SQLITE_ROW) return db_fail(db, err, src, "sha in use");
     return SCRY_OK;
+}
+
+int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+    *referenced = 0;
+    if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
+    char orphan[SCRY_SHA256_HEX + 1];
+    lock(db);
+    int rc = orphan_check(db, sha, orphan, err);
+    unlock(db);
+    if (rc == SCRY_OK) *referenced = orphan[0] == 0;
+    return rc;
 }
 
 int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],

@@ -761,6 +761,11 @@ static void test_delete_reports_orphans(void **state) {
     assert_int_equal(meta_item_claim(f->db, &w, &err), SCRY_OK);
     assert_int_equal(meta_item_finish(f->db, &w, 1, NULL, NULL, &err), SCRY_OK);
 
+    int used = -1;
+    assert_int_equal(meta_blob_referenced(f->db, thumb0, &used, &err), SCRY_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(meta_blob_referenced(f->db, other, &used, &err), SCRY_OK);
+    assert_int_equal(used, 0);
     char o1[65], o2[65];
     assert_int_equal(meta_image_delete(f->db, ids[0], o1, o2, &err), SCRY_OK);
     assert_string_equal(o1, "");     /* #1 still uses the original */
@@ -805,6 +810,8 @@ static void test_delete_reports_orphans(void **state) {
     assert_int_equal(meta_item_finish(f->db, &w, 1, NULL, NULL, &err), SCRY_ENOTFOUND);
     assert_int_equal(meta_image_count(f->db), 0);
     assert_int_equal(meta_image_delete(f->db, ids[1], o1, o2, &err), SCRY_ENOTFOUND);
+    assert_int_equal(meta_blob_referenced(f->db, shared, &used, &err), SCRY_OK);
+    assert_int_equal(used, 0);
 
     /* A deleted image's rowid is never reused (ANN labels stay unambiguous). */
     const char *again[] = {"new.jpg"};
