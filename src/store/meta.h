@@ -202,7 +202,10 @@ typedef struct work_item {
 } work_item;
 
 /* Atomically take the oldest pending item: mark it running, bump attempts,
- * mark its job running. SCRY_ENOTFOUND when there is nothing to do. */
+ * mark its job running. SCRY_ENOTFOUND when there is nothing to do. Claims
+ * and stages commit with synchronous=NORMAL (they survive a process crash,
+ * and recovery tolerates a power cut undoing them); every other write is
+ * fsynced before it returns. */
 int meta_item_claim(meta_db *db, work_item *out, scry_err *err);
 /* Record the stage an item is entering, so a crash inside it is attributed.
  * Stage names are at most 31 chars. SCRY_ENOTFOUND when the item is not
