@@ -434,7 +434,9 @@ static void exif_words(sbuf *b, const char *exif_json, int64_t taken_at) {
         const char *camera = json_string_value(json_object_get(root, "camera"));
         sb_item(b, camera);
         const char *date = json_string_value(json_object_get(root, "date_taken"));
-        if (date) sscanf(date, "%4d-%2d-%2d", &year, &month, &day);
+        /* "2019-07-01T12:00:00", or EXIF's own "2019:07:01 12:00:00". */
+        if (date && sscanf(date, "%4d%*1[-:]%2d%*1[-:]%2d", &year, &month, &day) != 3)
+            year = month = day = 0;
     }
     if (!year && taken_at > 0) {
         time_t t = (time_t)taken_at;

@@ -385,6 +385,11 @@ static void test_fts_finds_every_field(void **state) {
     assert_string_equal(got, "1");
     search_idx(f->db, "january 2010", ids, 4, got, sizeof got);  /* from taken_at */
     assert_string_equal(got, "3");
+    /* EXIF's native date spelling works too. */
+    set_facts(f->db, ids[2], "people at a party", NULL, NULL, NULL,
+              "{\"date_taken\":\"2021:12:24 20:00:00\"}");
+    search_idx(f->db, "december 2021", ids, 4, got, sizeof got);
+    assert_string_equal(got, "2");
     search_idx(f->db, "surprise", ids, 4, got, sizeof got);      /* face emotion */
     assert_string_equal(got, "3");
     search_idx(f->db, "sunset", ids, 4, got, sizeof got);        /* filename kept */
