@@ -362,6 +362,74 @@ static void test_concurrent_puts(void **state) {
     free(dir);
 }
 
+/* Another process opening the store sweeps tmp/ while writers are busy:
+ * no in-flight write may be lost (flock + nlink check in the backend). */
+typedef struct sweep_ctx {
+    blob_store *bs;
+    int seed;
+    int failures;
+} sweep_ctx;
+
+static int writers_done;
+
+static void *stream_thread(void *arg) {
+    sweep_ctx *c = arg;
+    for (int i = 0; i < 60; i++) {
+        unsigned char *b = make_bytes(20000, (uint32_t)(c->seed * 1000 + i));
+        char sha[65], want[65];
+        scry_err err = {0};
+        scry_sha256_hex(b, 20000, want);
+        blob_writer *w;
+        int ok = blob_writer_open(c->bs, &w, &err) == SCRY_OK;
+        for (int off = 0; ok && off < 20000; off += 1000) {
+            ok = blob_writer_write(w, b + off, 1000, &err) == SCRY_OK;
+            if (!ok) blob_writer_abort(w);
+        }
+        if (ok) ok = blob_writer_commit(w, sha, &err) == SCRY_OK && !strcmp(sha, want);
+        void *back = NULL;
+        size_t n = 0;
+        if (ok) ok = blob_get(c->bs, want, &back, &n, &err) == SCRY_OK && n == 20000 &&
+                     !memcmp(back, b, n);
+        if (!ok) c->failures++;
+        free(back);
+        free(b);
+    }
+    __atomic_add_fetch(&writers_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_sweep_never_eats_live_writes(void **state) {
+    (void)state;
+    char *dir = tu_tempdir("blob");
+    scry_err err = {0};
+    blob_store *bs;
+    assert_int_equal(blob_open_fs(&bs, dir, &err), SCRY_OK);
+    pthread_t th[2];
+    sweep_ctx ctx[2];
+    for (int i = 0; i < 2; i++) {
+        ctx[i] = (sweep_ctx){bs, i + 1, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, stream_thread, &ctx[i]), 0);
+    }
+    /* Sweep for as long as the writers run. */
+    int sweeps = 0;
+    while (__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE) < 2) {
+        blob_store *other;
+        assert_int_equal(blob_open_fs(&other, dir, &err), SCRY_OK);
+        blob_close(other);
+        sweeps++;
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ctx[i].failures, 0);
+    }
+    assert_true(sweeps > 10);
+    assert_int_equal(count_sub(dir, "objects"), 120);
+    assert_int_equal(count_sub(dir, "tmp"), 0);
+    blob_close(bs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_stat_remove),
@@ -373,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_leftover_temp_cleaned_at_reopen),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
         cmocka_unit_test(test_concurrent_puts),
+        cmocka_unit_test(test_sweep_never_eats_live_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
