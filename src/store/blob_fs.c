@@ -14,7 +14,7 @@
  * fan-out directory had to be created, objects/ is fsynced as well.
  *
  * Dedup: if the final name exists already with the same size, the temp is
- * discarded; the same bytes are stored once. (A same-named file of another
+ * discarded before it is fsynced; the same bytes are stored once. (A same-named file of another
  * size can only be damage, e.g. a disk that lost data; it is replaced.)
  *
  * Leftover temps: a crash mid-upload leaves a file in tmp/. Opening the store

@@ -11,7 +11,8 @@
  * Durability: journal_mode=WAL with synchronous=FULL, so every COMMIT has
  * been fsynced when it returns. That is what lets the upload path acknowledge
  * an upload only after meta_upload_commit returns. WAL also lets readers in
- * other processes proceed while we write.
+ * other processes proceed while we write. The one exception is claims and
+ * stage records, committed with synchronous=NORMAL (see relaxed_sync).
  *
  * Schema: versioned by PRAGMA user_version. migrations[i] takes a database
  * from version i to i+1; each runs in its own transaction together with the
