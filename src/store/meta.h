@@ -36,7 +36,10 @@ int meta_schema_version(meta_db *db);
 /* ---- images ---------------------------------------------------------- */
 
 /* Status of an image as a whole: "pending" until its job processed it, then
- * "ready" or "failed". */
+ * "ready" or "failed". meta_item_finish sets it (ok -> ready; failed ->
+ * failed, except that an image already "ready" stays ready so a failed
+ * re-index does not hide its earlier facts); meta_image_update_facts may set
+ * it explicitly. */
 typedef struct image_rec {
     int64_t rowid;              /* stable integer key (ANN labels) */
     char id[SCRY_ID_LEN + 1];
@@ -72,26 +75,43 @@ typedef struct meta_new_image {
 } meta_new_image;
 
 /* In one transaction: insert the images (status pending), a job (pending)
- * and one work item per image. After this returns the job survives a crash. */
+ * and one work item per image, and index each filename for keyword search.
+ * After this returns the job survives a crash (synchronous=FULL). n == 0
+ * makes a job that is completed at once. A duplicate image or job id fails
+ * with SCRY_EINVAL and stores nothing. */
 int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
                        scry_err *err);
 
 int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err);
 int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err);
 /* Page through images newest first. *out is a malloc'ed array of n recs:
- * free each with image_rec_free then free(*out). */
+ * free each with image_rec_free then free(*out) (*out is NULL when n == 0). */
 int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n, scry_err *err);
 int64_t meta_image_count(meta_db *db);
 
 /* Write every fact column of r (width..text_json, phash, status,
- * thumb_sha256, taken_at) for image r->id and refresh its FTS row. */
+ * thumb_sha256, taken_at) for image r->id and refresh its FTS row. An empty
+ * r->status keeps the current status. The *_json fields must be NULL or
+ * valid JSON (SCRY_EINVAL otherwise). SCRY_ENOTFOUND if the image was
+ * deleted meanwhile. */
 int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err);
 
 /* Delete an image with its items, vector and FTS row. Fills the blob names
- * that are no longer referenced by any image (each "" when still in use or
- * absent) so the caller can remove them from the blob store. */
+ * that are no longer referenced by any image, as original or as thumbnail
+ * (each "" when still in use or absent; a name is reported once), so the
+ * caller can remove them from the blob store. Jobs whose item for this image
+ * had not finished lose it from their total (and complete if that was the
+ * last one); finished items stay counted. A worker still processing the
+ * image then gets SCRY_ENOTFOUND from stage/finish/update_facts. */
 int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
                       char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err);
+
+/* Whether any image uses sha as its original or its thumbnail. For cleaning
+ * up blobs that no committed image references: after a failed
+ * meta_upload_commit (the bytes may have been deduplicated against an
+ * existing image, so do not remove them blindly), or after update_facts
+ * says the image was deleted while a worker made its thumbnail. */
+int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err);
 
 /* ---- keyword search (FTS5, BM25) -------------------------------------- */
 
@@ -102,19 +122,49 @@ typedef struct meta_hit {
 } meta_hit;
 
 /* Run an FTS5 MATCH expression built by the caller (meta_fts_quote helps)
- * over ready images. *hits malloc'ed, caller frees. */
+ * over every stored image, whatever its status: a pending image already
+ * matches by its filename (useful right after an upload), a ready one by
+ * all its facts; callers that want only ready images filter on status.
+ * Best first; ties newest first. *hits malloc'ed (NULL when n == 0), caller
+ * frees. A malformed expression fails with SCRY_EINVAL.
+ *
+ * Indexed columns (usable as column filters, e.g. "tags : dog"):
+ *   filename  the name, plus camelCase/letter-digit splits ("DSC01234" ->
+ *             "DSC 01234"); punctuation already separates words
+ *   caption   the caption
+ *   tags      "[colour] label" per detection, "[emotion] face" per face
+ *   text      OCR text
+ *   exif      camera; date as "2019-07-01" and "july 2019"
+ *   colors    dominant colour names
+ * Tokenizer: porter stemming over unicode61 with diacritics removed, so
+ * "dogs" matches "dog" and "cafe" matches "café". BM25 weights: caption and
+ * tags 2, text 1.5, the rest 1. */
 int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
                     scry_err *err);
 /* Turn free text into a safe FTS5 expression: every token quoted, joined by
- * OR (any word may match; BM25 ranks those matching more). Caller frees. */
+ * OR (any word may match; BM25 ranks those matching more). Tokens are runs
+ * of ASCII letters/digits or non-ASCII bytes; everything else (quotes,
+ * operators, punctuation) separates them, so the result never fails to
+ * parse. Common English stopwords are dropped unless nothing else is left;
+ * at most 32 distinct tokens are kept; text without any token gives the
+ * empty phrase (a pair of double quotes), which matches nothing. Caller
+ * frees (NULL only when out of memory). */
 char *meta_fts_query_from_text(const char *text);
+/* One FTS5 string literal: token wrapped in double quotes, inner quotes
+ * doubled. Use it to build expressions (column filters, NEAR, AND). Caller
+ * frees. */
+char *meta_fts_quote(const char *token);
 
 /* ---- vectors ----------------------------------------------------------- */
 
+/* Store (or replace) the vector of an image for a model: dim float32s in
+ * host byte order. SCRY_ENOTFOUND when no image has that rowid. */
 int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
                     scry_err *err);
 /* Calls fn for every stored vector of the model (rowid order). A non-zero
- * return from fn stops the walk and is returned. */
+ * return from fn stops the walk and is returned. Vectors are read in pages
+ * of 256 and fn runs without the store's lock held, so fn may call other
+ * meta_* functions; v is valid only during the call. */
 int meta_vector_each(meta_db *db, const char *model,
                      int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
                      scry_err *err);
@@ -152,20 +202,36 @@ typedef struct work_item {
 } work_item;
 
 /* Atomically take the oldest pending item: mark it running, bump attempts,
- * mark its job running. SCRY_ENOTFOUND when there is nothing to do. */
+ * mark its job running. SCRY_ENOTFOUND when there is nothing to do. Claims
+ * and stages commit with synchronous=NORMAL (they survive a process crash,
+ * and recovery tolerates a power cut undoing them); every other write is
+ * fsynced before it returns. */
 int meta_item_claim(meta_db *db, work_item *out, scry_err *err);
-/* Record the stage an item is entering, so a crash inside it is attributed. */
+/* Record the stage an item is entering, so a crash inside it is attributed.
+ * Stage names are at most 31 chars. SCRY_ENOTFOUND when the item is not
+ * running under this attempt (its image was deleted, or it was recovered). */
 int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err);
 /* Finish an item: ok, or failed at stage with message. Updates the job's
- * counters and completes the job when every item is finished. */
+ * counters, the image's status, and completes the job when every item is
+ * finished (done + failed == total; a job with failed images is still
+ * "completed"). SCRY_ENOTFOUND as for meta_item_stage. */
 int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
                      const char *message, scry_err *err);
 /* At start-up: items left running by a crash go back to pending, unless they
  * have had max_attempts already, in which case they fail with "crashed in
- * stage S after N attempts". Jobs are completed if that finished them. */
+ * stage S after N attempts" ("attempt" when N is 1; S is "start" when the
+ * item entered no stage). Jobs are completed if that finished them. Only
+ * the process that runs the workers may call this: items running in another
+ * live process would be requeued too. */
 int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err);
-/* Re-queue every image for a job (e.g. after a model change). Fills job_id. */
+/* Re-queue every image for a job (e.g. after a model change). Fills job_id
+ * and n, the number of items (with no images the job is completed at once).
+ * Images keep their status and facts until their item is processed. */
 int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err);
+/* Whole-job failure: the job becomes "failed" with reason as its error; its
+ * unfinished items fail with the same message (counted in failed) so no
+ * worker claims them. SCRY_EINVAL if the job is already completed/failed. */
+int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err);
 
 /* ---- metrics ---------------------------------------------------------- */
 

@@ -1,0 +1,1593 @@
+/* meta_sqlite.c -- the metadata store on SQLite (see meta.h for the contract).
+ *
+ * Connection: one per meta_db, opened without SQLite's own mutex
+ * (SQLITE_OPEN_NOMUTEX) because every public function takes db->lock for its
+ * whole duration; that also makes "read, decide, write" sequences such as
+ * claiming an item atomic with respect to the other threads. Across processes
+ * (the CLI next to the server) atomicity comes from BEGIN IMMEDIATE, which
+ * takes the write lock before the first read, and busy_timeout makes the
+ * loser wait instead of failing.
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL, so every COMMIT has
+ * been fsynced when it returns. That is what lets the upload path acknowledge
+ * an upload only after meta_upload_commit returns. WAL also lets readers in
+ * other processes proceed while we write. The one exception is claims and
+ * stage records, committed with synchronous=NORMAL (see relaxed_sync).
+ *
+ * Schema: versioned by PRAGMA user_version. migrations[i] takes a database
+ * from version i to i+1; each runs in its own transaction together with the
+ * user_version bump, so a crash mid-migration leaves the previous version
+ * intact. A database newer than this build is refused rather than guessed at.
+ *
+ *   v1  images        one row per upload; rowid is INTEGER PRIMARY KEY
+ *                     AUTOINCREMENT so a deleted image's rowid is never reused
+ *                     (ANN indexes use rowids as labels: a stale label must
+ *                     never point at a different image)
+ *       jobs          counters total/done/failed; kind upload|reindex
+ *       job_items     job x image, status pending|running|done|failed,
+ *                     attempts, the stage last entered, the error message;
+ *                     seq (INTEGER PRIMARY KEY) gives FIFO claim order
+ *       image_vectors (model, image_rowid) -> float32 blob, WITHOUT ROWID so
+ *                     that a model's vectors are contiguous, in rowid order
+ *       images_fts    FTS5 (porter stemming over unicode61 with diacritics
+ *                     removed) over filename, caption, tags, text, exif,
+ *                     colours. It keeps its own copy of the text because the
+ *                     indexed text is derived (labels pulled out of JSON,
+ *                     filenames split into words), not a copy of a column.
+ *
+ * Foreign keys (ON DELETE CASCADE) remove an image's items and vectors with
+ * it; the FTS row is removed explicitly in the same transaction.
+ *
+ * Statements are prepared once, lazily, and kept (SQLITE_PREPARE_PERSISTENT);
+ * after each use they are reset and their bindings cleared. */
+#include "store/meta.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/log.h"
+
+/* ---- schema ------------------------------------------------------------ */
+
+static const char *const migrations[] = {
+    /* v0 -> v1 */
+    "CREATE TABLE images ("
+    "  rowid        INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  id           TEXT NOT NULL UNIQUE,"
+    "  sha256       TEXT NOT NULL,"
+    "  thumb_sha256 TEXT NOT NULL DEFAULT '',"
+    "  filename     TEXT NOT NULL,"
+    "  format       TEXT NOT NULL,"
+    "  bytes        INTEGER NOT NULL,"
+    "  width        INTEGER NOT NULL DEFAULT 0,"
+    "  height       INTEGER NOT NULL DEFAULT 0,"
+    "  exif_json    TEXT,"
+    "  taken_at     INTEGER NOT NULL DEFAULT 0,"
+    "  colors_json  TEXT,"
+    "  caption      TEXT,"
+    "  tags_json    TEXT,"
+    "  faces_json   TEXT,"
+    "  text         TEXT,"
+    "  text_json    TEXT,"
+    "  phash        INTEGER,"
+    "  status       TEXT NOT NULL DEFAULT 'pending'"
+    "               CHECK (status IN ('pending','ready','failed')),"
+    "  created_at   INTEGER NOT NULL,"
+    "  updated_at   INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX images_sha ON images(sha256);"
+    "CREATE INDEX images_thumb ON images(thumb_sha256);"
+    "CREATE INDEX images_status ON images(status);"
+    "CREATE TABLE jobs ("
+    "  id         TEXT PRIMARY KEY,"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('upload','reindex')),"
+    "  status     TEXT NOT NULL DEFAULT 'pending'"
+    "             CHECK (status IN ('pending','running','completed','failed')),"
+    "  total      INTEGER NOT NULL,"
+    "  done       INTEGER NOT NULL DEFAULT 0,"
+    "  failed     INTEGER NOT NULL DEFAULT 0,"
+    "  error      TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX jobs_created ON jobs(created_at);"
+    "CREATE INDEX jobs_status ON jobs(status);"
+    "CREATE TABLE job_items ("
+    "  seq        INTEGER PRIMARY KEY,"
+    "  job_id     TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  image_id   TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,"
+    "  status     TEXT NOT NULL DEFAULT 'pending'"
+    "             CHECK (status IN ('pending','running','done','failed')),"
+    "  attempts   INTEGER NOT NULL DEFAULT 0,"
+    "  stage      TEXT NOT NULL DEFAULT '',"
+    "  error      TEXT,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (job_id, image_id)"
+    ");"
+    "CREATE INDEX job_items_status ON job_items(status, seq);"
+    "CREATE INDEX job_items_image ON job_items(image_id);"
+    "CREATE TABLE image_vectors ("
+    "  model       TEXT NOT NULL,"
+    "  image_rowid INTEGER NOT NULL REFERENCES images(rowid) ON DELETE CASCADE,"
+    "  dim         INTEGER NOT NULL,"
+    "  vec         BLOB NOT NULL,"
+    "  updated_at  INTEGER NOT NULL,"
+    "  PRIMARY KEY (model, image_rowid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX image_vectors_image ON image_vectors(image_rowid);"
+    "CREATE VIRTUAL TABLE images_fts USING fts5("
+    "  filename, caption, tags, text, exif, colors,"
+    "  tokenize = 'porter unicode61 remove_diacritics 2'"
+    ");",
+};
+#define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
+
+/* BM25 column weights, in images_fts column order: what a model saw or read
+ * (caption, tags) counts more than incidental words (filename, EXIF). */
+#define FTS_WEIGHTS "1.0, 2.0, 2.0, 1.5, 1.0, 1.0"
+
+/* ---- statements -------------------------------------------------------- */
+
+#define IMAGE_COLS                                                                      \
+    "rowid, id, sha256, thumb_sha256, filename, format, bytes, width, height, exif_json, " \
+    "taken_at, colors_json, caption, tags_json, faces_json, text, text_json, phash, "    \
+    "status, created_at, updated_at"
+
+enum {
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_SYNC_NORMAL, S_SYNC_FULL,
+    S_IMG_INSERT, S_IMG_BY_ID, S_IMG_BY_ROWID, S_IMG_LIST, S_IMG_COUNT, S_IMG_UPDATE,
+    S_IMG_KEY, S_IMG_SET_STATUS, S_IMG_DELETE, S_SHA_IN_USE,
+    S_FTS_DELETE, S_FTS_INSERT, S_FTS_SEARCH,
+    S_VEC_PUT, S_VEC_CHUNK,
+    S_JOB_INSERT, S_JOB_GET, S_JOB_LIST, S_JOB_ERRORS, S_JOB_RUNNING, S_JOB_COUNT,
+    S_JOB_SETTLE, S_JOB_TOTAL, S_JOB_FAIL, S_JOB_FAIL_ITEMS, S_JOB_FAIL_IMAGES,
+    S_ITEM_INSERT, S_ITEM_INSERT_ALL, S_ITEM_NEXT, S_ITEM_START, S_ITEM_STAGE, S_ITEM_FINISH,
+    S_ITEM_RUNNING, S_ITEM_REQUEUE, S_DEL_ADJUST, S_DEL_SETTLE,
+    S_STAT_IMAGES, S_STAT_JOBS, S_STAT_ITEMS,
+    S_COUNT
+};
+
+static const char *const sql_text[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+    [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
+    [S_IMG_INSERT] = "INSERT INTO images(id, sha256, filename, format, bytes, created_at, "
+                     "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    [S_IMG_BY_ID] = "SELECT " IMAGE_COLS " FROM images WHERE id = ?1",
+    [S_IMG_BY_ROWID] = "SELECT " IMAGE_COLS " FROM images WHERE rowid = ?1",
+    [S_IMG_LIST] = "SELECT " IMAGE_COLS " FROM images ORDER BY rowid DESC LIMIT ?1 OFFSET ?2",
+    [S_IMG_COUNT] = "SELECT count(*) FROM images",
+    [S_IMG_UPDATE] = "UPDATE images SET width = ?2, height = ?3, exif_json = ?4, taken_at = ?5,"
+                     " colors_json = ?6, caption = ?7, tags_json = ?8, faces_json = ?9,"
+                     " text = ?10, text_json = ?11, phash = ?12,"
+                     " status = coalesce(nullif(?13, ''), status), thumb_sha256 = ?14,"
+                     " updated_at = ?15 WHERE id = ?1",
+    [S_IMG_KEY] = "SELECT rowid, filename, sha256, thumb_sha256 FROM images WHERE id = ?1",
+    /* ok: ready. Failed: failed, except that an image already ready keeps its
+     * earlier facts searchable (a failed re-index must not hide it). */
+    [S_IMG_SET_STATUS] = "UPDATE images SET status = CASE WHEN ?2 THEN 'ready' WHEN status = "
+                         "'ready' THEN 'ready' ELSE 'failed' END, updated_at = ?3 WHERE id = ?1",
+    [S_IMG_DELETE] = "DELETE FROM images WHERE id = ?1",
+    [S_SHA_IN_USE] = "SELECT 1 FROM images WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1",
+    [S_FTS_DELETE] = "DELETE FROM images_fts WHERE rowid = ?1",
+    [S_FTS_INSERT] = "INSERT INTO images_fts(rowid, filename, caption, tags, text, exif, colors)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_FTS_SEARCH] = "SELECT images.rowid, images.id, bm25(images_fts, " FTS_WEIGHTS ") AS s"
+                     " FROM images_fts JOIN images ON images.rowid = images_fts.rowid"
+                     " WHERE images_fts MATCH ?1 ORDER BY s, images.rowid DESC LIMIT ?2",
+    [S_VEC_PUT] = "INSERT OR REPLACE INTO image_vectors(model, image_rowid, dim, vec, updated_at)"
+                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_VEC_CHUNK] = "SELECT image_rowid, dim, vec FROM image_vectors WHERE model = ?1 AND"
+                    " image_rowid > ?2 ORDER BY image_rowid LIMIT ?3",
+    [S_JOB_INSERT] = "INSERT INTO jobs(id, kind, total, created_at, updated_at)"
+                     " VALUES(?1, ?2, ?3, ?4, ?4)",
+    [S_JOB_GET] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
+                  " FROM jobs WHERE id = ?1",
+    [S_JOB_LIST] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
+                   " FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+    [S_JOB_ERRORS] = "SELECT job_items.image_id, images.filename, job_items.stage,"
+                     " job_items.error FROM job_items JOIN images ON images.id ="
+                     " job_items.image_id WHERE job_items.job_id = ?1 AND job_items.status ="
+                     " 'failed' ORDER BY job_items.seq",
+    [S_JOB_RUNNING] = "UPDATE jobs SET status = 'running', updated_at = ?2"
+                      " WHERE id = ?1 AND status = 'pending'",
+    [S_JOB_COUNT] = "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated_at = ?4"
+                    " WHERE id = ?1",
+    [S_JOB_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id = ?1 AND"
+                     " status IN ('pending','running') AND done + failed >= total",
+    [S_JOB_TOTAL] = "UPDATE jobs SET total = ?2 WHERE id = ?1",
+    [S_JOB_FAIL] = "UPDATE jobs SET status = 'failed', error = ?2, failed = failed + ?3,"
+                   " updated_at = ?4 WHERE id = ?1",
+    [S_JOB_FAIL_ITEMS] = "UPDATE job_items SET status = 'failed', stage = CASE WHEN stage = ''"
+                         " THEN 'job' ELSE stage END, error = ?2, updated_at = ?3"
+                         " WHERE job_id = ?1 AND status IN ('pending','running')",
+    [S_JOB_FAIL_IMAGES] = "UPDATE images SET status = 'failed', updated_at = ?2 WHERE status ="
+                          " 'pending' AND id IN (SELECT image_id FROM job_items WHERE job_id = ?1"
+                          " AND status = 'failed')",
+    [S_ITEM_INSERT] = "INSERT INTO job_items(job_id, image_id, updated_at) VALUES(?1, ?2, ?3)",
+    [S_ITEM_INSERT_ALL] = "INSERT INTO job_items(job_id, image_id, updated_at)"
+                          " SELECT ?1, id, ?2 FROM images ORDER BY rowid",
+    [S_ITEM_NEXT] = "SELECT seq, job_id, image_id, attempts FROM job_items"
+                    " WHERE status = 'pending' ORDER BY seq LIMIT 1",
+    [S_ITEM_START] = "UPDATE job_items SET status = 'running', attempts = attempts + 1,"
+                     " stage = '', error = NULL, updated_at = ?2 WHERE seq = ?1",
+    [S_ITEM_STAGE] = "UPDATE job_items SET stage = ?4, updated_at = ?5 WHERE job_id = ?1 AND"
+                     " image_id = ?2 AND attempts = ?3 AND status = 'running'",
+    [S_ITEM_FINISH] = "UPDATE job_items SET status = ?4, stage = coalesce(?5, stage),"
+                      " error = ?6, updated_at = ?7 WHERE job_id = ?1 AND image_id = ?2 AND"
+                      " attempts = ?3 AND status = 'running'",
+    [S_ITEM_RUNNING] = "SELECT seq, job_id, image_id, attempts, stage FROM job_items"
+                       " WHERE status = 'running' ORDER BY seq",
+    [S_ITEM_REQUEUE] = "UPDATE job_items SET status = 'pending', updated_at = ?2 WHERE seq = ?1",
+    /* An image deleted before its item finished leaves its jobs: the item
+     * is no longer part of the work, so the job's total shrinks. Finished
+     * items stay counted (they were processed: history). */
+    [S_DEL_ADJUST] = "UPDATE jobs SET total = total - (SELECT count(*) FROM job_items WHERE"
+                     " job_items.job_id = jobs.id AND job_items.image_id = ?1 AND"
+                     " job_items.status IN ('pending','running')), updated_at = ?2"
+                     " WHERE id IN (SELECT job_id FROM job_items WHERE image_id = ?1 AND"
+                     " status IN ('pending','running'))",
+    [S_DEL_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id IN"
+                     " (SELECT job_id FROM job_items WHERE image_id = ?1) AND"
+                     " status IN ('pending','running') AND done + failed >= total",
+    [S_STAT_IMAGES] = "SELECT status, count(*) FROM images GROUP BY status",
+    [S_STAT_JOBS] = "SELECT status, count(*) FROM jobs GROUP BY status",
+    [S_STAT_ITEMS] = "SELECT count(*) FROM job_items WHERE status = 'pending'",
+};
+
+struct meta_db {
+    sqlite3 *conn;
+    pthread_mutex_t lock;
+    sqlite3_stmt *stmt[S_COUNT];
+};
+
+/* ---- error and statement helpers ---------------------------------------- */
+
+static int code_of(int src) {
+    switch (src & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return SCRY_EBUSY;
+    case SQLITE_CONSTRAINT: return SCRY_EINVAL;
+    case SQLITE_NOMEM: return SCRY_ENOMEM;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return SCRY_ECORRUPT;
+    default: return SCRY_EIO;
+    }
+}
+
+static int db_fail(meta_db *db, scry_err *err, int src, const char *what) {
+    return scry_fail(err, code_of(src), "sqlite %s: %s", what, sqlite3_errmsg(db->conn));
+}
+
+/* The prepared statement for id, reset and ready to bind; NULL on failure. */
+static sqlite3_stmt *st(meta_db *db, int id, scry_err *err) {
+    if (!db->stmt[id]) {
+        int src = sqlite3_prepare_v3(db->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                     &db->stmt[id], NULL);
+        if (src != SQLITE_OK) {
+            db_fail(db, err, src, "prepare");
+            db->stmt[id] = NULL;
+            return NULL;
+        }
+    }
+    return db->stmt[id];
+}
+
+static void done(sqlite3_stmt *s) {
+    if (!s) return;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+/* Bind a NUL-terminated string or NULL. */
+static void bind_text(sqlite3_stmt *s, int i, const char *v) {
+    if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+    else sqlite3_bind_null(s, i);
+}
+
+/* Run a statement that returns no rows (already bound); resets it. */
+static int run(meta_db *db, sqlite3_stmt *s, const char *what, scry_err *err) {
+    int src = sqlite3_step(s);
+    int rc = (src == SQLITE_DONE || src == SQLITE_ROW) ? SCRY_OK : db_fail(db, err, src, what);
+    done(s);
+    return rc;
+}
+
+static int run_simple(meta_db *db, int id, scry_err *err) {
+    sqlite3_stmt *s = st(db, id, err);
+    if (!s) return err ? err->code : SCRY_EIO;
+    return run(db, s, sql_text[id], err);
+}
+
+static int tx_begin(meta_db *db, scry_err *err) { return run_simple(db, S_BEGIN, err); }
+static int tx_commit(meta_db *db, scry_err *err) { return run_simple(db, S_COMMIT, err); }
+static void tx_rollback(meta_db *db) {
+    if (!sqlite3_get_autocommit(db->conn)) run_simple(db, S_ROLLBACK, NULL);
+}
+
+/* Claiming an item and recording its stage are bookkeeping that crash
+ * recovery already tolerates losing: if a power cut undoes a claim, the item
+ * is simply pending again; if it undoes a stage, recovery names the previous
+ * stage. So these commits run with synchronous=NORMAL, which in WAL mode is
+ * still atomic and survives a *process* crash (the frames are in the OS page
+ * cache), the case stage attribution exists for; only an OS crash or power
+ * cut can lose them. The next FULL commit fsyncs the WAL, earlier frames
+ * included. This saves an fsync per claim and per stage (measured in
+ * bench/store). Everything else commits with synchronous=FULL. */
+static void relaxed_sync(meta_db *db, int on) {
+    run_simple(db, on ? S_SYNC_NORMAL : S_SYNC_FULL, NULL);
+}
+
+/* Statement preparation failed: err is filled by st(). */
+#define PREP_FAILED (err && err->code ? err->code : SCRY_EIO)
+
+static char *col_dup(sqlite3_stmt *s, int i) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t cap) {
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(dst, cap, "%s", t ? (const char *)t : "");
+}
+
+static void lock(meta_db *db) { pthread_mutex_lock(&db->lock); }
+static void unlock(meta_db *db) { pthread_mutex_unlock(&db->lock); }
+
+/* ---- growable string, for the FTS row ----------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->oom || n == 0) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 128;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) { b->oom = 1; return; }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void sb_puts(sbuf *b, const char *s) { if (s) sb_add(b, s, strlen(s)); }
+
+/* Append a word or phrase, separated from what is there by "; " (a phrase
+ * boundary for humans; FTS5 only sees token positions). Skips exact repeats
+ * so that ten detected people do not make "person" ten times as relevant. */
+static void sb_item(sbuf *b, const char *s) {
+    if (!s || !*s || b->oom) return;
+    size_t n = strlen(s);
+    if (b->p) {
+        const char *at = b->p;
+        while ((at = strstr(at, s)) != NULL) {
+            int start_ok = at == b->p || (at >= b->p + 2 && at[-2] == ';');
+            int end_ok = at[n] == 0 || at[n] == ';';
+            if (start_ok && end_ok) return;
+            at += 1;
+        }
+    }
+    if (b->len) sb_puts(b, "; ");
+    sb_add(b, s, n);
+}
+
+/* ---- FTS row derivation ------------------------------------------------- */
+
+/* The filename plus, when it has camelCase or letter/digit boundaries that
+ * the unicode61 tokenizer would not split ("DSC01234", "BeachSunset"), the
+ * same name split at them. Punctuation (_ - . space) already separates
+ * tokens, so "IMG_2019_beach-sunset.jpg" needs nothing added. */
+static char *filename_words(const char *name) {
+    sbuf b = {0};
+    sb_puts(&b, name);
+    size_t n = strlen(name);
+    char *split = malloc(2 * n + 1);
+    if (!split) { free(b.p); return NULL; }
+    size_t k = 0;
+    int boundaries = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i], p = i ? (unsigned char)name[i - 1] : 0;
+        if (i && c < 0x80 && p < 0x80 && isalnum(c) && isalnum(p) &&
+            ((islower(p) && isupper(c)) || (isalpha(p) && isdigit(c)) ||
+             (isdigit(p) && isalpha(c)))) {
+            split[k++] = ' ';
+            boundaries++;
+        }
+        split[k++] = (char)c;
+    }
+    split[k] = 0;
+    if (boundaries) {
+        sb_puts(&b, " ");
+        sb_puts(&b, split);
+    }
+    free(split);
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p ? b.p : strdup("");
+}
+
+static const char *const month_names[12] = {
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+};
+
+/* Camera and date as words: "Canon EOS 5D; 2019-07-01; july 2019". */
+static void exif_words(sbuf *b, const char *exif_json, int64_t taken_at) {
+    json_t *root = exif_json ? json_loads(exif_json, 0, NULL) : NULL;
+    int year = 0, month = 0, day = 0;
+    if (root && json_is_object(root)) {
+        const char *camera = json_string_value(json_object_get(root, "camera"));
+        sb_item(b, camera);
+        const char *date = json_string_value(json_object_get(root, "date_taken"));
+        /* "2019-07-01T12:00:00", or EXIF's own "2019:07:01 12:00:00". */
+        if (date && sscanf(date, "%4d%*1[-:]%2d%*1[-:]%2d", &year, &month, &day) != 3)
+            year = month = day = 0;
+    }
+    if (!year && taken_at > 0) {
+        time_t t = (time_t)taken_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        year = tm.tm_year + 1900;
+        month = tm.tm_mon + 1;
+        day = tm.tm_mday;
+    }
+    if (year > 0 && month >= 1 && month <= 12) {
+        char w[64];
+        snprintf(w, sizeof w, "%04d-%02d-%02d", year, month, day);
+        sb_item(b, w);
+        snprintf(w, sizeof w, "%s %04d", month_names[month - 1], year);
+        sb_item(b, w);
+    }
+    json_decref(root);
+}
+
+/* tags: "[colour] label" per detection plus "emotion face" per face. */
+static void tag_words(sbuf *b, const char *tags_json, const char *faces_json) {
+    json_t *tags = tags_json ? json_loads(tags_json, 0, NULL) : NULL;
+    size_t i;
+    json_t *t;
+    if (json_is_array(tags)) {
+        json_array_foreach(tags, i, t) {
+            const char *label = json_string_value(json_object_get(t, "label"));
+            const char *color = json_string_value(json_object_get(t, "color"));
+            if (!label) continue;
+            char w[256];
+            snprintf(w, sizeof w, "%s%s%s", color ? color : "", color ? " " : "", label);
+            sb_item(b, w);
+        }
+    }
+    json_decref(tags);
+    json_t *faces = faces_json ? json_loads(faces_json, 0, NULL) : NULL;
+    if (json_is_array(faces)) {
+        json_array_foreach(faces, i, t) {
+            const char *emotion = json_string_value(json_object_get(t, "emotion"));
+            char w[256];
+            snprintf(w, sizeof w, "%s%sface", emotion ? emotion : "", emotion ? " " : "");
+            sb_item(b, w);
+        }
+    }
+    json_decref(faces);
+}
+
+static void color_words(sbuf *b, const char *colors_json) {
+    json_t *colors = colors_json ? json_loads(colors_json, 0, NULL) : NULL;
+    size_t i;
+    json_t *c;
+    if (json_is_array(colors)) {
+        json_array_foreach(colors, i, c) sb_item(b, json_string_value(json_object_get(c, "name")));
+    }
+    json_decref(colors);
+}
+
+/* Replace the FTS row of an image with one derived from these facts. Inside
+ * the caller's transaction. */
+static int fts_refresh(meta_db *db, int64_t rowid, const char *filename, const image_rec *r,
+                       scry_err *err) {
+    sqlite3_stmt *s = st(db, S_FTS_DELETE, err);
+    if (!s) return PREP_FAILED;
+    sqlite3_bind_int64(s, 1, rowid);
+    int rc = run(db, s, "fts delete", err);
+    if (rc != SCRY_OK) return rc;
+
+    char *fname = filename_words(filename ? filename : "");
+    sbuf tags = {0}, exif = {0}, colors = {0};
+    if (r) {
+        tag_words(&tags, r->tags_json, r->faces_json);
+        exif_words(&exif, r->exif_json, r->taken_at);
+        color_words(&colors, r->colors_json);
+    }
+    if (!fname || tags.oom || exif.oom || colors.oom) {
+        rc = scry_fail(err, SCRY_ENOMEM, "out of memory (fts row)");
+    } else if (!(s = st(db, S_FTS_INSERT, err))) {
+        rc = PREP_FAILED;
+    } else {
+        sqlite3_bind_int64(s, 1, rowid);
+        bind_text(s, 2, fname);
+        bind_text(s, 3, r ? r->caption : NULL);
+        bind_text(s, 4, tags.p);
+        bind_text(s, 5, r ? r->text : NULL);
+        bind_text(s, 6, exif.p);
+        bind_text(s, 7, colors.p);
+        rc = run(db, s, "fts insert", err);
+    }
+    free(fname);
+    free(tags.p);
+    free(exif.p);
+    free(colors.p);
+    return rc;
+}
+
+/* ---- open / close / migrate --------------------------------------------- */
+
+static int pragma_int(meta_db *db, const char *sql, int *out) {
+    sqlite3_stmt *s;
+    int src = sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) return src;
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        *out = sqlite3_column_int(s, 0);
+        src = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return src;
+}
+
+static int migrate(meta_db *db, scry_err *err) {
+    int version = 0, src;
+    if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
+        return db_fail(db, err, src, "read user_version");
+    if (version > SCHEMA_LATEST)
+        return scry_fail(err, SCRY_EUNSUPPORTED,
+                         "database schema v%d is newer than this build (v%d)", version,
+                         SCHEMA_LATEST);
+    while (version < SCHEMA_LATEST) {
+        int rc = tx_begin(db, err);
+        if (rc != SCRY_OK) return rc;
+        /* Another process may have migrated while we waited for the lock. */
+        if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK) {
+            tx_rollback(db);
+            return db_fail(db, err, src, "read user_version");
+        }
+        if (version >= SCHEMA_LATEST) {
+            tx_rollback(db);
+            break;
+        }
+        char bump[64];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
+        if ((src = sqlite3_exec(db->conn, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
+            (src = sqlite3_exec(db->conn, bump, NULL, NULL, NULL)) != SQLITE_OK) {
+            rc = scry_fail(err, code_of(src), "migrating schema to v%d: %s", version + 1,
+                           sqlite3_errmsg(db->conn));
+            tx_rollback(db);
+            return rc;
+        }
+        if ((rc = tx_commit(db, err)) != SCRY_OK) {
+            tx_rollback(db);
+            return rc;
+        }
+        version++;
+        log_info("meta.migrated", "version=%d", version);
+    }
+    return SCRY_OK;
+}
+
+void meta_close(meta_db *db) {
+    if (!db) return;
+    if (db->conn) {
+        for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->stmt[i]);
+        sqlite3_exec(db->conn, "PRAGMA optimize", NULL, NULL, NULL);
+        sqlite3_close(db->conn);
+    }
+    pthread_mutex_destroy(&db->lock);
+    free(db);
+}
+
+int meta_open(meta_db **out, const char *location, scry_err *err) {
+    *out = NULL;
+    if (!location || !*location) return scry_fail(err, SCRY_EINVAL, "empty metadata location");
+    if (!strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13))
+        return scry_fail(err, SCRY_EUNSUPPORTED, "PostgreSQL metadata backend not built");
+    meta_db *db = calloc(1, sizeof *db);
+    if (!db) return scry_fail(err, SCRY_ENOMEM, "out of memory (meta_db)");
+    pthread_mutex_init(&db->lock, NULL);
+    int src = sqlite3_open_v2(location, &db->conn,
+                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                              NULL);
+    if (src != SQLITE_OK) {
+        int rc = scry_fail(err, code_of(src) == SCRY_ECORRUPT ? SCRY_ECORRUPT : SCRY_EIO,
+                           "open %s: %s", location,
+                           db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(src));
+        meta_close(db);
+        return rc;
+    }
+    sqlite3_extended_result_codes(db->conn, 1);
+    sqlite3_busy_timeout(db->conn, 10000);
+    char *emsg = NULL;
+    if ((src = sqlite3_exec(db->conn,
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                            " PRAGMA foreign_keys = ON;",
+                            NULL, NULL, &emsg)) != SQLITE_OK) {
+        int rc = scry_fail(err, code_of(src), "configure %s: %s", location,
+                           emsg ? emsg : sqlite3_errstr(src));
+        sqlite3_free(emsg);
+        meta_close(db);
+        return rc;
+    }
+    int fk = 0;
+    if (pragma_int(db, "PRAGMA foreign_keys", &fk) != SQLITE_OK || fk != 1) {
+        meta_close(db);
+        return scry_fail(err, SCRY_EIO, "open %s: foreign keys unavailable", location);
+    }
+    int rc = migrate(db, err);
+    if (rc != SCRY_OK) {
+        meta_close(db);
+        return rc;
+    }
+    *out = db;
+    return SCRY_OK;
+}
+
+int meta_schema_version(meta_db *db) {
+    int v = -1;
+    lock(db);
+    if (pragma_int(db, "PRAGMA user_version", &v) != SQLITE_OK) v = -1;
+    unlock(db);
+    return v;
+}
+
+/* ---- images ------------------------------------------------------------- */
+
+void image_rec_free(image_rec *r) {
+    if (!r) return;
+    free(r->filename);
+    free(r->exif_json);
+    free(r->colors_json);
+    free(r->caption);
+    free(r->tags_json);
+    free(r->faces_json);
+    free(r->text);
+    free(r->text_json);
+    r->filename = r->exif_json = r->colors_json = r->caption = NULL;
+    r->tags_json = r->faces_json = r->text = r->text_json = NULL;
+}
+
+/* Row (IMAGE_COLS order) -> rec. */
+static int read_image(sqlite3_stmt *s, image_rec *r, scry_err *err) {
+    memset(r, 0, sizeof *r);
+    r->rowid = sqlite3_column_int64(s, 0);
+    col_copy(s, 1, r->id, sizeof r->id);
+    col_copy(s, 2, r->sha256, sizeof r->sha256);
+    col_copy(s, 3, r->thumb_sha256, sizeof r->thumb_sha256);
+    r->filename = col_dup(s, 4);
+    col_copy(s, 5, r->format, sizeof r->format);
+    r->bytes = sqlite3_column_int64(s, 6);
+    r->width = sqlite3_column_int(s, 7);
+    r->height = sqlite3_column_int(s, 8);
+    r->exif_json = col_dup(s, 9);
+    r->taken_at = sqlite3_column_int64(s, 10);
+    r->colors_json = col_dup(s, 11);
+    r->caption = col_dup(s, 12);
+    r->tags_json = col_dup(s, 13);
+    r->faces_json = col_dup(s, 14);
+    r->text = col_dup(s, 15);
+    r->text_json = col_dup(s, 16);
+    r->has_phash = sqlite3_column_type(s, 17) != SQLITE_NULL;
+    r->phash = (uint64_t)sqlite3_column_int64(s, 17);
+    col_copy(s, 18, r->status, sizeof r->status);
+    r->created_at = sqlite3_column_int64(s, 19);
+    r->updated_at = sqlite3_column_int64(s, 20);
+    /* A NULL here that was not NULL in the row means strdup failed. */
+    int cols[] = {4, 9, 11, 12, 13, 14, 15, 16};
+    char *vals[] = {r->filename, r->exif_json, r->colors_json, r->caption,
+                    r->tags_json, r->faces_json, r->text, r->text_json};
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
+        if (!vals[i] && sqlite3_column_type(s, cols[i]) != SQLITE_NULL) {
+            image_rec_free(r);
+            return scry_fail(err, SCRY_ENOMEM, "out of memory (image row)");
+        }
+    }
+    return SCRY_OK;
+}
+
+static int valid_id(const char *id) { return id && strlen(id) == SCRY_ID_LEN; }
+
+int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
+                       scry_err *err) {
+    if (!valid_id(job_id) || n < 0 || (n > 0 && !imgs))
+        return scry_fail(err, SCRY_EINVAL, "upload commit: bad job id or image list");
+    for (int i = 0; i < n; i++)
+        if (!valid_id(imgs[i].id) || strlen(imgs[i].sha256) != SCRY_SHA256_HEX ||
+            !imgs[i].filename || !imgs[i].format)
+            return scry_fail(err, SCRY_EINVAL, "upload commit: image %d is incomplete", i);
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s;
+    if (!(s = st(db, S_JOB_INSERT, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_text(s, 1, job_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, "upload", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, n);
+    sqlite3_bind_int64(s, 4, now);
+    if ((rc = run(db, s, "insert job", err)) != SCRY_OK) goto fail;
+    for (int i = 0; i < n; i++) {
+        const meta_new_image *im = &imgs[i];
+        if (!(s = st(db, S_IMG_INSERT, err))) { rc = PREP_FAILED; goto fail; }
+        sqlite3_bind_text(s, 1, im->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, im->sha256, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 3, im->filename, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 4, im->format, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 5, im->bytes);
+        sqlite3_bind_int64(s, 6, now);
+        if ((rc = run(db, s, "insert image", err)) != SCRY_OK) goto fail;
+        int64_t rowid = sqlite3_last_insert_rowid(db->conn);
+        if ((rc = fts_refresh(db, rowid, im->filename, NULL, err)) != SCRY_OK) goto fail;
+        if (!(s = st(db, S_ITEM_INSERT, err))) { rc = PREP_FAILED; goto fail; }
+        sqlite3_bind_text(s, 1, job_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 2, im->id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 3, now);
+        if ((rc = run(db, s, "insert item", err)) != SCRY_OK) goto fail;
+    }
+    if (n == 0) {   /* nothing to do: the job is complete from the start */
+        if (!(s = st(db, S_JOB_SETTLE, err))) { rc = PREP_FAILED; goto fail; }
+        sqlite3_bind_text(s, 1, job_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, now);
+        if ((rc = run(db, s, "settle job", err)) != SCRY_OK) goto fail;
+    }
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int image_get(meta_db *db, int by, const char *id, int64_t rowid, image_rec *out,
+                     scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, by, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    if (by == S_IMG_BY_ID) bind_text(s, 1, id);
+    else sqlite3_bind_int64(s, 1, rowid);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) rc = read_image(s, out, err);
+    else if (src == SQLITE_DONE) {
+        if (by == S_IMG_BY_ID) rc = scry_fail(err, SCRY_ENOTFOUND, "image %s not found", id);
+        else rc = scry_fail(err, SCRY_ENOTFOUND, "image #%lld not found", (long long)rowid);
+    } else rc = db_fail(db, err, src, "get image");
+    done(s);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
+    return image_get(db, S_IMG_BY_ID, id, 0, out, err);
+}
+
+int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
+    return image_get(db, S_IMG_BY_ROWID, NULL, rowid, out, err);
+}
+
+int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
+                    scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    if (limit == 0) return SCRY_OK;
+    int cap = limit < 64 ? limit : 64;
+    image_rec *recs = calloc((size_t)cap, sizeof *recs);
+    if (!recs) return scry_fail(err, SCRY_ENOMEM, "out of memory (image list)");
+    int got = 0, rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_IMG_LIST, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_int(s, 1, limit);
+    sqlite3_bind_int(s, 2, offset);
+    while (got < limit && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap * 2 < limit ? cap * 2 : limit;
+            image_rec *p = realloc(recs, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (image list)"); break; }
+            recs = p;
+            cap = ncap;
+        }
+        if ((rc = read_image(s, &recs[got], err)) != SCRY_OK) break;
+        got++;
+    }
+    if (rc == SCRY_OK && got < limit && src != SQLITE_DONE) rc = db_fail(db, err, src, "list");
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK) {
+        for (int i = 0; i < got; i++) image_rec_free(&recs[i]);
+        free(recs);
+        return rc;
+    }
+    if (got == 0) {
+        free(recs);
+        recs = NULL;
+    }
+    *out = recs;
+    *n = got;
+    return SCRY_OK;
+}
+
+int64_t meta_image_count(meta_db *db) {
+    int64_t n = -1;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_IMG_COUNT, NULL);
+    if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    done(s);
+    unlock(db);
+    return n;
+}
+
+/* NULL or a JSON document; anything else would end up verbatim in API
+ * responses, so it is refused here. */
+static int json_ok(const char *text, const char *what, scry_err *err) {
+    if (!text) return SCRY_OK;
+    json_error_t je;
+    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
+    if (!j) return scry_fail(err, SCRY_EINVAL, "%s is not valid JSON: %s", what, je.text);
+    json_decref(j);
+    return SCRY_OK;
+}
+
+int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
+    int rc;
+    if ((rc = json_ok(r->exif_json, "exif_json", err)) != SCRY_OK ||
+        (rc = json_ok(r->colors_json, "colors_json", err)) != SCRY_OK ||
+        (rc = json_ok(r->tags_json, "tags_json", err)) != SCRY_OK ||
+        (rc = json_ok(r->faces_json, "faces_json", err)) != SCRY_OK ||
+        (rc = json_ok(r->text_json, "text_json", err)) != SCRY_OK)
+        return rc;
+    if (r->status[0] && strcmp(r->status, "pending") && strcmp(r->status, "ready") &&
+        strcmp(r->status, "failed"))
+        return scry_fail(err, SCRY_EINVAL, "bad image status '%s'", r->status);
+    int64_t now = scry_now_ms();
+    lock(db);
+    if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_IMG_KEY, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, r->id);
+    int src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "image %s not found", r->id)
+                                : db_fail(db, err, src, "find image");
+        done(s);
+        goto fail;
+    }
+    int64_t rowid = sqlite3_column_int64(s, 0);
+    char *filename = col_dup(s, 1);
+    done(s);
+    if (!filename) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory"); goto fail; }
+
+    if (!(s = st(db, S_IMG_UPDATE, err))) { free(filename); rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, r->id);
+    sqlite3_bind_int(s, 2, r->width);
+    sqlite3_bind_int(s, 3, r->height);
+    bind_text(s, 4, r->exif_json);
+    sqlite3_bind_int64(s, 5, r->taken_at);
+    bind_text(s, 6, r->colors_json);
+    bind_text(s, 7, r->caption);
+    bind_text(s, 8, r->tags_json);
+    bind_text(s, 9, r->faces_json);
+    bind_text(s, 10, r->text);
+    bind_text(s, 11, r->text_json);
+    if (r->has_phash) sqlite3_bind_int64(s, 12, (int64_t)r->phash);
+    else sqlite3_bind_null(s, 12);
+    bind_text(s, 13, r->status);
+    bind_text(s, 14, r->thumb_sha256);
+    sqlite3_bind_int64(s, 15, now);
+    rc = run(db, s, "update image", err);
+    if (rc == SCRY_OK) rc = fts_refresh(db, rowid, filename, r, err);
+    free(filename);
+    if (rc != SCRY_OK) goto fail;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+/* "" when no image references sha any more, else sha itself. */
+static int orphan_check(meta_db *db, const char *sha, char out[SCRY_SHA256_HEX + 1],
+                        scry_err *err) {
+    out[0] = 0;
+    if (!sha[0]) return SCRY_OK;
+    sqlite3_stmt *s = st(db, S_SHA_IN_USE, err);
+    if (!s) return PREP_FAILED;
+    sqlite3_bind_text(s, 1, sha, -1, SQLITE_TRANSIENT);
+    int src = sqlite3_step(s);
+    done(s);
+    if (src == SQLITE_DONE) snprintf(out, SCRY_SHA256_HEX + 1, "%s", sha);
+    else if (src != SQLITE_ROW) return db_fail(db, err, src, "sha in use");
+    return SCRY_OK;
+}
+
+int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+    *referenced = 0;
+    if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
+    char orphan[SCRY_SHA256_HEX + 1];
+    lock(db);
+    int rc = orphan_check(db, sha, orphan, err);
+    unlock(db);
+    if (rc == SCRY_OK) *referenced = orphan[0] == 0;
+    return rc;
+}
+
+int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
+                      char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err) {
+    orphan_sha[0] = orphan_thumb[0] = 0;
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
+    char sha[SCRY_SHA256_HEX + 1], thumb[SCRY_SHA256_HEX + 1];
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_IMG_KEY, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "image %s not found", id)
+                                : db_fail(db, err, src, "find image");
+        done(s);
+        goto fail;
+    }
+    int64_t rowid = sqlite3_column_int64(s, 0);
+    col_copy(s, 2, sha, sizeof sha);
+    col_copy(s, 3, thumb, sizeof thumb);
+    done(s);
+
+    const int steps[] = {S_DEL_ADJUST, S_DEL_SETTLE};
+    for (int i = 0; i < 2; i++) {
+        if (!(s = st(db, steps[i], err))) { rc = PREP_FAILED; goto fail; }
+        bind_text(s, 1, id);
+        sqlite3_bind_int64(s, 2, now);
+        if ((rc = run(db, s, "adjust jobs", err)) != SCRY_OK) goto fail;
+    }
+    if (!(s = st(db, S_FTS_DELETE, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, rowid);
+    if ((rc = run(db, s, "fts delete", err)) != SCRY_OK) goto fail;
+    /* Items and vectors go with the row (ON DELETE CASCADE). */
+    if (!(s = st(db, S_IMG_DELETE, err))) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, id);
+    if ((rc = run(db, s, "delete image", err)) != SCRY_OK) goto fail;
+    if ((rc = orphan_check(db, sha, orphan_sha, err)) != SCRY_OK ||
+        (rc = orphan_check(db, thumb, orphan_thumb, err)) != SCRY_OK)
+        goto fail;
+    if (!strcmp(orphan_thumb, orphan_sha)) orphan_thumb[0] = 0;  /* report a name once */
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+    orphan_sha[0] = orphan_thumb[0] = 0;
+out:
+    unlock(db);
+    return rc;
+}
+
+/* ---- keyword search ------------------------------------------------------ */
+
+int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
+                    scry_err *err) {
+    *hits = NULL;
+    *n = 0;
+    if (!match || limit < 0) return scry_fail(err, SCRY_EINVAL, "bad search arguments");
+    if (limit == 0) return SCRY_OK;
+    int cap = limit < 256 ? limit : 256, got = 0, rc = SCRY_OK, src;
+    meta_hit *out = malloc((size_t)cap * sizeof *out);
+    if (!out) return scry_fail(err, SCRY_ENOMEM, "out of memory (hits)");
+    lock(db);
+    sqlite3_stmt *s = st(db, S_FTS_SEARCH, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_text(s, 1, match, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, limit);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap * 2 < limit ? cap * 2 : limit;
+            meta_hit *p = realloc(out, (size_t)ncap * sizeof *out);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (hits)"); break; }
+            out = p;
+            cap = ncap;
+        }
+        out[got].rowid = sqlite3_column_int64(s, 0);
+        col_copy(s, 1, out[got].id, sizeof out[got].id);
+        out[got].bm25 = -sqlite3_column_double(s, 2);
+        got++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) {
+        /* A malformed expression is the caller's input, not an I/O error. */
+        rc = scry_fail(err, (src & 0xff) == SQLITE_ERROR ? SCRY_EINVAL : code_of(src),
+                       "search: %s", sqlite3_errmsg(db->conn));
+    }
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK || got == 0) {
+        free(out);
+        return rc;
+    }
+    *hits = out;
+    *n = got;
+    return SCRY_OK;
+}
+
+char *meta_fts_quote(const char *token) {
+    sbuf b = {0};
+    sb_puts(&b, "\"");
+    for (const char *p = token ? token : ""; *p; p++) {
+        if (*p == '"') sb_add(&b, "\"\"", 2);
+        else sb_add(&b, p, 1);
+    }
+    sb_puts(&b, "\"");
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p;
+}
+
+/* Words that would match nearly every caption and only add noise. Dropped
+ * unless the query has nothing else. */
+static int is_stopword(const char *w, size_t n) {
+    static const char *const stop[] = {"a", "an", "the", "of", "in", "on", "at", "to",
+                                       "and", "or", "with", "for", "is", "are", "some"};
+    for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
+        if (strlen(stop[i]) == n && !strncasecmp(stop[i], w, n)) return 1;
+    return 0;
+}
+
+#define FTS_MAX_TERMS 32
+
+char *meta_fts_query_from_text(const char *text) {
+    /* Tokens are runs of ASCII letters/digits and of any non-ASCII bytes
+     * (UTF-8 letters such as "naïve"); everything else separates. So a token
+     * never holds a quote or an operator character, and quoting it makes it
+     * a plain phrase that FTS5's own tokenizer then splits or folds. */
+    const char *start[FTS_MAX_TERMS];
+    size_t len[FTS_MAX_TERMS];
+    int nterms = 0, nstop = 0;
+    const char *stop_start[FTS_MAX_TERMS];
+    size_t stop_len[FTS_MAX_TERMS];
+    const char *p = text ? text : "";
+    while (*p && nterms < FTS_MAX_TERMS) {
+        while (*p && !(isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
+        const char *s = p;
+        while (*p && (isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
+        size_t n = (size_t)(p - s);
+        if (n == 0) continue;
+        int dup = 0;
+        for (int i = 0; i < nterms; i++)
+            if (len[i] == n && !strncasecmp(start[i], s, n)) dup = 1;
+        if (dup) continue;
+        if (is_stopword(s, n)) {
+            if (nstop < FTS_MAX_TERMS) { stop_start[nstop] = s; stop_len[nstop++] = n; }
+            continue;
+        }
+        start[nterms] = s;
+        len[nterms++] = n;
+    }
+    if (nterms == 0) {
+        for (int i = 0; i < nstop; i++) { start[i] = stop_start[i]; len[i] = stop_len[i]; }
+        nterms = nstop;
+    }
+    sbuf b = {0};
+    if (nterms == 0) sb_puts(&b, "\"\"");     /* the empty phrase: matches nothing */
+    for (int i = 0; i < nterms; i++) {
+        if (i) sb_puts(&b, " OR ");
+        sb_puts(&b, "\"");
+        sb_add(&b, start[i], len[i]);
+        sb_puts(&b, "\"");
+    }
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p;
+}
+
+/* ---- vectors -------------------------------------------------------------- */
+
+int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
+                    scry_err *err) {
+    if (!model || !*model || !v || dim <= 0 || dim > 65536)
+        return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_VEC_PUT, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, rowid);
+    sqlite3_bind_int(s, 3, dim);
+    sqlite3_bind_blob(s, 4, v, dim * (int)sizeof(float), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 5, scry_now_ms());
+    int src = sqlite3_step(s);
+    if (src == SQLITE_DONE) rc = SCRY_OK;
+    else if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "image #%lld not found", (long long)rowid);
+    else rc = db_fail(db, err, src, "put vector");
+    done(s);
+out:
+    unlock(db);
+    return rc;
+}
+
+#define VEC_CHUNK 256
+
+int meta_vector_each(meta_db *db, const char *model,
+                     int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
+                     scry_err *err) {
+    if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad vector walk arguments");
+    /* Keyset pages of VEC_CHUNK rows copied out under the lock, then handed
+     * to fn without it: a long walk (rebuilding an ANN index) does not stall
+     * the workers, and fn may call back into this module. */
+    int64_t rowids[VEC_CHUNK];
+    int dims[VEC_CHUNK];
+    float *vecs[VEC_CHUNK];
+    int64_t after = INT64_MIN;
+    for (;;) {
+        int got = 0, rc = SCRY_OK, src;
+        lock(db);
+        sqlite3_stmt *s = st(db, S_VEC_CHUNK, err);
+        if (!s) {
+            unlock(db);
+            return PREP_FAILED;
+        }
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, after);
+        sqlite3_bind_int(s, 3, VEC_CHUNK);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            int dim = sqlite3_column_int(s, 1);
+            const void *blob = sqlite3_column_blob(s, 2);
+            int bytes = sqlite3_column_bytes(s, 2);
+            int64_t rowid = sqlite3_column_int64(s, 0);
+            if (dim <= 0 || bytes != dim * (int)sizeof(float)) {
+                rc = scry_fail(err, SCRY_ECORRUPT, "vector #%lld (%s): %d bytes for dim %d",
+                               (long long)rowid, model, bytes, dim);
+                break;
+            }
+            float *copy = malloc((size_t)bytes);
+            if (!copy) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (vector)"); break; }
+            memcpy(copy, blob, (size_t)bytes);
+            rowids[got] = rowid;
+            dims[got] = dim;
+            vecs[got++] = copy;
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "walk vectors");
+        done(s);
+        unlock(db);
+        int i = 0;
+        for (; rc == SCRY_OK && i < got; i++) {
+            int r = fn(rowids[i], vecs[i], dims[i], ctx);
+            if (r != 0) rc = r;
+        }
+        for (int k = 0; k < got; k++) free(vecs[k]);
+        if (rc != SCRY_OK) return rc;
+        if (got < VEC_CHUNK) return SCRY_OK;
+        after = rowids[got - 1];
+    }
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+void job_rec_free(job_rec *j) {
+    if (!j) return;
+    free(j->error);
+    for (int i = 0; i < j->nerrors; i++) {
+        free(j->errors[i].filename);
+        free(j->errors[i].message);
+    }
+    free(j->errors);
+    j->error = NULL;
+    j->errors = NULL;
+    j->nerrors = 0;
+}
+
+static void read_job(sqlite3_stmt *s, job_rec *j) {
+    memset(j, 0, sizeof *j);
+    col_copy(s, 0, j->id, sizeof j->id);
+    col_copy(s, 1, j->status, sizeof j->status);
+    j->total = sqlite3_column_int(s, 2);
+    j->done = sqlite3_column_int(s, 3);
+    j->failed = sqlite3_column_int(s, 4);
+    j->created_at = sqlite3_column_int64(s, 5);
+    j->updated_at = sqlite3_column_int64(s, 6);
+    j->error = col_dup(s, 7);
+}
+
+int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no job id");
+    int rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_JOB_GET, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW) read_job(s, out);
+    else if (src == SQLITE_DONE) rc = scry_fail(err, SCRY_ENOTFOUND, "job %s not found", id);
+    else rc = db_fail(db, err, src, "get job");
+    done(s);
+    if (rc != SCRY_OK) goto out;
+
+    if (!(s = st(db, S_JOB_ERRORS, err))) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    int cap = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (out->nerrors == cap) {
+            int ncap = cap ? cap * 2 : 8;
+            job_error *p = realloc(out->errors, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (job errors)"); break; }
+            out->errors = p;
+            cap = ncap;
+        }
+        job_error *e = &out->errors[out->nerrors++];
+        col_copy(s, 0, e->image_id, sizeof e->image_id);
+        e->filename = col_dup(s, 1);
+        col_copy(s, 2, e->stage, sizeof e->stage);
+        e->message = col_dup(s, 3);
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "job errors");
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK) job_rec_free(out);
+    return rc;
+}
+
+int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (limit < 0) return scry_fail(err, SCRY_EINVAL, "negative limit");
+    if (limit == 0) return SCRY_OK;
+    int cap = limit < 64 ? limit : 64, got = 0, rc = SCRY_OK, src;
+    job_rec *jobs = calloc((size_t)cap, sizeof *jobs);
+    if (!jobs) return scry_fail(err, SCRY_ENOMEM, "out of memory (job list)");
+    lock(db);
+    sqlite3_stmt *s = st(db, S_JOB_LIST, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_int(s, 1, limit);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap * 2 < limit ? cap * 2 : limit;
+            job_rec *p = realloc(jobs, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (job list)"); break; }
+            jobs = p;
+            cap = ncap;
+        }
+        read_job(s, &jobs[got++]);
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list jobs");
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK || got == 0) {
+        for (int i = 0; i < got; i++) job_rec_free(&jobs[i]);
+        free(jobs);
+        return rc;
+    }
+    *out = jobs;
+    *n = got;
+    return SCRY_OK;
+}
+
+/* Complete the job if every item is accounted for (inside a transaction). */
+static int job_settle(meta_db *db, const char *job_id, int64_t now, scry_err *err) {
+    sqlite3_stmt *s = st(db, S_JOB_SETTLE, err);
+    if (!s) return PREP_FAILED;
+    bind_text(s, 1, job_id);
+    sqlite3_bind_int64(s, 2, now);
+    return run(db, s, "settle job", err);
+}
+
+int meta_item_claim(meta_db *db, work_item *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    int64_t now = scry_now_ms();
+    lock(db);
+    relaxed_sync(db, 1);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_ITEM_NEXT, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    int src = sqlite3_step(s);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "no pending work")
+                                : db_fail(db, err, src, "next item");
+        done(s);
+        goto fail;
+    }
+    int64_t seq = sqlite3_column_int64(s, 0);
+    col_copy(s, 1, out->job_id, sizeof out->job_id);
+    col_copy(s, 2, out->image_id, sizeof out->image_id);
+    out->attempt = sqlite3_column_int(s, 3) + 1;
+    done(s);
+    if (!(s = st(db, S_ITEM_START, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = run(db, s, "start item", err)) != SCRY_OK) goto fail;
+    if (!(s = st(db, S_JOB_RUNNING, err))) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, out->job_id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = run(db, s, "job running", err)) != SCRY_OK) goto fail;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+    if (rc != SCRY_OK) memset(out, 0, sizeof *out);
+out:
+    relaxed_sync(db, 0);
+    unlock(db);
+    return rc;
+}
+
+int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
+    if (!stage) return scry_fail(err, SCRY_EINVAL, "no stage");
+    lock(db);
+    relaxed_sync(db, 1);
+    int rc;
+    sqlite3_stmt *s = st(db, S_ITEM_STAGE, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, w->job_id);
+    bind_text(s, 2, w->image_id);
+    sqlite3_bind_int(s, 3, w->attempt);
+    bind_text(s, 4, stage);
+    sqlite3_bind_int64(s, 5, scry_now_ms());
+    if ((rc = run(db, s, "item stage", err)) == SCRY_OK && sqlite3_changes(db->conn) == 0)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)",
+                       w->job_id, w->image_id, w->attempt);
+out:
+    relaxed_sync(db, 0);
+    unlock(db);
+    return rc;
+}
+
+/* Mark one running item finished and account for it (inside a transaction).
+ * attempt < 0 matches whatever attempt is current (used by recovery). */
+static int item_finish_locked(meta_db *db, const char *job_id, const char *image_id,
+                              int attempt, int ok, const char *stage, const char *message,
+                              int64_t now, scry_err *err) {
+    sqlite3_stmt *s = st(db, S_ITEM_FINISH, err);
+    if (!s) return PREP_FAILED;
+    bind_text(s, 1, job_id);
+    bind_text(s, 2, image_id);
+    sqlite3_bind_int(s, 3, attempt);
+    sqlite3_bind_text(s, 4, ok ? "done" : "failed", -1, SQLITE_STATIC);
+    bind_text(s, 5, stage);
+    bind_text(s, 6, ok ? NULL : (message ? message : "failed"));
+    sqlite3_bind_int64(s, 7, now);
+    int rc = run(db, s, "finish item", err);
+    if (rc != SCRY_OK) return rc;
+    if (sqlite3_changes(db->conn) == 0)
+        return scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)", job_id,
+                         image_id, attempt);
+    if (!(s = st(db, S_JOB_COUNT, err))) return PREP_FAILED;
+    bind_text(s, 1, job_id);
+    sqlite3_bind_int(s, 2, ok ? 1 : 0);
+    sqlite3_bind_int(s, 3, ok ? 0 : 1);
+    sqlite3_bind_int64(s, 4, now);
+    if ((rc = run(db, s, "count item", err)) != SCRY_OK) return rc;
+    if ((rc = job_settle(db, job_id, now, err)) != SCRY_OK) return rc;
+    if (!(s = st(db, S_IMG_SET_STATUS, err))) return PREP_FAILED;
+    bind_text(s, 1, image_id);
+    sqlite3_bind_int(s, 2, ok ? 1 : 0);
+    sqlite3_bind_int64(s, 3, now);
+    return run(db, s, "image status", err);
+}
+
+int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
+                     const char *message, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    rc = item_finish_locked(db, w->job_id, w->image_id, w->attempt, ok, stage, message, now,
+                            err);
+    if (rc == SCRY_OK && (rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+typedef struct running_item {
+    int64_t seq;
+    char job_id[SCRY_ID_LEN + 1];
+    char image_id[SCRY_ID_LEN + 1];
+    int attempts;
+    char stage[32];
+} running_item;
+
+int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
+    *requeued = *failed = 0;
+    if (max_attempts < 1) max_attempts = 1;
+    int64_t now = scry_now_ms();
+    running_item *items = NULL;
+    int n = 0, cap = 0, src;
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_ITEM_RUNNING, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            int ncap = cap ? cap * 2 : 16;
+            running_item *p = realloc(items, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (recover)"); break; }
+            items = p;
+            cap = ncap;
+        }
+        running_item *it = &items[n++];
+        it->seq = sqlite3_column_int64(s, 0);
+        col_copy(s, 1, it->job_id, sizeof it->job_id);
+        col_copy(s, 2, it->image_id, sizeof it->image_id);
+        it->attempts = sqlite3_column_int(s, 3);
+        col_copy(s, 4, it->stage, sizeof it->stage);
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "running items");
+    done(s);
+    if (rc != SCRY_OK) goto fail;
+    for (int i = 0; i < n; i++) {
+        running_item *it = &items[i];
+        if (it->attempts >= max_attempts) {
+            /* An item that was claimed but entered no stage crashed while
+             * being claimed/loaded: call that stage "start". */
+            const char *stage = it->stage[0] ? it->stage : "start";
+            char msg[160];
+            snprintf(msg, sizeof msg, "crashed in stage %s after %d attempt%s", stage,
+                     it->attempts, it->attempts == 1 ? "" : "s");
+            rc = item_finish_locked(db, it->job_id, it->image_id, it->attempts, 0, stage, msg,
+                                    now, err);
+            if (rc != SCRY_OK) goto fail;
+            (*failed)++;
+            log_warn("meta.item_crashed", "job=%s image=%s stage=%s attempts=%d", it->job_id,
+                     it->image_id, stage, it->attempts);
+        } else {
+            if (!(s = st(db, S_ITEM_REQUEUE, err))) { rc = PREP_FAILED; goto fail; }
+            sqlite3_bind_int64(s, 1, it->seq);
+            sqlite3_bind_int64(s, 2, now);
+            if ((rc = run(db, s, "requeue item", err)) != SCRY_OK) goto fail;
+            (*requeued)++;
+        }
+    }
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+    *requeued = *failed = 0;
+out:
+    unlock(db);
+    free(items);
+    return rc;
+}
+
+int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
+    *n = 0;
+    char id[SCRY_ID_LEN + 1];
+    scry_new_id(id);
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s;
+    if (!(s = st(db, S_JOB_INSERT, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, "reindex", -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, 0);
+    sqlite3_bind_int64(s, 4, now);
+    if ((rc = run(db, s, "insert job", err)) != SCRY_OK) goto fail;
+    if (!(s = st(db, S_ITEM_INSERT_ALL, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = run(db, s, "insert items", err)) != SCRY_OK) goto fail;
+    int count = sqlite3_changes(db->conn);
+    if (!(s = st(db, S_JOB_TOTAL, err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 2, count);
+    if ((rc = run(db, s, "job total", err)) != SCRY_OK) goto fail;
+    if ((rc = job_settle(db, id, now, err)) != SCRY_OK) goto fail;
+    if ((rc = tx_commit(db, err)) != SCRY_OK) goto fail;
+    memcpy(job_id, id, sizeof id);
+    *n = count;
+    goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
+    if (!job_id) return scry_fail(err, SCRY_EINVAL, "no job id");
+    if (!reason || !*reason) reason = "job failed";
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err), src;
+    if (rc != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_JOB_GET, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, job_id);
+    src = sqlite3_step(s);
+    char status[16] = "";
+    if (src == SQLITE_ROW) col_copy(s, 1, status, sizeof status);
+    done(s);
+    if (src == SQLITE_DONE) { rc = scry_fail(err, SCRY_ENOTFOUND, "job %s not found", job_id); goto fail; }
+    if (src != SQLITE_ROW) { rc = db_fail(db, err, src, "get job"); goto fail; }
+    if (strcmp(status, "pending") && strcmp(status, "running")) {
+        rc = scry_fail(err, SCRY_EINVAL, "job %s is already %s", job_id, status);
+        goto fail;
+    }
+    if (!(s = st(db, S_JOB_FAIL_ITEMS, err))) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, job_id);
+    bind_text(s, 2, reason);
+    sqlite3_bind_int64(s, 3, now);
+    if ((rc = run(db, s, "fail items", err)) != SCRY_OK) goto fail;
+    int unfinished = sqlite3_changes(db->conn);
+    if (!(s = st(db, S_JOB_FAIL, err))) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, job_id);
+    bind_text(s, 2, reason);
+    sqlite3_bind_int(s, 3, unfinished);
+    sqlite3_bind_int64(s, 4, now);
+    if ((rc = run(db, s, "fail job", err)) != SCRY_OK) goto fail;
+    if (!(s = st(db, S_JOB_FAIL_IMAGES, err))) { rc = PREP_FAILED; goto fail; }
+    bind_text(s, 1, job_id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = run(db, s, "fail images", err)) != SCRY_OK) goto fail;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    int rc = SCRY_OK, src = SQLITE_DONE;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_STAT_IMAGES, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(s, 0);
+        int64_t c = sqlite3_column_int64(s, 1);
+        out->images += c;
+        if (!strcmp(status, "ready")) out->images_ready = c;
+        else if (!strcmp(status, "failed")) out->images_failed = c;
+        else if (!strcmp(status, "pending")) out->images_pending = c;
+    }
+    done(s);
+    if (src != SQLITE_DONE) { rc = db_fail(db, err, src, "image stats"); goto out; }
+    if (!(s = st(db, S_STAT_JOBS, err))) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *status = (const char *)sqlite3_column_text(s, 0);
+        int64_t c = sqlite3_column_int64(s, 1);
+        if (!strcmp(status, "pending")) out->jobs_pending = c;
+        else if (!strcmp(status, "running")) out->jobs_running = c;
+        else if (!strcmp(status, "completed")) out->jobs_completed = c;
+        else if (!strcmp(status, "failed")) out->jobs_failed = c;
+    }
+    done(s);
+    if (src != SQLITE_DONE) { rc = db_fail(db, err, src, "job stats"); goto out; }
+    if (!(s = st(db, S_STAT_ITEMS, err))) { rc = PREP_FAILED; goto out; }
+    src = sqlite3_step(s);
+    if (src == SQLITE_ROW) out->items_pending = sqlite3_column_int64(s, 0);
+    done(s);
+    if (src != SQLITE_ROW) rc = db_fail(db, err, src, "item stats");
+out:
+    unlock(db);
+    return rc;
+}
