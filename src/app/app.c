@@ -11,6 +11,7 @@
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
+    pthread_rwlock_init(&app->blob_lock, NULL);
     int rc = scry_mkdirs(cfg->data_dir, err);
     if (rc) return rc;
     rc = img_global_init("scry", err);
@@ -27,7 +28,8 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     rc = search_create(&app->search, app->meta, err);
     if (rc) goto fail;
     if (with_workers) {
-        rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts, err);
+        rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
+                        with_workers == APP_WITH_WORKERS, err);
         if (rc) goto fail;
     }
     log_info("app.opened", "data=%s workers=%d", cfg->data_dir, with_workers ? cfg->workers : 0);
@@ -44,6 +46,7 @@ void app_close(scry_app *app) {
     pipeline_free(app->pipe);
     meta_close(app->meta);
     blob_close(app->blobs);
+    pthread_rwlock_destroy(&app->blob_lock);
     memset(app, 0, sizeof *app);
     img_global_shutdown();
 }
@@ -62,10 +65,17 @@ int app_commit_upload(scry_app *app, const meta_new_image *imgs, int n,
     return SCRY_OK;
 }
 
+void app_uploads_lock(scry_app *app) { pthread_rwlock_rdlock(&app->blob_lock); }
+void app_uploads_unlock(scry_app *app) { pthread_rwlock_unlock(&app->blob_lock); }
+
 int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     char orphan[SCRY_SHA256_HEX + 1] = "", thumb[SCRY_SHA256_HEX + 1] = "";
+    pthread_rwlock_wrlock(&app->blob_lock);
     int rc = meta_image_delete(app->meta, id, orphan, thumb, err);
-    if (rc) return rc;
+    if (rc) {
+        pthread_rwlock_unlock(&app->blob_lock);
+        return rc;
+    }
     /* The row is gone (and durable) first; a crash now leaves at worst an
      * unreferenced blob, never a row pointing at missing bytes. */
     scry_err berr = {0};
@@ -73,6 +83,7 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
         log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", orphan, berr.msg);
     if (thumb[0] && blob_remove(app->blobs, thumb, &berr) != SCRY_OK)
         log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", thumb, berr.msg);
+    pthread_rwlock_unlock(&app->blob_lock);
     log_info("image.deleted", "image=%s", id);
     return SCRY_OK;
 }

@@ -8,6 +8,8 @@
 #ifndef SCRY_APP_H
 #define SCRY_APP_H
 
+#include <pthread.h>
+
 #include "core/config.h"
 #include "core/err.h"
 #include "jobs/jobs.h"
@@ -23,9 +25,18 @@ typedef struct scry_app {
     pipeline *pipe;
     job_manager *jobs;          /* NULL unless workers were started */
     search_engine *search;
+    /* Uploads hold it shared from blob commit to meta commit; deletes hold
+     * it exclusive from meta delete to blob removal. Without it a delete
+     * could remove a blob that a concurrent upload just deduplicated
+     * against, before that upload's rows reference it. */
+    pthread_rwlock_t blob_lock;
 } scry_app;
 
-enum { APP_NO_WORKERS = 0, APP_WITH_WORKERS = 1 };
+/* APP_WITH_WORKERS also recovers work interrupted by a crash (requeues
+ * items left running): only the process that owns the workers of a data
+ * folder may do that, so `scry add` uses APP_WORKERS_NO_RECOVER to stay out
+ * of the way of a server running on the same folder. */
+enum { APP_NO_WORKERS = 0, APP_WITH_WORKERS = 1, APP_WORKERS_NO_RECOVER = 2 };
 
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err);
 void app_close(scry_app *app);
@@ -34,6 +45,10 @@ void app_close(scry_app *app);
  * queue one job for them, then wake the workers. Fills job_id. */
 int app_commit_upload(scry_app *app, const meta_new_image *imgs, int n,
                       char job_id[SCRY_ID_LEN + 1], scry_err *err);
+
+/* Bracket "commit blobs ... app_commit_upload" with these. */
+void app_uploads_lock(scry_app *app);
+void app_uploads_unlock(scry_app *app);
 
 /* Delete an image and the blobs only it referenced. */
 int app_delete_image(scry_app *app, const char *id, scry_err *err);

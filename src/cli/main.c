@@ -229,12 +229,13 @@ static int cmd_add(cli_opts *o) {
     }
     scry_app app;
     scry_err err = {0};
-    if (app_open(&app, &o->cfg, APP_WITH_WORKERS, &err) != SCRY_OK) {
+    if (app_open(&app, &o->cfg, APP_WORKERS_NO_RECOVER, &err) != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);
         return 1;
     }
     add_state st = {.app = &app};
     g_add = &st;
+    app_uploads_lock(&app);
     for (int i = 0; i < o->nargs; i++) {
         struct stat sb;
         if (stat(o->args[i], &sb) != 0) {
@@ -247,13 +248,15 @@ static int cmd_add(cli_opts *o) {
         }
     }
     int rc = 0;
+    char job_id[SCRY_ID_LEN + 1];
+    int crc = st.n ? app_commit_upload(&app, st.imgs, st.n, job_id, &err) : SCRY_OK;
+    app_uploads_unlock(&app);
     if (st.n == 0) {
         fprintf(stderr, "scry: no images found (%d files skipped)\n", st.skipped);
         rc = st.unreadable ? 1 : 0;
         goto out;
     }
-    char job_id[SCRY_ID_LEN + 1];
-    if (app_commit_upload(&app, st.imgs, st.n, job_id, &err) != SCRY_OK) {
+    if (crc != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);
         rc = 1;
         goto out;

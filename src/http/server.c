@@ -226,6 +226,7 @@ static enum MHD_Result finish_upload(struct MHD_Connection *c, req_state *rs) {
     if (!imgs) return send_error(c, 500, "out_of_memory", "out of memory");
     scry_err err = {0};
     int rc = SCRY_OK;
+    app_uploads_lock(app);
     for (int i = 0; i < rs->nparts; i++) {
         upload_part *p = &rs->parts[i];
         imgs[i].bytes = (int64_t)blob_writer_size(p->w);
@@ -238,6 +239,7 @@ static enum MHD_Result finish_upload(struct MHD_Connection *c, req_state *rs) {
     }
     char job_id[SCRY_ID_LEN + 1];
     if (rc == SCRY_OK) rc = app_commit_upload(app, imgs, rs->nparts, job_id, &err);
+    app_uploads_unlock(app);
     if (rc != SCRY_OK) {
         /* Blobs committed so far stay (content-addressed, harmless, maybe
          * shared with other images); no image row points at them. */

@@ -86,9 +86,9 @@ static void *worker_main(void *arg) {
 }
 
 int jobs_start(job_manager **out, meta_db *meta, pipeline *pipe, int workers, int max_attempts,
-               scry_err *err) {
+               int recover, scry_err *err) {
     int requeued = 0, failed = 0;
-    int rc = meta_recover(meta, max_attempts, &requeued, &failed, err);
+    int rc = recover ? meta_recover(meta, max_attempts, &requeued, &failed, err) : SCRY_OK;
     if (rc != SCRY_OK) return rc;
     if (requeued || failed)
         log_info("jobs.recovered", "requeued=%d failed=%d", requeued, failed);

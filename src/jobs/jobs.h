@@ -19,9 +19,9 @@
 
 typedef struct job_manager job_manager;
 
-/* Recover interrupted work, then start `workers` threads. */
+/* Recover interrupted work (when `recover`), then start `workers` threads. */
 int jobs_start(job_manager **out, meta_db *meta, pipeline *pipe, int workers, int max_attempts,
-               scry_err *err);
+               int recover, scry_err *err);
 /* Wake sleeping workers: new items were queued. */
 void jobs_notify(job_manager *jm);
 /* Block until no item is pending or running, or timeout_s passes (< 0: no
