@@ -42,6 +42,10 @@ typedef struct img_decoded {
 
 int img_global_init(const char *argv0, scry_err *err);
 void img_global_shutdown(void);
+/* Release libvips' per-thread buffers. Call it once when a thread that used
+ * these functions (a job worker) is about to exit; threads that libvips
+ * created itself do not need it. */
+void img_thread_done(void);
 
 /* Format from magic bytes, or NULL when the bytes are not an image we accept.
  * Needs at most the first 32 bytes. */
