@@ -378,21 +378,25 @@ static void test_grey_and_16bit(void **state) {
     g_object_unref(grey);
 }
 
-/* dog.jpg re-encoded as each other format decodes to the same picture. */
+/* dog.jpg, reduced to 192 x 144 (HEIF encoders are slow) and re-encoded as
+ * each other format, decodes to the same picture. */
 static void test_other_formats(void **state) {
     (void)state;
     size_t n;
     void *jpg = tu_read(tu_darknet("dog.jpg"), &n);
+    VipsImage *full = vips_image_new_from_buffer(jpg, n, "", NULL), *src = NULL;
+    assert_non_null(full);
+    assert_int_equal(vips_resize(full, &src, 0.25, NULL), 0);
+    size_t pn;
+    void *png = encode(src, ".png", &pn);
     img_decoded ref;
     scry_err err = {0};
-    assert_int_equal(decode_buf(jpg, n, &ref, &err), SCRY_OK);
+    assert_int_equal(decode_buf(png, pn, &ref, &err), SCRY_OK);
     uint64_t ref_hash = img_phash(&ref.work);
-    VipsImage *src = vips_image_new_from_buffer(jpg, n, "", NULL);
-    assert_non_null(src);
     static const struct { const char *suffix, *format; int optional; } fmts[] = {
-        {".png", "png", 0},      {".webp[Q=90]", "webp", 0}, {".gif", "gif", 0},
-        {".tif", "tiff", 0},     {".tif[compression=lzw]", "tiff", 0},
-        {".avif[Q=60,effort=0]", "avif", 1},  {".heic[Q=60]", "heif", 1},
+        {".webp[Q=90]", "webp", 0}, {".gif", "gif", 0}, {".tif", "tiff", 0},
+        {".tif[compression=lzw]", "tiff", 0}, {".jpg[Q=90]", "jpeg", 0},
+        {".avif[Q=70,effort=0]", "avif", 1}, {".heic[Q=70]", "heif", 1},
     };
     for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
         void *buf = NULL;
@@ -400,17 +404,21 @@ static void test_other_formats(void **state) {
         if (vips_image_write_to_buffer(src, fmts[i].suffix, &buf, &len, NULL)) {
             /* HEIF/AVIF need a libheif encoder plugin; decode is what we test. */
             if (fmts[i].optional) {
+                fprintf(stderr, "skipping %s: no encoder (%s)\n", fmts[i].suffix,
+                        vips_error_buffer());
                 vips_error_clear();
                 continue;
             }
             fail_msg("encode %s: %s", fmts[i].suffix, vips_error_buffer());
         }
+        assert_string_equal(img_sniff(buf, len), fmts[i].format);
         img_decoded d;
         int rc = decode_buf(buf, len, &d, &err);
         if (rc != SCRY_OK) fail_msg("%s: %s", fmts[i].suffix, err.msg);
         assert_string_equal(d.format, fmts[i].format);
-        assert_int_equal(d.width, 768);
-        assert_int_equal(d.height, 576);
+        assert_int_equal(d.width, 192);
+        assert_int_equal(d.height, 144);
+        assert_int_equal(d.work.w, 192);
         /* GIF's 256-colour palette dithers; the rest are near-identical. */
         int dist = img_phash_distance(ref_hash, img_phash(&d.work));
         if (dist > 8) fail_msg("%s: phash distance %d", fmts[i].suffix, dist);
@@ -418,7 +426,9 @@ static void test_other_formats(void **state) {
         g_free(buf);
     }
     g_object_unref(src);
+    g_object_unref(full);
     img_decoded_free(&ref);
+    g_free(png);
     free(jpg);
 }
 
@@ -729,19 +739,17 @@ static void test_phash_near_duplicates_and_distinct_photos(void **state) {
         img_decoded d;
         assert_int_equal(decode_buf(buf, n, &d, &err), SCRY_OK);
         h[i] = img_phash(&d.work);
-        /* A 300-px, quality-40 re-encode is a near-duplicate. */
-        VipsImage *in = vips_image_new_from_buffer(buf, n, "", NULL), *small = NULL;
-        assert_int_equal(vips_resize(in, &small, 300.0 / vips_image_get_width(in), NULL), 0);
+        /* A 300-px JPEG thumbnail of it is a near-duplicate. */
+        void *jpg;
         size_t jn;
-        void *jpg = encode(small, ".jpg[Q=40]", &jn);
+        assert_int_equal(img_thumbnail_jpeg(&d.work, 300, &jpg, &jn, &err), SCRY_OK);
         img_decoded dup;
         assert_int_equal(decode_buf(jpg, jn, &dup, &err), SCRY_OK);
+        assert_int_equal(dup.work.w > dup.work.h ? dup.work.w : dup.work.h, 300);
         int dist = img_phash_distance(h[i], img_phash(&dup.work));
         if (dist > 10) fail_msg("%s: near-duplicate at distance %d", photos[i], dist);
         img_decoded_free(&dup);
-        g_free(jpg);
-        g_object_unref(small);
-        g_object_unref(in);
+        free(jpg);
         img_decoded_free(&d);
         free(buf);
     }
@@ -760,7 +768,7 @@ typedef struct { const void *buf; size_t n; uint64_t hash; int rc; } job;
 
 static void *decode_thread(void *arg) {
     job *jb = arg;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
         img_decoded d;
         scry_err err = {0};
         jb->rc = decode_buf(jb->buf, jb->n, &d, &err);
@@ -820,7 +828,7 @@ static void test_threads_and_no_leaks(void **state) {
     assert_int_equal(decode_buf(b1, n1, &d, &err), SCRY_OK);
     uint64_t want1 = img_phash(&d.work);
     img_decoded_free(&d);
-    for (int r = 0; r < 4; r++) {
+    for (int r = 0; r < 3; r++) {
         work_round(b1, n1, b2, n2, want1);
         assert_int_equal(live_vips_objects(), 0);
         assert_int_equal(vips_tracked_get_files(), 0);
