@@ -489,10 +489,15 @@ int img_thumbnail_jpeg(const img_rgb *src, int max_side, void **jpeg, size_t *le
     int rc = SCRY_OK;
     t[0] = vips_image_new_from_memory(src->px, (size_t)src->w * src->h * 3, src->w, src->h, 3,
                                       VIPS_FORMAT_UCHAR);
+    /* A plain lanczos3 resize: the input is already upright sRGB without
+     * metadata, so vips_thumbnail_image's extra steps would only cost time.
+     * Never upscale. */
+    int longest = src->w > src->h ? src->w : src->h;
+    double scale = longest > max_side ? (double)max_side / longest : 1.0;
     if (!t[0] ||
         vips_copy(t[0], &t[1], "interpretation", VIPS_INTERPRETATION_sRGB, NULL) ||
-        vips_thumbnail_image(t[1], &t[2], max_side, "height", max_side, "size", VIPS_SIZE_DOWN,
-                             NULL) ||
+        (scale < 1.0 ? vips_resize(t[1], &t[2], scale, NULL)
+                     : vips_copy(t[1], &t[2], NULL)) ||
         vips_jpegsave_buffer(t[2], jpeg, len, "Q", 80, "strip", TRUE, "optimize_coding", TRUE,
                              NULL))
         rc = vips_fail(err, SCRY_EIO, "thumbnail");
