@@ -69,11 +69,17 @@
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static int vips_started, vips_stopped;
 
+/* The last libvips warning seen on this thread. Some loaders (libpng's
+ * header reader) fail with only a warning and an empty error buffer; the
+ * warning is then the best reason we have. */
+static __thread char last_warning[200];
+
 /* vips warnings (e.g. a corrupt-but-recoverable chunk) go to our log rather
  * than raw to stderr. */
 static void vips_log_handler(const gchar *domain, GLogLevelFlags level, const gchar *msg,
                              gpointer user) {
     (void)user;
+    if (level & G_LOG_LEVEL_WARNING) snprintf(last_warning, sizeof last_warning, "%s", msg);
     if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
         log_error("vips.error", "domain=%s msg=\"%s\"", domain ? domain : "-", msg);
     else if (level & G_LOG_LEVEL_WARNING)
@@ -128,7 +134,8 @@ static int vips_fail(scry_err *err, int code, const char *what) {
         for (size_t i = 0; i < n; i++)
             if (m[i] == '\n') m[i] = (i + 1 == n) ? '\0' : ' ';
     }
-    int rc = scry_fail(err, code, "%s: %s", what, m && *m ? m : "unknown libvips error");
+    const char *why = m && *m ? m : last_warning[0] ? last_warning : "invalid data";
+    int rc = scry_fail(err, code, "%s: %s", what, why);
     g_free(m);
     return rc;
 }
@@ -400,6 +407,7 @@ int img_decode(const void *data, size_t n, const img_limits *lim, img_decoded *o
     if (!data || n == 0) return scry_fail(err, SCRY_EUNSUPPORTED, "empty input");
     int64_t max_pixels = lim && lim->max_pixels > 0 ? lim->max_pixels : DEFAULT_MAX_PIXELS;
     int work = lim && lim->work_size > 0 ? lim->work_size : DEFAULT_WORK_SIZE;
+    last_warning[0] = '\0';
     const char *format = img_sniff(data, n);
     if (!format) return scry_fail(err, SCRY_EUNSUPPORTED, "not a supported image format");
 
@@ -413,7 +421,6 @@ int img_decode(const void *data, size_t n, const img_limits *lim, img_decoded *o
         strncmp(loader, want, strlen(want)) != 0 ||
         strncmp(loader + strlen(want), "load", 4) != 0) {
         log_warn("image.loader_mismatch", "sniffed=%s loader=%s", format, loader ? loader : "-");
-        vips_error_clear();
         g_object_unref(hdr);
         return scry_fail(err, SCRY_EUNSUPPORTED, "%s bytes opened by an unexpected loader", format);
     }
@@ -636,7 +643,7 @@ char *img_colors_json(const img_rgb *src, int max_colors) {
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    size_t cap = 64 + (size_t)SCRY_COLOR_COUNT * 64, len = 0;
+    size_t cap = 128 + (size_t)SCRY_COLOR_COUNT * 96, len = 0;
     char *s = malloc(cap);
     if (!s) return NULL;
     len += (size_t)snprintf(s + len, cap - len, "[");
@@ -661,10 +668,11 @@ char *img_colors_json(const img_rgb *src, int max_colors) {
 
 int img_region_color(const img_rgb *src, int x, int y, int w, int h) {
     if (!src || !src->px) return -1;
+    if (w <= 0 || h <= 0) return -1;
+    int64_t xe = (int64_t)x + w, ye = (int64_t)y + h;     /* no int overflow */
     int x0 = x < 0 ? 0 : x, y0 = y < 0 ? 0 : y;
-    int x1 = (w > 0 && x + w < src->w) ? x + w : src->w;
-    int y1 = (h > 0 && y + h < src->h) ? y + h : src->h;
-    if (w <= 0 || h <= 0 || x0 >= x1 || y0 >= y1) return -1;
+    int x1 = xe < src->w ? (int)xe : src->w, y1 = ye < src->h ? (int)ye : src->h;
+    if (x0 >= x1 || y0 >= y1) return -1;
     color_hist hist;
     histogram(src, x0, y0, x1, y1, 1, 16384.0, &hist);
     if (hist.total <= 0) return -1;
