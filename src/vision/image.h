@@ -55,7 +55,10 @@ const char *img_sniff(const void *data, size_t n);
 const char *img_mime(const char *format);
 
 /* Decode. A corrupt or truncated file fails with SCRY_ECORRUPT and the
- * decoder's own reason in err; over the pixel limit fails with SCRY_ETOOBIG. */
+ * decoder's own reason in err; over the pixel limit fails with SCRY_ETOOBIG;
+ * bytes that are not one of the sniffed formats with SCRY_EUNSUPPORTED. lim
+ * may be NULL (or hold zeros) for the defaults. exif_json is also NULL when
+ * the EXIF holds none of its keys. On failure *out holds nothing to free. */
 int img_decode(const void *data, size_t n, const img_limits *lim, img_decoded *out,
                scry_err *err);
 void img_decoded_free(img_decoded *d);
