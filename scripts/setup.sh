@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # Everything the build, the tests, the benchmarks and model preparation use.
 PACKAGES=(
   build-essential pkg-config git ca-certificates curl unzip
-  libvips-dev libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
+  libvips-dev libexif-dev libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
   libssl-dev libcmocka-dev
   python3 python3-pytest python3-numpy python3-onnx
   darknet

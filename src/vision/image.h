@@ -42,6 +42,10 @@ typedef struct img_decoded {
 
 int img_global_init(const char *argv0, scry_err *err);
 void img_global_shutdown(void);
+/* Release libvips' per-thread buffers. Call it once when a thread that used
+ * these functions (a job worker) is about to exit; threads that libvips
+ * created itself do not need it. */
+void img_thread_done(void);
 
 /* Format from magic bytes, or NULL when the bytes are not an image we accept.
  * Needs at most the first 32 bytes. */
@@ -51,7 +55,10 @@ const char *img_sniff(const void *data, size_t n);
 const char *img_mime(const char *format);
 
 /* Decode. A corrupt or truncated file fails with SCRY_ECORRUPT and the
- * decoder's own reason in err; over the pixel limit fails with SCRY_ETOOBIG. */
+ * decoder's own reason in err; over the pixel limit fails with SCRY_ETOOBIG;
+ * bytes that are not one of the sniffed formats with SCRY_EUNSUPPORTED. lim
+ * may be NULL (or hold zeros) for the defaults. exif_json is also NULL when
+ * the EXIF holds none of its keys. On failure *out holds nothing to free. */
 int img_decode(const void *data, size_t n, const img_limits *lim, img_decoded *out,
                scry_err *err);
 void img_decoded_free(img_decoded *d);
