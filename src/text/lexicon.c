@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <wn.h>
 
@@ -240,6 +241,21 @@ static long sense_offset(const char *lemma, int pos, int sense) {
     return off;
 }
 
+/* 1 when the synset spells the word only capitalised: a proper noun sense
+ * ("Pole" the Pole, "Cook" the navigator), never what a lowercase query
+ * word means. */
+static int proper_noun_sense(const char *w, int pos, long off) {
+    SynsetPtr ss = read_synset(pos, off, NULL);
+    if (!ss) return 0;
+    int lower = 0, upper = 0;
+    for (int i = 0; i < ss->wcount; i++) {
+        if (strcmp(ss->words[i], w) == 0) lower = 1;
+        else if (strcasecmp(ss->words[i], w) == 0) upper = 1;
+    }
+    free_synset(ss);
+    return upper && !lower;
+}
+
 /* The senses of word that count (see lexicon.h): fills offs, returns n. */
 static int considered_senses(const char *word, int pos, long *offs) {
     char w[SCRY_LEX_WORD_MAX];
@@ -253,7 +269,8 @@ static int considered_senses(const char *word, int pos, long *offs) {
         if (tags[i] > top) top = tags[i];
     }
     for (int i = 0; i < n; i++)
-        if (top == 0 || tags[i] * 2 >= top) offs[k++] = (long)idx->offset[i];
+        if ((top == 0 || tags[i] * 2 >= top) && !proper_noun_sense(w, pos, (long)idx->offset[i]))
+            offs[k++] = (long)idx->offset[i];
     free_index(idx);
     return k;
 }
