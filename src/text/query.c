@@ -112,6 +112,16 @@ static void tokenize(const char *text, tokens *tk) {
     }
 }
 
+/* Appends w to buf (space-separated), truncating at cap. */
+static void append_word(char *buf, size_t cap, const char *w) {
+    size_t l = strlen(buf);
+    if (l && l + 1 < cap) buf[l++] = ' ';
+    size_t n = strlen(w);
+    if (n > cap - 1 - l) n = cap - 1 - l;
+    memcpy(buf + l, w, n);
+    buf[l + n] = 0;
+}
+
 static int is(const token *t, const char *w) { return t->kind == T_WORD && strcmp(t->low, w) == 0; }
 static int is_any(const token *t, const char *const *ws) {
     for (; *ws; ws++)
@@ -176,8 +186,7 @@ static void pass_text(tokens *tk, scry_query *q) {
         for (; k < tk->n && k < j + 4; k++) {
             const token *w = &tk->t[k];
             if (w->kind == T_PUNCT || w->kind == T_QUOTE || is_any(w, text_stop)) break;
-            size_t len = strlen(buf);
-            snprintf(buf + len, sizeof buf - len, "%s%s", len ? " " : "", w->text);
+            append_word(buf, sizeof buf, w->text);
         }
         if (k == j) continue;     /* "text" with nothing after: handled as has_text */
         for (int m = i; m < j; m++) tk->t[m].syntax = 1;
@@ -294,7 +303,7 @@ static int date_at(const tokens *tk, int i, int64_t now, scry_query *q) {
 }
 
 static void pass_dates(tokens *tk, int64_t now, scry_query *q) {
-    static const char *const preps[] = {"in", "from", "during", "of", "on", "taken", "since", "after", "before", NULL};
+    static const char *const preps[] = {"in", "from", "during", "of", "on", "taken", "since", "after", "before", "between", NULL};
     for (int i = 0; i < tk->n; i++) {
         if (tk->t[i].used || tk->t[i].syntax) continue;
         const token *t = &tk->t[i];
@@ -316,6 +325,17 @@ static void pass_dates(tokens *tk, int64_t now, scry_query *q) {
         }
         if (!n) continue;
         const token *p = at(tk, i - 1);
+        /* "between 2018 and 2020": from the first to the end of the second */
+        if (is(p, "between") && is(at(tk, i + n), "and")) {
+            int64_t from = q->date_from;
+            int m = date_at(tk, i + n + 1, now, q);
+            if (m) {
+                q->date_from = from;
+                for (int k = i - 1; k < i + n + 1 + m; k++) tk->t[k].syntax = tk->t[k].used = 1;
+                i += n + m;
+                continue;
+            }
+        }
         if (is(p, "since") || is(p, "after")) q->date_to = now + 1;
         if (is(p, "before")) { q->date_to = q->date_from; q->date_from = 0; }
         for (int k = i; k < i + n; k++) tk->t[k].syntax = tk->t[k].used = 1;
@@ -352,8 +372,7 @@ static phrase phrase_at(const scry_lexicon *lex, const tokens *tk, int i) {
         for (k = 0; k < len; k++) {
             const token *w = at(tk, i + k);
             if (w->kind != T_WORD || w->used) break;
-            size_t l = strlen(buf);
-            snprintf(buf + l, sizeof buf - l, "%s%s", l ? " " : "", w->low);
+            append_word(buf, sizeof buf, w->low);
         }
         if (k < len) continue;
         size_t l = strlen(buf);

@@ -211,6 +211,8 @@ static void test_dates(void **state) {
     expect_date("the 1990s", day(1990, 1, 1), day(2000, 1, 1));
     expect_date("before 2015", 0, day(2015, 1, 1));
     expect_date("since 2022", day(2022, 1, 1), NOW + 1);
+    expect_date("between 2018 and 2020", day(2018, 1, 1), day(2021, 1, 1));
+    expect_date("between summer 2018 and winter 2018", day(2018, 6, 1), day(2019, 3, 1));
     /* not dates */
     scry_query q = parse("march of the penguins");
     assert_int_equal(q.has_date, 0);
