@@ -24,6 +24,9 @@
 
 #define SNIFF_BYTES 32
 #define MAX_PARTS 1000
+/* How far past the upload limit we keep reading (and discarding) a body so
+ * as to answer 413 properly, before we simply close the connection. */
+#define DRAIN_LIMIT (64ull * 1024 * 1024)
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -270,15 +273,21 @@ static enum MHD_Result handle_upload(struct MHD_Connection *c, req_state *rs,
     uint64_t limit = (uint64_t)rs->app->cfg.max_upload_mb * 1024 * 1024;
     if (*upload_data_size > 0) {
         rs->received += *upload_data_size;
-        if (rs->received > limit) {
-            /* Answer now; libmicrohttpd stops reading and closes. */
-            metrics_add(M_UPLOAD_REQUESTS, 1);
-            metrics_add(M_UPLOAD_REJECTED, 1);
-            char msg[160];
-            snprintf(msg, sizeof msg, "request body over the limit of %lld MiB",
+        if (rs->received > limit && !rs->status) {
+            /* libmicrohttpd cannot answer in the middle of a body: mark the
+             * request failed, drop what was written, and drain the rest so
+             * the client gets a proper 413 at the end. */
+            req_fail(rs, 413, "too_large", "request body over the limit of %lld MiB",
                      (long long)rs->app->cfg.max_upload_mb);
-            *upload_data_size = 0;
-            return send_error(c, 413, "too_large", msg);
+            for (int i = 0; i < rs->nparts; i++) {
+                blob_writer_abort(rs->parts[i].w);
+                rs->parts[i].w = NULL;
+            }
+        }
+        if (rs->received > limit + DRAIN_LIMIT) {
+            log_warn("upload.cut", "received=%llu limit=%llu",
+                     (unsigned long long)rs->received, (unsigned long long)limit);
+            return MHD_NO;      /* far past the limit: just hang up */
         }
         if (rs->kind == REQ_MULTIPART) {
             if (!rs->status && MHD_post_process(rs->pp, upload_data, *upload_data_size) != MHD_YES)

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "vision/image.h"
 
 struct job_manager {
     meta_db *meta;
@@ -82,6 +83,7 @@ static void *worker_main(void *arg) {
                  res.stage[0] ? " stage=" : "", res.stage);
         atomic_fetch_sub(&jm->busy, 1);
     }
+    img_thread_done();          /* libvips keeps per-thread buffers */
     return NULL;
 }
 

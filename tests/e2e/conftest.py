@@ -51,17 +51,21 @@ class Server:
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
-        self.log_path = os.path.join(data_dir, "..", os.path.basename(data_dir) + ".log")
+        self.log_path = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir) + ".log")
+        os.makedirs(os.path.dirname(data_dir), exist_ok=True)
 
     @property
     def base(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def start(self, timeout=30):
+    def start_process(self):
         self.port = free_port()
         self.log = open(self.log_path, "ab")
         args = [SCRY, "serve", "--data", self.data_dir, "--port", str(self.port)] + self.extra_args
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
+
+    def start(self, timeout=30):
+        self.start_process()
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -2,6 +2,7 @@
 with real photos (Debian's darknet samples and ../shared/data)."""
 import glob
 import hashlib
+import http.client
 import json
 import os
 
@@ -189,11 +190,33 @@ def test_truncated_and_corrupt_images_fail_at_decode(server):
 
 
 def test_upload_limit(small_server):
-    big = read(DOG) * 20  # > 1 MiB
-    assert len(big) > 1024 * 1024
-    r = small_server.upload([("big.jpg", big)])
-    assert r.status == 413, r.body
-    assert r.json()["error"]["code"] == "too_large"
+    # A client announcing a body over the limit is answered 413 before it
+    # sends the body (as curl does with Expect: 100-continue).
+    conn = http.client.HTTPConnection("127.0.0.1", small_server.port, timeout=30)
+    conn.putrequest("POST", "/v1/images")
+    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Content-Length", str(5 * 1024 * 1024))
+    conn.endheaders()
+    r = conn.getresponse()
+    assert r.status == 413
+    assert json.loads(r.read())["error"]["code"] == "too_large"
+    conn.close()
+    # A chunked body that grows past the limit is cut off with 413 too.
+    conn = http.client.HTTPConnection("127.0.0.1", small_server.port, timeout=30)
+    conn.putrequest("POST", "/v1/images")
+    conn.putheader("Content-Type", "image/jpeg")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    chunk = read(DOG)
+    try:
+        for _ in range(20):
+            conn.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        conn.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    r = conn.getresponse()
+    assert r.status == 413
+    conn.close()
     assert small_server.get("/v1/images").json()["total"] == 0
     assert small_server.upload([("dog.jpg", read(DOG))]).status == 202
 
