@@ -133,7 +133,7 @@ static int check_objects(const char *models, const char *image, const char *ref)
         fprintf(stderr, "model-check: %s\n", err.msg);
         return 2;
     }
-    objects_params p = {.min_score = 0.2f, .nms_iou = 0.4f, .max_boxes = 10, .class_agnostic = 1};
+    objects_params p = {.min_score = 0.2f, .nms_iou = 0.4f, .max_boxes = 10, .class_agnostic = 1, .dup_iou = 1.0f};
     det_box *boxes = NULL;
     int n = 0;
     if (objects_detect_with(om, &img, &p, &boxes, &n, &err)) {

@@ -28,6 +28,7 @@ void objects_default_params(objects_params *p) {
     p->nms_iou = 0.5f;
     p->max_boxes = 30;
     p->class_agnostic = 0;
+    p->dup_iou = 0.8f;
 }
 
 int objects_load(const char *models_dir, objects_model **out, scry_err *err) {
@@ -119,9 +120,10 @@ int objects_decode(const float *det, int rows, int img_w, int img_h, const objec
     for (int i = 0; i < nc && kept < p->max_boxes; i++) {
         int suppressed = 0;
         for (int j = 0; j < kept && !suppressed; j++)
-            if ((p->class_agnostic || cand[j].label == cand[i].label) &&
-                iou(&cand[j], &cand[i]) > p->nms_iou)
-                suppressed = 1;
+            if (p->class_agnostic || cand[j].label == cand[i].label)
+                suppressed = iou(&cand[j], &cand[i]) > p->nms_iou;
+            else
+                suppressed = iou(&cand[j], &cand[i]) > p->dup_iou;
         if (!suppressed) cand[kept++] = cand[i];
     }
     if (kept == 0) {

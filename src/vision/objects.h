@@ -12,8 +12,10 @@
  *     = index into scry_coco_labels;
  *   - we keep candidates above a score threshold and run a greedy NMS.
  * Human runs class-agnostic NMS (IoU 0.4, 10 boxes, score 0.2); we run it per
- * class so that a person on a horse keeps both boxes, and take the threshold
- * from measurement on COCO (bench/vision-quality, docs/vision-objects.md).
+ * class so that a person on a horse keeps both boxes, plus a cross-class
+ * pass that drops near-identical boxes of a second class (a "cow" on the
+ * very box of a "horse"), and take the threshold from measurement on COCO
+ * (bench/vision-quality, docs/vision-objects.md).
  *
  * Thread-safety: the ONNX session is shared; every call allocates its own
  * buffers, so any number of threads may call objects_detect on one model. */
@@ -40,6 +42,10 @@ typedef struct objects_params {
     float nms_iou;               /* suppress same-class boxes overlapping more */
     int max_boxes;               /* keep at most this many, best first */
     int class_agnostic;          /* 1: NMS across classes (Human's behaviour) */
+    float dup_iou;               /* a box of another class overlapping a kept one
+                                    more than this is the same object seen as
+                                    two classes (CenterNet's size head is
+                                    class-agnostic): drop it. >= 1 disables */
 } objects_params;
 
 /* The measured defaults (see docs/vision-objects.md). */
