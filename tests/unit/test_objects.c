@@ -12,6 +12,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "vision/objects.h"
+#include "vision/onnx.h"
 
 static char g_models[1024];
 static objects_model *g_model;
@@ -39,6 +40,7 @@ static int teardown(void **state) {
     (void)state;
     objects_free(g_model);
     g_model = NULL;
+    onnx_global_shutdown();
     return 0;
 }
 
