@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Object detection and face emotion models: Human's TF.js graph models
+# (@vladmandic/human 3.3.6, MIT) converted to ONNX and checked against TF.js.
+#
+#   1. fetch the pinned tarball (sha256-checked) and take models/centernet.*
+#      and models/emotion.*;
+#   2. convert each with tools/tfjs2onnx.py (Debian's python3-onnx/numpy);
+#   3. verify: run the original graphs with the pure-JS @tensorflow/tfjs 4.22
+#      (CPU backend, no native addon; installed under $SCRY_CACHE/tfjs-ref)
+#      exactly as Human does (tools/tfjs_ref.js), and compare with ONNX Runtime
+#      and our C pre/post-processing (tools/model_check.c) on real images:
+#      3 darknet sample photos for objects, 14 FER2013 crops for emotion when
+#      the shared data is there (else 3 face-free photos still check the graph).
+#      Any figure over tolerance fails the step and no model is installed.
+#   4. install $SCRY_DEPS/models/{centernet,emotion}.onnx and a stamp.
+#
+# Idempotent: skipped when both models exist and the stamp matches the pinned
+# versions and the hash of the converter and checking tools. The TF.js check
+# takes ~25 s per photo on 2 cores, so a full run takes about 2 minutes.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/../.." && pwd)"
+. "$here/scripts/lib.sh"
+
+HUMAN_VER=3.3.6
+HUMAN_SHA=425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7
+TFJS_VER=4.22.0
+PY=/usr/bin/python3
+out="$SCRY_DEPS/models"
+ort="${ORT_DIR:-$SCRY_DEPS/onnxruntime}"
+
+stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER") "$here/tools/tfjs2onnx.py" \
+  "$here/tools/tfjs_ref.js" "$here/tools/model_check.c" "$here/tools/rgbload.h" | sha256sum | cut -d' ' -f1)
+if [ -f "$out/centernet.onnx" ] && [ -f "$out/emotion.onnx" ] &&
+   [ "$(cat "$out/.human.stamp" 2>/dev/null)" = "$stamp_want" ]; then
+  echo "  human models present (centernet.onnx, emotion.onnx)"; exit 0
+fi
+
+tgz=$(npm_fetch @vladmandic/human "$HUMAN_VER" "$HUMAN_SHA")
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tar xzf "$tgz" -C "$tmp" package/models/centernet.json package/models/centernet.bin \
+  package/models/emotion.json package/models/emotion.bin
+src="$tmp/package/models"
+
+echo "  converting TF.js -> ONNX"
+"$PY" "$here/tools/tfjs2onnx.py" "$src/centernet.json" "$tmp/centernet.onnx" \
+  --outputs tower_0/detections,tower_0/keypoints,tower_0/wh | sed 's/^/  /'
+"$PY" "$here/tools/tfjs2onnx.py" "$src/emotion.json" "$tmp/emotion.onnx" | sed 's/^/  /'
+
+# Reference runtime: pure-JS TF.js, no install scripts (nothing native).
+tfjs="$SCRY_CACHE/tfjs-ref"
+if [ "$(node -p "require('$tfjs/node_modules/@tensorflow/tfjs/package.json').version" 2>/dev/null)" != "$TFJS_VER" ]; then
+  echo "  installing @tensorflow/tfjs@$TFJS_VER into $tfjs (reference for the check)"
+  mkdir -p "$tfjs"
+  (cd "$tfjs" && npm install --silent --no-audit --no-fund --ignore-scripts --save-exact \
+    "@tensorflow/tfjs@$TFJS_VER" >/dev/null)
+fi
+
+echo "  building tools/model_check.c"
+cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -I"$here/src" -I"$ort/include" \
+  "$here/tools/model_check.c" "$here"/src/vision/{onnx,objects,emotion}.c \
+  "$here"/src/core/{err,log,labels}.c $(pkg-config --cflags --libs vips) \
+  -L"$ort/lib" -lonnxruntime -Wl,-rpath,"$ort/lib" -lm -lpthread -o "$tmp/model-check"
+check="$tmp/model-check"
+mkdir -p "$tmp/cand"
+cp "$tmp/centernet.onnx" "$tmp/emotion.onnx" "$tmp/cand/"
+
+
+fail=0
+for name in dog.jpg horses.jpg person.jpg; do
+  img=/usr/share/darknet/data/$name
+  [ -f "$img" ] || { echo "  missing $img (Debian package darknet)" >&2; exit 1; }
+  ref="$tmp/ref-$name"; mkdir -p "$ref"
+  read -r w h < <("$check" rgb "$img" "$ref/img.rgb")
+  TFJS_DIR="$tfjs" node "$here/tools/tfjs_ref.js" objects "$src/centernet.json" "$ref/img.rgb" "$w" "$h" "$ref" \
+    2> >(grep -v -e '^=*$' -e 'tfjs-node' -e 'Hi, looks like' >&2)
+  "$check" objects "$tmp/cand" "$img" "$ref" | sed 's/^/  /' || fail=1
+done
+
+fer="${SCRY_SHARED:-$here/../shared}/data/fer2013"
+ref="$tmp/ref-emotion"; mkdir -p "$ref"; : > "$ref/faces.rgb"; n=0
+if [ -d "$fer" ]; then
+  for c in angry disgust fear happy sad surprise neutral; do
+    for f in $(ls "$fer/$c" | sort | head -2); do
+      read -r w h < <("$check" rgb "$fer/$c/$f" "$ref/one.rgb")
+      [ "$w $h" = "48 48" ] || continue
+      cat "$ref/one.rgb" >> "$ref/faces.rgb"; n=$((n + 1))
+    done
+  done
+fi
+if [ "$n" = 0 ]; then   # no FER data: 48x48 thumbnails of the photos still exercise the graph
+  echo "  (FER2013 crops not found under $fer; the emotion graph is checked on random crops)"
+  "$PY" -c "
+import numpy as np
+rng = np.random.default_rng(7)
+faces = (rng.random((6, 48, 48, 1)) * 255).astype(np.uint8).repeat(3, axis=3)
+open('$ref/faces.rgb', 'wb').write(faces.tobytes())"
+  n=6
+fi
+TFJS_DIR="$tfjs" node "$here/tools/tfjs_ref.js" emotion "$src/emotion.json" "$ref/faces.rgb" "$n" 48 48 "$ref" \
+  2> >(grep -v -e '^=*$' -e 'tfjs-node' -e 'Hi, looks like' >&2)
+"$check" emotion "$tmp/cand" "$ref/faces.rgb" "$n" 48 48 "$ref" | sed 's/^/  /' || fail=1
+
+if [ "$fail" != 0 ]; then
+  echo "  converted models differ from TF.js beyond tolerance: NOT installed (see figures above)" >&2
+  exit 1
+fi
+mkdir -p "$out"
+mv "$tmp/centernet.onnx" "$out/centernet.onnx.tmp" && mv "$out/centernet.onnx.tmp" "$out/centernet.onnx"
+mv "$tmp/emotion.onnx" "$out/emotion.onnx.tmp" && mv "$out/emotion.onnx.tmp" "$out/emotion.onnx"
+echo "$stamp_want" > "$out/.human.stamp"
+echo "  human models installed in $out (verified against TF.js)"

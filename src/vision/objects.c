@@ -1,0 +1,166 @@
+/* objects.c -- see objects.h.
+ *
+ * Pre-processing mirrors TF.js's resizeBilinear (CPU backend) arithmetic in
+ * double precision, so our 512x512 input matches what Human feeds the model
+ * to within float rounding (checked at setup by tools/model_check.c).
+ *
+ * The [100,6] detections tensor is already peak-picked by the graph (3x3
+ * max-pool on the heatmap, top-100), so NMS only has to remove the few
+ * duplicates CenterNet makes for one object at neighbouring peaks. Sorting
+ * 100 rows and an O(n^2) NMS over them is negligible next to inference. */
+#include "vision/objects.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/labels.h"
+#include "core/log.h"
+#include "vision/onnx.h"
+
+struct objects_model {
+    onnx_model *net;
+};
+
+void objects_default_params(objects_params *p) {
+    p->min_score = 0.25f;
+    p->nms_iou = 0.5f;
+    p->max_boxes = 30;
+    p->class_agnostic = 0;
+    p->dup_iou = 0.8f;
+}
+
+int objects_load(const char *models_dir, objects_model **out, scry_err *err) {
+    *out = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models_dir, OBJECTS_MODEL_FILE);
+    objects_model *m = calloc(1, sizeof *m);
+    if (!m) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int rc = onnx_model_load(path, &m->net, err);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    if (onnx_input_count(m->net) != 1 || onnx_output_count(m->net) < 1) {
+        objects_free(m);
+        return scry_fail(err, SCRY_ECORRUPT,
+                         "model file %s has an unexpected signature; run ./scripts/setup.sh "
+                         "to prepare it again", path);
+    }
+    *out = m;
+    return SCRY_OK;
+}
+
+void objects_free(objects_model *m) {
+    if (!m) return;
+    onnx_model_free(m->net);
+    free(m);
+}
+
+void objects_prepare_input(const img_rgb *img, float *out) {
+    const int S = OBJECTS_INPUT_SIZE;
+    const double ry = (double)img->h / S, rx = (double)img->w / S;
+    const size_t stride = (size_t)img->w * 3;
+    for (int oy = 0; oy < S; oy++) {
+        double fy = ry * oy;
+        int y0 = (int)floor(fy);
+        int y1 = (int)ceil(fy) < img->h - 1 ? (int)ceil(fy) : img->h - 1;
+        double wy = fy - y0;
+        const uint8_t *r0 = img->px + (size_t)y0 * stride, *r1 = img->px + (size_t)y1 * stride;
+        for (int ox = 0; ox < S; ox++) {
+            double fx = rx * ox;
+            int x0 = (int)floor(fx);
+            int x1 = (int)ceil(fx) < img->w - 1 ? (int)ceil(fx) : img->w - 1;
+            double wx = fx - x0;
+            float *o = out + ((size_t)oy * S + ox) * 3;
+            for (int c = 0; c < 3; c++) {
+                double tl = r0[x0 * 3 + c], tr = r0[x1 * 3 + c];
+                double bl = r1[x0 * 3 + c], br = r1[x1 * 3 + c];
+                double top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
+                o[c] = (float)(top + (bot - top) * wy);
+            }
+        }
+    }
+}
+
+static int by_score_desc(const void *a, const void *b) {
+    float sa = ((const det_box *)a)->score, sb = ((const det_box *)b)->score;
+    return (sa < sb) - (sa > sb);
+}
+
+static float iou(const det_box *a, const det_box *b) {
+    float ix = fminf(a->x + a->w, b->x + b->w) - fmaxf(a->x, b->x);
+    float iy = fminf(a->y + a->h, b->y + b->h) - fmaxf(a->y, b->y);
+    if (ix <= 0 || iy <= 0) return 0;
+    float inter = ix * iy, uni = a->w * a->h + b->w * b->h - inter;
+    return uni > 0 ? inter / uni : 0;
+}
+
+int objects_decode(const float *det, int rows, int img_w, int img_h, const objects_params *p,
+                   det_box **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    det_box *cand = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *cand);
+    if (!cand) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    const float sx = (float)img_w / OBJECTS_INPUT_SIZE, sy = (float)img_h / OBJECTS_INPUT_SIZE;
+    int nc = 0;
+    for (int i = 0; i < rows; i++) {
+        const float *r = det + (size_t)i * 6;
+        float score = r[4], cls = r[5];
+        if (!(score >= p->min_score) || !(cls >= 0) || cls >= SCRY_COCO_COUNT) continue;
+        float x1 = fmaxf(0, r[0] * sx), y1 = fmaxf(0, r[1] * sy);
+        float x2 = fminf((float)img_w, r[2] * sx), y2 = fminf((float)img_h, r[3] * sy);
+        if (!(x2 > x1) || !(y2 > y1)) continue;
+        cand[nc++] = (det_box){.label = (int)cls, .score = score, .x = x1, .y = y1,
+                               .w = x2 - x1, .h = y2 - y1};
+    }
+    qsort(cand, (size_t)nc, sizeof *cand, by_score_desc);
+    int kept = 0;
+    for (int i = 0; i < nc && kept < p->max_boxes; i++) {
+        int suppressed = 0;
+        for (int j = 0; j < kept && !suppressed; j++)
+            if (p->class_agnostic || cand[j].label == cand[i].label)
+                suppressed = iou(&cand[j], &cand[i]) > p->nms_iou;
+            else
+                suppressed = iou(&cand[j], &cand[i]) > p->dup_iou;
+        if (!suppressed) cand[kept++] = cand[i];
+    }
+    if (kept == 0) {
+        free(cand);
+        return SCRY_OK;
+    }
+    *out = cand;
+    *n = kept;
+    return SCRY_OK;
+}
+
+int objects_detect_with(objects_model *m, const img_rgb *img, const objects_params *p,
+                        det_box **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!img || !img->px || img->w < 1 || img->h < 1)
+        return scry_fail(err, SCRY_EINVAL, "objects: empty image");
+    const size_t count = (size_t)OBJECTS_INPUT_SIZE * OBJECTS_INPUT_SIZE * 3;
+    onnx_tensor in = {.rank = 4, .shape = {1, OBJECTS_INPUT_SIZE, OBJECTS_INPUT_SIZE, 3}};
+    in.data = malloc(count * sizeof(float));
+    if (!in.data) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    objects_prepare_input(img, in.data);
+    onnx_tensor det = {0};
+    int rc = onnx_run(m->net, &in, 1, &det, 1, err);
+    free(in.data);
+    if (rc) return rc;
+    if (det.rank != 3 || det.shape[2] != 6) {
+        onnx_tensor_free(&det);
+        return scry_fail(err, SCRY_ECORRUPT, "objects: unexpected detections shape");
+    }
+    rc = objects_decode(det.data, (int)det.shape[1], img->w, img->h, p, out, n, err);
+    onnx_tensor_free(&det);
+    return rc;
+}
+
+int objects_detect(objects_model *m, const img_rgb *img, det_box **out, int *n, scry_err *err) {
+    objects_params p;
+    objects_default_params(&p);
+    return objects_detect_with(m, img, &p, out, n, err);
+}
