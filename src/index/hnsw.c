@@ -508,11 +508,15 @@ static int search_level(const hnsw_index *ix, scratch *s, const float *q, uint32
             s->batch[nb++] = v;
             __builtin_prefetch(vec_of(g, v));
         }
+            if (nb) __builtin_prefetch(vec_of(g, s->batch[0]) + 16);
         if (s->cq_cap < s->cq_n + nb + 1 && grow_cands(&s->cq, &s->cq_cap, s->cq_n + nb + 1))
             return SCRY_ENOMEM;
         for (uint32_t j = 0; j < nb; j++) {
             uint32_t v = s->batch[j];
-            if (j + 1 < nb) __builtin_prefetch(vec_of(g, s->batch[j + 1]) + 16);
+            if (j + 1 < nb) {
+                const char *nx = (const char *)vec_of(g, s->batch[j + 1]);
+                for (size_t off = 64; off < dim * sizeof(float); off += 64) __builtin_prefetch(nx + off);
+            }
             float d = -ix->dot(q, vec_of(g, v), dim);
             if (s->rs_n < ef || d < lower) {
                 minheap_push(s->cq, &s->cq_n, (cand){d, v});
@@ -1019,7 +1023,10 @@ int hnsw_search(hnsw_index *ix, const float *query, int k, int ef, const hnsw_fi
         if ((rc = prepare_vector(ix, query, s->qbuf, err))) goto done;
         q = s->qbuf;
     }
-    eligibility el = {1, filter && filter->allow ? filter : NULL};
+    /* Without tombstones or a filter every node is eligible: skip the per-node
+     * flag lookups (one more cache miss per candidate otherwise). */
+    const hnsw_filter *user = filter && filter->allow ? filter : NULL;
+    eligibility el = {g->n_deleted > 0 || user, user};
     size_t efs = ef > 0 ? (size_t)ef : 64;
     if (efs < (size_t)k) efs = (size_t)k;
     int exact = 0;

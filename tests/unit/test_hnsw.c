@@ -39,7 +39,7 @@ static float *clustered(size_t n, int dim, int clusters, uint64_t seed) {
     for (int i = 0; i < clusters * dim; i++) centres[i] = gauss();
     for (size_t i = 0; i < n; i++) {
         int c = (int)(urand() * clusters);
-        for (int j = 0; j < dim; j++) v[i * dim + j] = centres[c * dim + j] + 0.6f * gauss();
+        for (int j = 0; j < dim; j++) v[i * dim + j] = centres[c * dim + j] + 1.2f * gauss();
     }
     free(centres);
     return v;
@@ -146,7 +146,8 @@ static void test_recall_random(void **state) {
     printf("recall@10 random (n=%d d=%d ef=64): %.3f\n", N, DIM, r);
     assert_true(r >= 0.95);
     double r_low = recall10(ix, base, N, DIM, qs, NQ, 10);
-    assert_true(r_low <= r + 1e-9);  /* a wider beam never hurts on average */
+    printf("recall@10 random ef=10: %.3f\n", r_low);
+    assert_true(r_low < r);  /* the beam width matters: the data is not trivial */
 
     /* exact search equals brute force */
     scry_err err = {0};
