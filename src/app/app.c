@@ -6,7 +6,32 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "text/encoder.h"
+#include "text/lexicon.h"
+#include "text/wordvec.h"
 #include "vision/image.h"
+
+/* The sentence encoder and the lexicon. Without the word-vector file (setup
+ * not run) Scry still works, with keyword search only, and says so. */
+static int open_text(scry_app *app, scry_err *err) {
+    int rc = scry_lexicon_open(&app->lexicon, err);
+    if (rc) return rc;
+    scry_err werr = {0};
+    rc = scry_wordvec_open(app->cfg.wordvec_path, &app->wordvec, &werr);
+    if (rc != SCRY_OK) {
+        log_warn("encoder.unavailable", "reason=\"%s\" semantic_search=0", werr.msg);
+        return SCRY_OK;
+    }
+    return scry_sif_encoder_new(app->wordvec, app->lexicon, NULL, &app->encoder, err);
+}
+
+/* After each indexed image: make it searchable before its job can complete. */
+static void on_indexed(void *ctx) {
+    scry_app *app = ctx;
+    scry_err err = {0};
+    if (app->search && search_sync(app->search, &err) != SCRY_OK)
+        log_error("search.sync_failed", "reason=\"%s\"", err.msg);
+}
 
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
@@ -23,10 +48,14 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     snprintf(path, sizeof path, "%s/meta.db", cfg->data_dir);
     rc = meta_open(&app->meta, path, err);
     if (rc) goto fail;
-    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, err);
+    rc = open_text(app, err);
     if (rc) goto fail;
-    rc = search_create(&app->search, app->meta, err);
+    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, err);
     if (rc) goto fail;
+    snprintf(path, sizeof path, "%s/index", cfg->data_dir);
+    rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, path, err);
+    if (rc) goto fail;
+    pipeline_set_hook(app->pipe, on_indexed, app);
     if (with_workers) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
                         with_workers == APP_WITH_WORKERS, err);
@@ -44,6 +73,9 @@ void app_close(scry_app *app) {
     app->jobs = NULL;
     search_free(app->search);
     pipeline_free(app->pipe);
+    scry_encoder_free(app->encoder);
+    scry_wordvec_close(app->wordvec);
+    scry_lexicon_close(app->lexicon);
     meta_close(app->meta);
     blob_close(app->blobs);
     pthread_rwlock_destroy(&app->blob_lock);
@@ -70,6 +102,11 @@ void app_uploads_unlock(scry_app *app) { pthread_rwlock_unlock(&app->blob_lock);
 
 int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     char orphan[SCRY_SHA256_HEX + 1] = "", thumb[SCRY_SHA256_HEX + 1] = "";
+    image_rec rec;
+    int grc = meta_image_get(app->meta, id, &rec, err);
+    if (grc) return grc;
+    int64_t rowid = rec.rowid;
+    image_rec_free(&rec);
     pthread_rwlock_wrlock(&app->blob_lock);
     int rc = meta_image_delete(app->meta, id, orphan, thumb, err);
     if (rc) {
@@ -84,6 +121,7 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     if (thumb[0] && blob_remove(app->blobs, thumb, &berr) != SCRY_OK)
         log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", thumb, berr.msg);
     pthread_rwlock_unlock(&app->blob_lock);
+    search_forget(app->search, rowid);
     log_info("image.deleted", "image=%s", id);
     return SCRY_OK;
 }

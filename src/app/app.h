@@ -25,6 +25,9 @@ typedef struct scry_app {
     pipeline *pipe;
     job_manager *jobs;          /* NULL unless workers were started */
     search_engine *search;
+    struct scry_wordvec *wordvec;   /* NULL: no word vectors (setup not run) */
+    struct scry_lexicon *lexicon;
+    struct scry_encoder *encoder;   /* NULL: keyword search only */
     /* Uploads hold it shared from blob commit to meta commit; deletes hold
      * it exclusive from meta delete to blob removal. Without it a delete
      * could remove a blob that a concurrent upload just deduplicated

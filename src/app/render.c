@@ -98,9 +98,12 @@ json_t *render_job(const job_rec *j, int with_errors) {
     return o;
 }
 
-json_t *render_search(const char *query, const search_result *res, int n) {
+json_t *render_search(const char *query, const search_response *resp) {
+    const search_result *res = resp->results;
+    int n = resp->n;
     json_t *o = json_object();
     json_object_set_new(o, "query", jstr(query ? query : ""));
+    json_object_set_new(o, "understood", parsed_or(resp->understood, json_object()));
     json_t *arr = json_array();
     for (int i = 0; i < n; i++) {
         json_t *r = json_object();

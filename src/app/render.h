@@ -10,7 +10,7 @@
 
 json_t *render_image(const image_rec *r);
 json_t *render_job(const job_rec *j, int with_errors);
-json_t *render_search(const char *query, const search_result *res, int n);
+json_t *render_search(const char *query, const search_response *res);
 /* {"error": {"code": ..., "message": ...}} */
 json_t *render_error(const char *code, const char *message);
 

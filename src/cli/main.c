@@ -326,21 +326,23 @@ static int cmd_search(cli_opts *o) {
     p.limit = o->limit;
     p.offset = o->offset;
     if (o->sort && !strcmp(o->sort, "date")) p.sort = SORT_DATE;
-    search_result *res = NULL;
-    int n = 0, rc = 0;
-    if (search_run(app.search, &p, &res, &n, &err) != SCRY_OK) {
+    search_response resp;
+    int rc = 0;
+    if (search_run(app.search, &p, &resp, &err) != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);
         rc = 1;
     } else if (o->json) {
-        print_json(render_search(q, res, n));
+        print_json(render_search(q, &resp));
     } else {
+        search_result *res = resp.results;
+        int n = resp.n;
         if (n == 0) printf("no results for \"%s\"\n", q);
         for (int i = 0; i < n; i++)
             printf("%2d. %.3f  %s  %s\n      %s%s%s\n", o->offset + i + 1, res[i].score,
                    res[i].id, res[i].filename, res[i].caption && *res[i].caption ? res[i].caption : "",
                    res[i].caption && *res[i].caption ? " — " : "", res[i].why);
     }
-    search_results_free(res, n);
+    search_response_free(&resp);
     app_close(&app);
     return rc;
 }

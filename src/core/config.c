@@ -46,7 +46,7 @@ void config_defaults(scry_config *c) {
     memset(c, 0, sizeof *c);
     strcpy(c->data_dir, "./data");
     strcpy(c->models_dir, "./deps/models");
-    strcpy(c->wordvec_path, "./deps/wordvec/glove100.bin");
+    strcpy(c->wordvec_path, "./deps/wordvec/wordvec.bin");
     strcpy(c->host, "127.0.0.1");
     c->port = 8080;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

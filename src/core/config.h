@@ -15,7 +15,7 @@
 typedef struct scry_config {
     char data_dir[1024];        /* --data      SCRY_DATA        ./data */
     char models_dir[1024];      /* --models    SCRY_MODELS      ./deps/models */
-    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     ./deps/wordvec/glove100.bin */
+    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     ./deps/wordvec/wordvec.bin */
     char host[128];             /* --host      SCRY_HOST        127.0.0.1 */
     int port;                   /* --port      SCRY_PORT        8080 */
     int workers;                /* --workers   SCRY_WORKERS     number of cores */

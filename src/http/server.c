@@ -423,15 +423,14 @@ static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
         return send_error(c, 400, "invalid_request", "parameter 'from' must be YYYY, YYYY-MM or YYYY-MM-DD");
     if (to && !parse_date_arg(to, 1, &p.to))
         return send_error(c, 400, "invalid_request", "parameter 'to' must be YYYY, YYYY-MM or YYYY-MM-DD");
-    search_result *res = NULL;
-    int n = 0;
+    search_response res;
     scry_err err = {0};
     double t0 = scry_mono_s();
-    int rc = search_run(app->search, &p, &res, &n, &err);
+    int rc = search_run(app->search, &p, &res, &err);
     if (rc != SCRY_OK) return send_scry_error(c, rc, &err);
-    json_t *doc = render_search(p.q, res, n);
+    json_t *doc = render_search(p.q, &res);
     json_object_set_new(doc, "took_ms", json_real((scry_mono_s() - t0) * 1000));
-    search_results_free(res, n);
+    search_response_free(&res);
     return send_json(c, 200, doc);
 }
 

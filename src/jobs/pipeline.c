@@ -15,6 +15,10 @@ struct pipeline {
     const scry_config *cfg;
     blob_store *blobs;
     meta_db *meta;
+    vision_models models;
+    const scry_encoder *enc;
+    void (*hook)(void *);
+    void *hook_ctx;
     const stage *stages[MAX_STAGES];
     const char *names[MAX_STAGES + 1];
     int nstages;
@@ -33,13 +37,14 @@ static void add_stage(pipeline *p, const stage *s) {
 }
 
 int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, meta_db *meta,
-                    scry_err *err) {
+                    const scry_encoder *enc, scry_err *err) {
     (void)err;
     pipeline *p = calloc(1, sizeof *p);
     if (!p) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     p->cfg = cfg;
     p->blobs = blobs;
     p->meta = meta;
+    p->enc = enc;
     const char *fault = getenv("SCRY_FAULT_CRASH");
     if (fault && strchr(fault, ':')) {
         snprintf(p->fault_stage, sizeof p->fault_stage, "%.*s", (int)(strchr(fault, ':') - fault),
@@ -48,15 +53,32 @@ int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, m
         log_warn("pipeline.fault_injection", "stage=%s filename_contains=%s", p->fault_stage,
                  p->fault_name);
     }
+    int rc = vision_models_load(&p->models, cfg, err);
+    if (rc != SCRY_OK) {
+        free(p);
+        return rc;
+    }
     add_stage(p, &stage_decode);
     add_stage(p, &stage_thumbnail);
     add_stage(p, &stage_colors);
     add_stage(p, &stage_phash);
+    if (p->models.objects) add_stage(p, &stage_objects);
+    add_stage(p, &stage_caption);
+    if (enc) add_stage(p, &stage_embed);
     *out = p;
     return SCRY_OK;
 }
 
-void pipeline_free(pipeline *p) { free(p); }
+void pipeline_free(pipeline *p) {
+    if (!p) return;
+    vision_models_free(&p->models);
+    free(p);
+}
+
+void pipeline_set_hook(pipeline *p, void (*fn)(void *ctx), void *ctx) {
+    p->hook = fn;
+    p->hook_ctx = ctx;
+}
 
 const char *const *pipeline_stage_names(const pipeline *p) { return p->names; }
 
@@ -69,7 +91,8 @@ static void ctx_free(stage_ctx *ctx) {
 
 int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry_err *err) {
     memset(res, 0, sizeof *res);
-    stage_ctx ctx = {.cfg = p->cfg, .blobs = p->blobs, .meta = p->meta, .pipe = p};
+    stage_ctx ctx = {.cfg = p->cfg, .blobs = p->blobs, .meta = p->meta, .models = &p->models,
+                     .encoder = p->enc};
     int rc = meta_image_get(p->meta, w->image_id, &ctx.rec, err);
     if (rc == SCRY_ENOTFOUND) {
         /* Deleted while queued: nothing to do, and nothing went wrong. */
@@ -120,5 +143,6 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
     snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");
     rc = meta_image_update_facts(p->meta, &ctx.rec, err);
     ctx_free(&ctx);
+    if (rc == SCRY_OK && p->hook) p->hook(p->hook_ctx);
     return rc;
 }

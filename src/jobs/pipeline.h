@@ -26,9 +26,16 @@ typedef struct pipeline_result {
     int nonfatal;               /* count of optional stages that failed */
 } pipeline_result;
 
-/* Loads models as cfg says (vision: -1 auto, 0 off, 1 required). */
+typedef struct scry_encoder scry_encoder;
+
+/* Loads models as cfg says (vision: -1 auto, 0 off, 1 required). enc (may be
+ * NULL: no vectors) is the sentence encoder of the embed stage. */
 int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, meta_db *meta,
-                    scry_err *err);
+                    const scry_encoder *enc, scry_err *err);
+/* fn(ctx) runs after each image's facts are persisted and before its work
+ * item is finished: the app uses it to put the image in the search index
+ * before the job can complete. */
+void pipeline_set_hook(pipeline *p, void (*fn)(void *ctx), void *ctx);
 void pipeline_free(pipeline *p);
 
 int pipeline_process(pipeline *p, const work_item *w, pipeline_result *result, scry_err *err);

@@ -21,11 +21,27 @@
 
 typedef struct pipeline pipeline;
 
+/* Models the vision stages use, loaded once per process and shared by every
+ * worker (each is thread-safe). A NULL model means its stage is skipped. */
+typedef struct objects_model objects_model;
+typedef struct emotion_model emotion_model;
+typedef struct vision_models {
+    objects_model *objects;
+    emotion_model *emotion;
+} vision_models;
+
+/* Load the models under cfg->models_dir. cfg->vision: 1 = every model is
+ * required (a missing file is an error naming it and the fix); -1 = load
+ * what is there and log what is missing; 0 = load nothing. */
+int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err);
+void vision_models_free(vision_models *vm);
+
 typedef struct stage_ctx {
     const scry_config *cfg;
     blob_store *blobs;
     meta_db *meta;
-    pipeline *pipe;             /* for model handles owned by the pipeline */
+    const vision_models *models;
+    const struct scry_encoder *encoder; /* NULL: no embed stage */
     image_rec rec;              /* facts so far; persisted at the end */
     void *bytes;                /* original file (owned) */
     size_t nbytes;
@@ -43,5 +59,10 @@ typedef struct stage {
 
 /* Stages provided by stages_basic.c: decode, thumbnail, colors, phash. */
 extern const stage stage_decode, stage_thumbnail, stage_colors, stage_phash;
+/* Stages provided by stages_vision.c: objects (with per-object colour),
+ * caption. Each is a no-op when its model is not loaded. */
+extern const stage stage_objects, stage_caption;
+/* stages_embed.c: the sentence vector of the facts, stored with the image. */
+extern const stage stage_embed;
 
 #endif

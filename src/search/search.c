@@ -1,36 +1,287 @@
 /* search.c -- see search.h.
  *
- * Candidates come from FTS5 (BM25, any query word may match, more matches
- * rank higher). Each candidate's record is fetched once to apply filters and
- * to build the explanation. Scores are squashed to [0, 1] with
- * s = b / (b + 1) so that they are comparable across queries enough for a
- * relevance floor. */
+ * Locking: `lock` (rwlock) guards the catalog and the sync state; queries
+ * hold it shared for their whole run, search_sync and search_forget take it
+ * exclusive. The HNSW index has its own lock (many readers, one writer), and
+ * is only written under our exclusive lock, so queries never see a vector
+ * without its catalog entry. */
 #include "search/search.h"
 
 #include <ctype.h>
 #include <jansson.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
+#include "core/labels.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/util.h"
+#include "index/hnsw.h"
+#include "search/catalog.h"
+#include "text/encoder.h"
+#include "text/lexicon.h"
+#include "text/query.h"
 
-#define CANDIDATES 500
+/* Fusion weights and floor, measured with bench/retrieval (docs/search.md). */
+#define W_VECTOR 0.45
+#define W_BM25 0.35
+#define W_STRUCT 0.30
+#define FLOOR 0.22              /* fused score below which a result is unrelated */
+#define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
+#define CANDIDATES 300
+#define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
+#define SAVE_EVERY_S 60.0
 
 struct search_engine {
     meta_db *meta;
+    const scry_encoder *enc;
+    const scry_lexicon *lex;
+    hnsw_index *index;          /* NULL without an encoder */
+    char index_path[1200];
+    catalog *cat;
+    pthread_rwlock_t lock;
+    pthread_mutex_t sync_lock;
+    int64_t synced_ms;
+    int dirty;                  /* index changes since the last save */
+    double last_save;
 };
 
-int search_create(search_engine **out, meta_db *meta, scry_err *err) {
+/* ---- index lifecycle ------------------------------------------------------- */
+
+typedef struct catchup { search_engine *se; int added; int bad; } catchup;
+
+static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
+    catchup *c = ctx;
+    if (dim != c->se->enc->dim) { c->bad++; return 0; }
+    if (hnsw_contains(c->se->index, rowid)) return 0;
+    if (hnsw_add(c->se->index, rowid, v, NULL) == SCRY_OK) c->added++;
+    else c->bad++;
+    return 0;
+}
+
+static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
+    hnsw_params hp;
+    hnsw_params_default(&hp);
+    if (index_dir) {
+        int rc = scry_mkdirs(index_dir, err);
+        if (rc) return rc;
+        snprintf(se->index_path, sizeof se->index_path, "%s/%s.hnsw", index_dir, se->enc->name);
+        scry_err lerr = {0};
+        double t0 = scry_mono_s();
+        rc = hnsw_load(&se->index, se->index_path, &lerr);
+        if (rc == SCRY_OK) {
+            hnsw_stats st;
+            hnsw_get_stats(se->index, &st);
+            if (st.dim != se->enc->dim) {
+                log_warn("index.rebuild", "path=%s reason=\"dimension %d, encoder has %d\"",
+                         se->index_path, st.dim, se->enc->dim);
+                hnsw_free(se->index);
+                se->index = NULL;
+            } else {
+                log_info("index.loaded", "path=%s vectors=%zu ms=%.1f", se->index_path,
+                         hnsw_count(se->index), (scry_mono_s() - t0) * 1000);
+            }
+        } else if (rc == SCRY_ENOTFOUND) {
+            log_info("index.new", "path=%s", se->index_path);
+        } else {
+            log_warn("index.rebuild", "path=%s reason=\"%s\"", se->index_path, lerr.msg);
+        }
+    }
+    if (!se->index) {
+        int rc = hnsw_create(&se->index, se->enc->dim, &hp, err);
+        if (rc) return rc;
+    }
+    /* Catch up from the durable vectors: whatever the file missed (a crash
+     * before the last save, or no file at all) is added now. */
+    catchup c = {se, 0, 0};
+    double t0 = scry_mono_s();
+    int rc = meta_vector_each(se->meta, se->enc->name, catchup_vec, &c, err);
+    if (rc) return rc;
+    if (c.added || c.bad) {
+        log_info("index.caught_up", "added=%d skipped=%d ms=%.1f", c.added, c.bad,
+                 (scry_mono_s() - t0) * 1000);
+        se->dirty += c.added;
+    }
+    return SCRY_OK;
+}
+
+int search_save(search_engine *se, scry_err *err) {
+    if (!se->index || !se->index_path[0]) return SCRY_OK;
+    double t0 = scry_mono_s();
+    int rc = hnsw_save(se->index, se->index_path, err);
+    if (rc == SCRY_OK) {
+        log_info("index.saved", "path=%s vectors=%zu ms=%.1f", se->index_path,
+                 hnsw_count(se->index), (scry_mono_s() - t0) * 1000);
+        se->dirty = 0;
+        se->last_save = scry_mono_s();
+    }
+    return rc;
+}
+
+int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
+                  const scry_lexicon *lex, const char *index_dir, scry_err *err) {
     search_engine *se = calloc(1, sizeof *se);
     if (!se) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     se->meta = meta;
+    se->enc = enc;
+    se->lex = lex;
+    se->cat = catalog_new();
+    se->last_save = scry_mono_s();
+    pthread_rwlock_init(&se->lock, NULL);
+    pthread_mutex_init(&se->sync_lock, NULL);
+    int rc = se->cat ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+    if (rc == SCRY_OK && enc) rc = open_index(se, index_dir, err);
+    if (rc == SCRY_OK) rc = search_sync(se, err);
+    if (rc != SCRY_OK) {
+        search_free(se);
+        return rc;
+    }
     *out = se;
     return SCRY_OK;
 }
 
-void search_free(search_engine *se) { free(se); }
+void search_free(search_engine *se) {
+    if (!se) return;
+    if (se->dirty) {
+        scry_err err = {0};
+        if (search_save(se, &err) != SCRY_OK)
+            log_error("index.save_failed", "reason=\"%s\"", err.msg);
+    }
+    hnsw_free(se->index);
+    catalog_free(se->cat);
+    pthread_rwlock_destroy(&se->lock);
+    pthread_mutex_destroy(&se->sync_lock);
+    free(se);
+}
+
+/* ---- sync -------------------------------------------------------------------- */
+
+typedef struct sync_ctx { search_engine *se; float *vec; int changed; } sync_ctx;
+
+static int sync_row(const image_rec *r, void *ctx) {
+    sync_ctx *sc = ctx;
+    search_engine *se = sc->se;
+    catalog_upsert(se->cat, r);
+    sc->changed++;
+    if (!se->index) return 0;
+    if (strcmp(r->status, "ready") != 0) {
+        if (hnsw_contains(se->index, r->rowid)) hnsw_remove(se->index, r->rowid);
+        return 0;
+    }
+    scry_err err = {0};
+    if (meta_vector_get(se->meta, r->rowid, se->enc->name, sc->vec, se->enc->dim, &err) != SCRY_OK)
+        return 0;               /* indexed without a vector (no encoder then): keyword only */
+    if (hnsw_contains(se->index, r->rowid)) {
+        /* Skip the re-insert when the vector did not change (a status or
+         * caption update without new facts for the encoder). */
+        float *old = sc->vec + se->enc->dim;
+        if (hnsw_get(se->index, r->rowid, old, NULL) == SCRY_OK) {
+            double dot = 0, nn = 0;
+            for (int i = 0; i < se->enc->dim; i++) {
+                dot += (double)old[i] * sc->vec[i];
+                nn += (double)sc->vec[i] * sc->vec[i];
+            }
+            if (nn > 0 && dot / sqrt(nn) > 0.99999) return 0;
+        }
+        hnsw_remove(se->index, r->rowid);
+    }
+    if (hnsw_add(se->index, r->rowid, sc->vec, &err) == SCRY_OK) se->dirty++;
+    else log_warn("index.add_failed", "image=%s reason=\"%s\"", r->id, err.msg);
+    return 0;
+}
+
+int search_sync(search_engine *se, scry_err *err) {
+    pthread_mutex_lock(&se->sync_lock);
+    pthread_rwlock_wrlock(&se->lock);
+    sync_ctx sc = {se, NULL, 0};
+    int rc = SCRY_OK;
+    if (se->enc) {
+        sc.vec = malloc(2 * (size_t)se->enc->dim * sizeof(float));
+        if (!sc.vec) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    int64_t last = se->synced_ms;
+    /* Re-read the last millisecond: rows written in the same ms as the
+     * previous sync may have landed after it (upserts are idempotent). */
+    if (rc == SCRY_OK)
+        rc = meta_image_each_since(se->meta, se->synced_ms > 0 ? se->synced_ms - 1 : 0, sync_row,
+                                   &sc, &last, err);
+    if (rc == SCRY_OK) se->synced_ms = last;
+    free(sc.vec);
+    pthread_rwlock_unlock(&se->lock);
+    if (rc == SCRY_OK && se->dirty && se->index_path[0] &&
+        scry_mono_s() - se->last_save > SAVE_EVERY_S) {
+        scry_err serr = {0};
+        if (search_save(se, &serr) != SCRY_OK)
+            log_error("index.save_failed", "reason=\"%s\"", serr.msg);
+    }
+    pthread_mutex_unlock(&se->sync_lock);
+    return rc;
+}
+
+void search_forget(search_engine *se, int64_t rowid) {
+    pthread_rwlock_wrlock(&se->lock);
+    catalog_remove(se->cat, rowid);
+    if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
+        se->dirty++;
+    pthread_rwlock_unlock(&se->lock);
+}
+
+/* ---- the document text ------------------------------------------------------- */
+
+static void add_words(char *buf, size_t cap, size_t *len, const char *s) {
+    /* Append s as lowercase words separated by spaces (drops punctuation,
+     * digits and file extensions' dots alike). */
+    for (const char *p = s; p && *p;) {
+        while (*p && !isalpha((unsigned char)*p)) p++;
+        const char *w = p;
+        while (*p && isalpha((unsigned char)*p)) p++;
+        if (p - w >= 2 && *len + (size_t)(p - w) + 2 < cap) {
+            if (*len && buf[*len - 1] != ' ') buf[(*len)++] = ' ';
+            for (const char *q = w; q < p; q++) buf[(*len)++] = (char)tolower((unsigned char)*q);
+            buf[*len] = 0;
+        }
+    }
+}
+
+char *search_document_text(const image_rec *r) {
+    size_t cap = 8192, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    buf[0] = 0;
+    if (r->caption && *r->caption) len += (size_t)snprintf(buf + len, cap - len, "%s. ", r->caption);
+    size_t i;
+    json_t *el;
+    json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
+    int seen[SCRY_COCO_COUNT] = {0};
+    json_array_foreach(tags, i, el) {
+        const char *label = json_string_value(json_object_get(el, "label"));
+        const char *color = json_string_value(json_object_get(el, "color"));
+        int l = scry_coco_index(label);
+        if (l < 0 || seen[l]++ || len + 64 >= cap) continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s%s, ", color ? color : "",
+                                color ? " " : "", label);
+    }
+    json_decref(tags);
+    json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;
+    int eseen[SCRY_EMOTION_COUNT] = {0};
+    json_array_foreach(faces, i, el) {
+        int e = scry_emotion_index(json_string_value(json_object_get(el, "emotion")));
+        if (e < 0 || eseen[e]++ || len + 32 >= cap) continue;
+        len += (size_t)snprintf(buf + len, cap - len, "%s face, ", scry_emotion_labels[e]);
+    }
+    json_decref(faces);
+    if (r->text && *r->text && len + 8 < cap)
+        len += (size_t)snprintf(buf + len, cap - len, "%.2000s. ", r->text);
+    add_words(buf, cap, &len, r->filename);
+    return buf;
+}
+
+/* ---- query-time helpers ------------------------------------------------------ */
 
 void search_params_init(search_params *p) {
     memset(p, 0, sizeof *p);
@@ -38,155 +289,360 @@ void search_params_init(search_params *p) {
     p->has_text = -1;
 }
 
-void search_results_free(search_result *r, int n) {
+void search_response_free(search_response *r) {
     if (!r) return;
-    for (int i = 0; i < n; i++) {
-        free(r[i].filename);
-        free(r[i].caption);
-        free(r[i].why);
+    for (int i = 0; i < r->n; i++) {
+        free(r->results[i].filename);
+        free(r->results[i].caption);
+        free(r->results[i].why);
     }
-    free(r);
+    free(r->results);
+    free(r->understood);
+    memset(r, 0, sizeof *r);
 }
 
-/* Lowercase words of s (letters and digits), at most max, each < 64 chars. */
-static int split_words(const char *s, char words[][64], int max) {
-    int n = 0;
-    while (s && *s && n < max) {
-        while (*s && !isalnum((unsigned char)*s)) s++;
-        int len = 0;
-        while (*s && isalnum((unsigned char)*s)) {
-            if (len < 63) words[n][len++] = (char)tolower((unsigned char)*s);
-            s++;
-        }
-        if (len) words[n][len] = 0, n++;
-    }
-    return n;
-}
+static int has_bit(const uint64_t set[2], int l) { return (set[l / 64] >> (l % 64)) & 1; }
 
-static int contains_word(const char *hay, const char *word) {
-    if (!hay) return 0;
-    size_t wl = strlen(word);
-    for (const char *p = hay; *p; p++) {
-        if (strncasecmp(p, word, wl) != 0) continue;
-        int before = p == hay || !isalnum((unsigned char)p[-1]);
-        int after = !isalnum((unsigned char)p[wl]);
-        if (before && after) return 1;
-    }
-    return 0;
-}
+typedef struct qctx {
+    const search_params *p;
+    const scry_query *q;
+    int label_filter, emotion_filter;
+    search_engine *se;
+} qctx;
 
-/* 1 when the JSON array text holds an object whose key equals value. */
-static int json_array_has(const char *json_text, const char *key, const char *value) {
-    if (!json_text || !value) return 0;
-    json_t *arr = json_loads(json_text, 0, NULL);
-    int found = 0;
-    size_t i;
-    json_t *el;
-    json_array_foreach(arr, i, el) {
-        const char *v = json_string_value(json_object_get(el, key));
-        if (v && strcmp(v, value) == 0) { found = 1; break; }
-    }
-    json_decref(arr);
-    return found;
-}
-
-static int passes_filters(const search_params *p, const image_rec *r) {
-    if (strcmp(r->status, "ready") != 0 && strcmp(r->status, "pending") != 0) return 0;
-    if (p->label && *p->label && !json_array_has(r->tags_json, "label", p->label)) return 0;
-    if (p->emotion && *p->emotion && !json_array_has(r->faces_json, "emotion", p->emotion))
+/* Hard filters: negations, text rules, dates, request filters. */
+static int passes(const qctx *qc, const cat_entry *e) {
+    if (e->status == CAT_FAILED) return 0;
+    const scry_query *q = qc->q;
+    const search_params *p = qc->p;
+    for (int l = 0; l < SCRY_COCO_COUNT; l++)
+        if (e->label_count[l] && has_bit(q->excluded, l)) return 0;
+    int has_text = q->has_text >= 0 ? q->has_text : p->has_text;
+    if (has_text == 0 && e->has_text) return 0;
+    if (has_text == 1 && !e->has_text) return 0;
+    if (p->has_text >= 0 && p->has_text != e->has_text) return 0;
+    if (qc->label_filter >= 0 && !e->label_count[qc->label_filter]) return 0;
+    if (qc->emotion_filter >= 0 && !e->emotion_count[qc->emotion_filter]) return 0;
+    if ((p->from || p->to) &&
+        (!e->taken_at || (p->from && e->taken_at < p->from) || (p->to && e->taken_at >= p->to)))
         return 0;
-    int has_text = r->text && *r->text;
-    if (p->has_text == 0 && has_text) return 0;
-    if (p->has_text == 1 && !has_text) return 0;
-    if (p->from && (!r->taken_at || r->taken_at < p->from)) return 0;
-    if (p->to && (!r->taken_at || r->taken_at >= p->to)) return 0;
+    if (q->has_date &&
+        (!e->taken_at || e->taken_at < q->date_from || e->taken_at >= q->date_to))
+        return 0;
     return 1;
 }
 
-/* "matched: beach (filename) · red (colour)". Malloc'ed. */
-static char *explain(const image_rec *r, char words[][64], int nwords) {
-    char buf[1024];
-    size_t len = 0;
-    buf[0] = 0;
-    static const char *const field_names[] = {"caption", "tag", "text", "filename", "colour", "exif"};
-    for (int i = 0; i < nwords; i++) {
-        const char *fields[] = {r->caption, r->tags_json, r->text, r->filename, r->colors_json,
-                                r->exif_json};
-        for (int f = 0; f < 6; f++) {
-            if (!contains_word(fields[f], words[i])) continue;
-            len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s (%s)",
-                                    len ? " · " : "matched: ", words[i], field_names[f]);
-            if (len >= sizeof buf) len = sizeof buf - 1;
-            break;
-        }
-    }
-    return strdup(buf);
+static int allow_cb(int64_t label, void *ctx) {
+    const qctx *qc = ctx;
+    const cat_entry *e = catalog_get(qc->se->cat, label);
+    return e && e->status == CAT_READY && passes(qc, e);
 }
 
-static int cmp_score(const void *a, const void *b) {
-    const search_result *x = a, *y = b;
-    return (x->score < y->score) - (x->score > y->score);
+static int nconstraints(const scry_query *q) { return q->nobjects + q->ntexts + q->ncolors; }
+
+/* Structured score in [0, 1] (mean over constraints) and, when why is given,
+ * the matched facts appended to it. */
+static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap) {
+    int n = nconstraints(q);
+    if (n == 0) return 0;
+    double sum = 0;
+    size_t len = why ? strlen(why) : 0;
+#define WHY(...)                                                                            \
+    do {                                                                                    \
+        if (why && len < cap)                                                               \
+            len += (size_t)snprintf(why + len, cap - len, "%s", len ? " · " : "");       \
+        if (why && len < cap) len += (size_t)snprintf(why + len, cap - len, __VA_ARGS__); \
+    } while (0)
+    for (int i = 0; i < q->nobjects; i++) {
+        const scry_query_object *o = &q->objects[i];
+        int count = 0, color_ok = o->color < 0, any_label = -1;
+        for (int l = 0; l < SCRY_COCO_COUNT; l++) {
+            if (!has_bit(o->labels, l) || !e->label_count[l]) continue;
+            count += e->label_count[l];
+            if (any_label < 0) any_label = l;
+            if (o->color >= 0 && (e->label_colors[l] >> o->color & 1)) color_ok = 1;
+        }
+        int emotion_ok = o->emotion < 0 || e->emotion_count[o->emotion] > 0;
+        int min = o->min_count > 0 ? o->min_count : (o->max_count >= 0 ? 0 : 1);
+        double s = 0;
+        if (count >= min && (o->max_count < 0 || count <= o->max_count))
+            s = o->preferred_count > 0 && count != o->preferred_count ? 0.8 : 1.0;
+        else if (count > 0)
+            s = 0.5;            /* the label is there, the count is off */
+        if (!color_ok) s *= 0.5;
+        if (o->emotion >= 0) s = emotion_ok ? (count ? s : 0.6) : s * 0.5;
+        sum += s;
+        if (s >= 0.5 && any_label >= 0) {
+            const char *color = o->color >= 0 && color_ok ? scry_color_names[o->color] : NULL;
+            if (count > 1) WHY("%s%s%s ×%d", color ? color : "", color ? " " : "", scry_coco_labels[any_label], count);
+            else WHY("%s%s%s", color ? color : "", color ? " " : "", scry_coco_labels[any_label]);
+        }
+        if (o->emotion >= 0 && emotion_ok) WHY("%s face", scry_emotion_labels[o->emotion]);
+    }
+    for (int i = 0; i < q->ntexts; i++) {
+        char lc[SCRY_Q_TEXT_MAX];
+        size_t k = 0;
+        for (; q->texts[i][k] && k + 1 < sizeof lc; k++) lc[k] = (char)tolower((unsigned char)q->texts[i][k]);
+        lc[k] = 0;
+        if (e->text_lc && *lc && strstr(e->text_lc, lc)) {
+            sum += 1;
+            WHY("text '%s'", q->texts[i]);
+        }
+    }
+    for (int i = 0; i < q->ncolors; i++)
+        if (e->image_colors >> q->colors[i] & 1) {
+            sum += 1;
+            WHY("%s", scry_color_names[q->colors[i]]);
+        }
+#undef WHY
+    return sum / n;
+}
+
+typedef struct cand {
+    int64_t rowid;
+    const cat_entry *e;
+    double vec, bm25, st, fused;
+    int has_vec;
+} cand;
+
+typedef struct cand_set {
+    cand *c;
+    int n, cap;
+    int64_t *keys;              /* rowid -> index+1 hash, size hcap */
+    int *idx;
+    int hcap;
+} cand_set;
+
+static cand *cand_get(cand_set *s, int64_t rowid, const cat_entry *e) {
+    unsigned h = (unsigned)((uint64_t)rowid * 0x9E3779B97F4A7C15ULL >> 40) & (unsigned)(s->hcap - 1);
+    while (s->keys[h]) {
+        if (s->keys[h] == rowid) return &s->c[s->idx[h]];
+        h = (h + 1) & (unsigned)(s->hcap - 1);
+    }
+    if (s->n == s->cap || s->n * 2 >= s->hcap) return NULL;
+    s->keys[h] = rowid;
+    s->idx[h] = s->n;
+    cand *c = &s->c[s->n++];
+    memset(c, 0, sizeof *c);
+    c->rowid = rowid;
+    c->e = e;
+    return c;
+}
+
+static int cmp_fused(const void *a, const void *b) {
+    const cand *x = a, *y = b;
+    if (x->fused != y->fused) return x->fused < y->fused ? 1 : -1;
+    return x->rowid < y->rowid ? 1 : x->rowid > y->rowid ? -1 : 0;
 }
 
 static int cmp_date(const void *a, const void *b) {
-    const search_result *x = a, *y = b;
-    if (x->taken_at != y->taken_at) return (x->taken_at < y->taken_at) - (x->taken_at > y->taken_at);
-    return cmp_score(a, b);
+    const cand *x = a, *y = b;
+    int64_t dx = x->e->taken_at ? x->e->taken_at : x->e->created_at / 1000;
+    int64_t dy = y->e->taken_at ? y->e->taken_at : y->e->created_at / 1000;
+    if (dx != dy) return dx < dy ? 1 : -1;
+    return cmp_fused(a, b);
 }
 
-int search_run(search_engine *se, const search_params *p, search_result **out, int *n,
-               scry_err *err) {
-    *out = NULL;
-    *n = 0;
+/* Words of the residual plus the label names and texts the parse found, as
+ * the keyword query: "puppy" also searches "dog". */
+static char *keyword_text(const scry_query *q) {
+    size_t cap = SCRY_Q_RESIDUAL_MAX + 2048, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return NULL;
+    len += (size_t)snprintf(buf, cap, "%s", q->residual);
+    for (int i = 0; i < q->nobjects; i++)
+        for (int l = 0; l < SCRY_COCO_COUNT; l++)
+            if (has_bit(q->objects[i].labels, l) && len + 32 < cap)
+                len += (size_t)snprintf(buf + len, cap - len, " %s", scry_coco_labels[l]);
+    for (int i = 0; i < q->ntexts && len + SCRY_Q_TEXT_MAX + 2 < cap; i++)
+        len += (size_t)snprintf(buf + len, cap - len, " %s", q->texts[i]);
+    return buf;
+}
+
+int search_run(search_engine *se, const search_params *p, search_response *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
     if (!p->q) return scry_fail(err, SCRY_EINVAL, "missing query");
     int limit = p->limit <= 0 ? 20 : p->limit > 200 ? 200 : p->limit;
     int offset = p->offset < 0 ? 0 : p->offset;
-    char words[32][64];
-    int nwords = split_words(p->q, words, 32);
     metrics_add(M_SEARCHES, 1);
-    if (nwords == 0) return SCRY_OK;
+    int rc = search_sync(se, err);
+    if (rc) return rc;
 
-    char *match = meta_fts_query_from_text(p->q);
-    if (!match) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    meta_hit *hits = NULL;
-    int nhits = 0;
-    int rc = meta_fts_search(se->meta, match, CANDIDATES, &hits, &nhits, err);
-    free(match);
-    if (rc != SCRY_OK) return rc;
-
-    search_result *res = calloc((size_t)(nhits ? nhits : 1), sizeof *res);
-    if (!res) {
-        free(hits);
-        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    scry_query *q = malloc(sizeof *q);
+    if (!q) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    rc = scry_query_parse(se->lex, p->q, p->now ? p->now : (int64_t)time(NULL), q, err);
+    if (rc) {
+        free(q);
+        return rc;
     }
-    int kept = 0;
-    for (int i = 0; i < nhits; i++) {
-        image_rec r;
-        if (meta_image_get(se->meta, hits[i].id, &r, NULL) != SCRY_OK) continue;
-        if (passes_filters(p, &r)) {
-            search_result *s = &res[kept++];
-            memcpy(s->id, r.id, sizeof s->id);
-            s->filename = scry_strdup(r.filename);
-            s->caption = scry_strdup(r.caption ? r.caption : "");
-            s->why = explain(&r, words, nwords);
-            s->score = hits[i].bm25 > 0 ? hits[i].bm25 / (hits[i].bm25 + 1.0) : 0;
-            s->taken_at = r.taken_at;
+    out->understood = scry_query_to_json(q);
+    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se};
+    if (p->label && *p->label && qc.label_filter < 0) qc.label_filter = SCRY_COCO_COUNT; /* none match */
+    if (p->emotion && *p->emotion && qc.emotion_filter < 0) qc.emotion_filter = SCRY_EMOTION_COUNT;
+
+    pthread_rwlock_rdlock(&se->lock);
+    size_t total = catalog_count(se->cat);
+    int cap = CANDIDATES * 2 + (int)(nconstraints(q) ? total : 0) + 16;
+    cand_set cs = {0};
+    cs.cap = cap;
+    cs.hcap = 64;
+    while (cs.hcap < cap * 2 + 2) cs.hcap *= 2;
+    cs.c = malloc((size_t)cap * sizeof *cs.c);
+    cs.keys = calloc((size_t)cs.hcap, sizeof *cs.keys);
+    cs.idx = malloc((size_t)cs.hcap * sizeof *cs.idx);
+    float *qvec = se->enc ? calloc((size_t)se->enc->dim, sizeof(float)) : NULL;
+    hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+    float *vscratch = se->enc ? malloc((size_t)se->enc->dim * sizeof(float)) : NULL;
+    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !hits) {
+        rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+        goto done;
+    }
+    int want_vec = p->mode != SEARCH_BM25_ONLY && se->index;
+    int want_bm25 = p->mode != SEARCH_VECTOR_ONLY;
+    int want_struct = p->mode == SEARCH_FUSED && nconstraints(q) > 0;
+
+    /* 1. vector candidates */
+    int have_qvec = 0;
+    if (want_vec && q->residual[0]) {
+        scry_err eerr = {0};
+        /* > 0: some word was known; 0: all unknown, no vector evidence. */
+        have_qvec = scry_encode(se->enc, q->residual, qvec, &eerr) > 0;
+    }
+    if (have_qvec) {
+        hnsw_filter f = {allow_cb, &qc};
+        int nh = 0;
+        int k = CANDIDATES < offset + limit + 100 ? CANDIDATES : offset + limit + 100;
+        rc = hnsw_count(se->index) < EXACT_BELOW
+                 ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
+                 : hnsw_search(se->index, qvec, k, k > 100 ? k : 100, &f, hits, &nh, err);
+        if (rc) goto done;
+        for (int i = 0; i < nh; i++) {
+            cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
+            if (!c) continue;
+            c->vec = hits[i].score;
+            c->has_vec = 1;
         }
-        image_rec_free(&r);
     }
-    free(hits);
-    qsort(res, (size_t)kept, sizeof *res, p->sort == SORT_DATE ? cmp_date : cmp_score);
-    /* Cut the page: free what falls outside it. */
+    /* 2. keyword candidates */
+    double max_bm25 = 0;
+    if (want_bm25) {
+        char *kw = keyword_text(q);
+        char *match = kw ? meta_fts_query_from_text(kw) : NULL;
+        free(kw);
+        meta_hit *mh = NULL;
+        int nm = 0;
+        if (match && *match) rc = meta_fts_search(se->meta, match, CANDIDATES, &mh, &nm, err);
+        free(match);
+        if (rc) goto done;
+        for (int i = 0; i < nm; i++) {
+            const cat_entry *e = catalog_get(se->cat, mh[i].rowid);
+            if (!e || !passes(&qc, e)) continue;
+            cand *c = cand_get(&cs, mh[i].rowid, e);
+            if (!c) continue;
+            c->bm25 = mh[i].bm25;
+            if (c->bm25 > max_bm25) max_bm25 = c->bm25;
+        }
+        free(mh);
+    }
+    /* 3. structured candidates: every image satisfying a constraint */
+    if (want_struct) {
+        for (size_t i = 0; i < total; i++) {
+            const cat_entry *e = catalog_at(se->cat, i);
+            if (e->status != CAT_READY || !passes(&qc, e)) continue;
+            if (structured(q, e, NULL, 0) <= 0) continue;
+            cand_get(&cs, e->rowid, e);
+        }
+    }
+    /* A query that is all structure ("no people", "photos with text") and
+     * matched nothing else: every image passing the filters is a candidate. */
+    if (cs.n == 0 && !q->residual[0] && p->mode == SEARCH_FUSED)
+        for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
+            const cat_entry *e = catalog_at(se->cat, i);
+            if (e->status == CAT_READY && passes(&qc, e)) cand_get(&cs, e->rowid, e);
+        }
+
+    /* 4. fuse */
+    int nconst = nconstraints(q);
+    double wv = want_vec && have_qvec ? W_VECTOR : 0, wb = want_bm25 && max_bm25 > 0 ? W_BM25 : 0;
+    double ws = want_struct ? W_STRUCT : 0;
+    double wsum = wv + wb + ws;
+    int kept = 0;
+    for (int i = 0; i < cs.n; i++) {
+        cand *c = &cs.c[i];
+        if (!c->e) continue;
+        if (wv > 0 && !c->has_vec) {
+            if (hnsw_get(se->index, c->rowid, vscratch, NULL) == SCRY_OK) {
+                c->vec = scry_vec_dot(vscratch, qvec, se->enc->dim);
+                c->has_vec = 1;
+            }
+        }
+        c->st = nconst ? structured(q, c->e, NULL, 0) : 0;
+        double v = c->vec > 0 ? c->vec : 0;
+        double b = max_bm25 > 0 ? c->bm25 / max_bm25 : 0;
+        c->fused = wsum > 0 ? (wv * v + wb * b + ws * c->st) / wsum : 0;
+        if (wsum == 0) c->fused = 0.5;  /* filter-only query: everything that passed */
+        int evidence = (wv > 0 && v >= VEC_MIN) || c->bm25 > 0 || c->st > 0 || wsum == 0;
+        if (!p->no_floor && (c->fused < FLOOR * (wsum > 0 ? 1 : 0) || !evidence)) continue;
+        cs.c[kept++] = *c;
+    }
+    qsort(cs.c, (size_t)kept, sizeof *cs.c, p->sort == SORT_DATE ? cmp_date : cmp_fused);
     int start = offset < kept ? offset : kept;
     int end = start + limit < kept ? start + limit : kept;
-    for (int i = 0; i < kept; i++) {
-        if (i >= start && i < end) continue;
-        free(res[i].filename);
-        free(res[i].caption);
-        free(res[i].why);
+    out->results = calloc((size_t)(end - start + 1), sizeof *out->results);
+    if (!out->results) {
+        rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+        goto done;
     }
-    if (start > 0) memmove(res, res + start, (size_t)(end - start) * sizeof *res);
-    *out = res;
-    *n = end - start;
-    return SCRY_OK;
+    for (int i = start; i < end; i++) {
+        cand *c = &cs.c[i];
+        search_result *r = &out->results[out->n];
+        image_rec rec;
+        if (meta_image_get_by_rowid(se->meta, c->rowid, &rec, NULL) != SCRY_OK) continue;
+        memcpy(r->id, rec.id, sizeof r->id);
+        r->rowid = c->rowid;
+        r->filename = scry_strdup(rec.filename ? rec.filename : "");
+        r->caption = scry_strdup(rec.caption ? rec.caption : "");
+        r->score = c->fused;
+        r->taken_at = rec.taken_at;
+        char why[512] = "";
+        if (nconst) structured(q, c->e, why, sizeof why);
+        size_t len = strlen(why);
+        if (c->bm25 > 0 && len < sizeof why) {
+            /* name the query words the keyword index matched */
+            char words[SCRY_Q_RESIDUAL_MAX + 2048];
+            char *kw = keyword_text(q);
+            snprintf(words, sizeof words, "%s", kw ? kw : "");
+            free(kw);
+            const char *fields[] = {rec.caption, rec.tags_json, rec.text, rec.filename,
+                                    rec.colors_json, rec.exif_json};
+            int shown = 0;
+            for (char *tok = strtok(words, " \t,.;:!?\"'"); tok && shown < 4; tok = strtok(NULL, " \t,.;:!?\"'")) {
+                if (strlen(tok) < 3 || strstr(why, tok)) continue;
+                for (int f = 0; f < 6; f++)
+                    if (fields[f] && strcasestr(fields[f], tok)) {
+                        len += (size_t)snprintf(why + len, sizeof why - len, "%s%s%s", len ? " · " : "",
+                                                shown ? "" : "words: ", tok);
+                        shown++;
+                        break;
+                    }
+                if (len >= sizeof why) break;
+            }
+        }
+        if (c->has_vec && len < sizeof why)
+            snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", c->vec);
+        r->why = strdup(why);
+        out->n++;
+        image_rec_free(&rec);
+    }
+done:
+    pthread_rwlock_unlock(&se->lock);
+    free(cs.c);
+    free(cs.keys);
+    free(cs.idx);
+    free(qvec);
+    free(hits);
+    free(vscratch);
+    free(q);
+    if (rc) search_response_free(out);
+    return rc;
 }

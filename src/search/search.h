@@ -1,14 +1,23 @@
 /* search.h -- answering a text query with ranked, explained results.
  *
- * Today the engine ranks by BM25 over the keyword index (filename, caption,
- * tags, OCR text, EXIF, colours) and explains each hit by the query words
- * found in each field. The semantic parts (query understanding, sentence
- * vectors, the ANN index, fused ranking) plug into search_run without
- * changing this interface: callers pass the query and filters and get back
- * scored results with a `why`.
+ * A query goes through four steps:
+ *   1. understanding (text/query.h): counts, negations, colours, emotions,
+ *      quoted text and dates become structured constraints; the rest stays
+ *      as a residual for semantic matching;
+ *   2. candidates from three sources: the ANN index over sentence vectors of
+ *      the images' facts (index/hnsw.h), BM25 over the keyword index (FTS5),
+ *      and, when the query has structured constraints, a scan of the
+ *      in-memory catalog of facts (search/catalog.h);
+ *   3. hard filters: negations, required/forbidden text, date ranges and the
+ *      request's filter parameters remove candidates;
+ *   4. fusion: score = wv*cosine + wb*bm25/max_bm25 + ws*structured, a
+ *      relevance floor, and a `why` naming what matched.
  *
- * Filters are applied to candidates before the page is cut, so `limit` and
- * `offset` count filtered results. */
+ * The engine keeps the ANN index and the catalog in step with the database
+ * through the metadata change feed (search_sync), so images indexed by
+ * another process (scry add) become searchable too. The index is saved
+ * under DATA/index/<encoder>.hnsw and loaded at start; a missing, corrupt or
+ * stale file is rebuilt from the vectors stored in the database. */
 #ifndef SCRY_SEARCH_H
 #define SCRY_SEARCH_H
 
@@ -17,37 +26,68 @@
 #include "core/err.h"
 #include "store/meta.h"
 
+typedef struct scry_encoder scry_encoder;
+typedef struct scry_lexicon scry_lexicon;
+
 typedef enum { SORT_RELEVANCE = 0, SORT_DATE = 1 } search_sort;
+/* Which signals rank: all fused (the product), or one alone (benchmarks). */
+typedef enum { SEARCH_FUSED = 0, SEARCH_BM25_ONLY = 1, SEARCH_VECTOR_ONLY = 2 } search_mode;
 
 typedef struct search_params {
     const char *q;              /* the user's text, as typed */
     int limit;                  /* default 20, at most 200 */
     int offset;
     search_sort sort;
+    search_mode mode;
     const char *label;          /* only images with this detected label */
     const char *emotion;        /* only images with a face of this emotion */
     int has_text;               /* -1 any, 0 without OCR text, 1 with */
     int64_t from, to;           /* taken_at range [from, to) in unix seconds; 0 = open */
+    int64_t now;                /* reference for relative dates; 0 = the clock */
+    int no_floor;               /* 1: return candidates below the relevance floor too */
 } search_params;
 
 typedef struct search_result {
     char id[SCRY_ID_LEN + 1];
+    int64_t rowid;
     char *filename;
     char *caption;
     char *why;
-    double score;               /* in [0, 1], higher is better */
+    double score;               /* fused, in [0, 1], higher is better */
     int64_t taken_at;
 } search_result;
 
+typedef struct search_response {
+    search_result *results;
+    int n;
+    char *understood;           /* the parsed query as JSON text (or NULL) */
+} search_response;
+
 typedef struct search_engine search_engine;
 
-int search_create(search_engine **out, meta_db *meta, scry_err *err);
+/* enc and lex may be NULL (keyword search only). index_dir may be NULL (the
+ * ANN index then lives in memory only). */
+int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
+                  const scry_lexicon *lex, const char *index_dir, scry_err *err);
+/* Saves the index if it changed. */
 void search_free(search_engine *se);
 
 void search_params_init(search_params *p);
-/* *out malloc'ed array of *n results; free with search_results_free. */
-int search_run(search_engine *se, const search_params *p, search_result **out, int *n,
-               scry_err *err);
-void search_results_free(search_result *r, int n);
+int search_run(search_engine *se, const search_params *p, search_response *out, scry_err *err);
+void search_response_free(search_response *r);
+
+/* Bring catalog and index up to date with the database (cheap when nothing
+ * changed). search_run calls it; the indexing pipeline calls it after each
+ * image so that a job completes only once its images are searchable. */
+int search_sync(search_engine *se, scry_err *err);
+/* An image was deleted: drop it from the catalog and the index. */
+void search_forget(search_engine *se, int64_t rowid);
+/* Write the ANN index to disk now (atomically). */
+int search_save(search_engine *se, scry_err *err);
+
+/* The text an image's vector is computed from: caption, detected objects
+ * (with colours), face emotions, OCR text, and filename words, as plain
+ * sentences without template words (see docs/text.md). Malloc'ed. */
+char *search_document_text(const image_rec *r);
 
 #endif

@@ -169,6 +169,20 @@ int meta_vector_each(meta_db *db, const char *model,
                      int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
                      scry_err *err);
 
+/* Copy one stored vector into out[dim]. SCRY_ENOTFOUND when absent,
+ * SCRY_ECORRUPT when stored with another dimension. */
+int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
+                    scry_err *err);
+
+/* Change feed: calls fn for every image row updated after since_ms (ms since
+ * the epoch), oldest change first, and sets *last_ms to the newest
+ * updated_at seen. The search catalog uses it to stay in step with the
+ * database, including rows written by another process. Deleted rows do not
+ * appear: deletes are reported to the catalog directly. */
+int meta_image_each_since(meta_db *db, int64_t since_ms,
+                          int (*fn)(const image_rec *r, void *ctx), void *ctx,
+                          int64_t *last_ms, scry_err *err);
+
 /* ---- jobs ------------------------------------------------------------- */
 
 typedef struct job_error {

@@ -127,6 +127,8 @@ static const char *const migrations[] = {
     "  filename, caption, tags, text, exif, colors,"
     "  tokenize = 'porter unicode61 remove_diacritics 2'"
     ");",
+    /* v1 -> v2: the search catalog's change feed reads rows by updated_at. */
+    "CREATE INDEX images_updated ON images(updated_at, rowid);",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
 
@@ -1588,6 +1590,93 @@ int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
     done(s);
     if (src != SQLITE_ROW) rc = db_fail(db, err, src, "item stats");
 out:
+    unlock(db);
+    return rc;
+}
+
+/* ---- change feed (search catalog) ----------------------------------------- */
+
+#define FEED_CHUNK 256
+
+int meta_image_each_since(meta_db *db, int64_t since_ms,
+                          int (*fn)(const image_rec *r, void *ctx), void *ctx,
+                          int64_t *last_ms, scry_err *err) {
+    /* Keyset pages over (updated_at, rowid), copied out under the lock and
+     * handed to fn without it, like meta_vector_each. */
+    int64_t after_ms = since_ms, after_rowid = INT64_MIN;
+    *last_ms = since_ms;
+    image_rec *page = calloc(FEED_CHUNK, sizeof *page);
+    if (!page) return scry_fail(err, SCRY_ENOMEM, "out of memory (change feed)");
+    int rc = SCRY_OK;
+    for (;;) {
+        int got = 0, src = SQLITE_DONE;
+        lock(db);
+        sqlite3_stmt *s = NULL;
+        src = sqlite3_prepare_v2(db->conn,
+                                 "SELECT " IMAGE_COLS " FROM images WHERE (updated_at, rowid) >"
+                                 " (?1, ?2) ORDER BY updated_at, rowid LIMIT ?3",
+                                 -1, &s, NULL);
+        if (src != SQLITE_OK) {
+            rc = db_fail(db, err, src, "prepare change feed");
+            unlock(db);
+            break;
+        }
+        sqlite3_bind_int64(s, 1, after_ms);
+        sqlite3_bind_int64(s, 2, after_rowid);
+        sqlite3_bind_int(s, 3, FEED_CHUNK);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if ((rc = read_image(s, &page[got], err)) != SCRY_OK) break;
+            got++;
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "change feed");
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) {
+                int r = fn(&page[i], ctx);
+                if (r != 0) rc = r;
+            }
+            if (page[i].updated_at > *last_ms) *last_ms = page[i].updated_at;
+            after_ms = page[i].updated_at;
+            after_rowid = page[i].rowid;
+            image_rec_free(&page[i]);
+        }
+        if (rc != SCRY_OK || got < FEED_CHUNK) break;
+    }
+    free(page);
+    return rc;
+}
+
+int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
+                    scry_err *err) {
+    lock(db);
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(db->conn,
+                                 "SELECT dim, vec FROM image_vectors WHERE model = ?1 AND"
+                                 " image_rowid = ?2",
+                                 -1, &s, NULL);
+    int rc = SCRY_OK;
+    if (src != SQLITE_OK) {
+        rc = db_fail(db, err, src, "prepare vector get");
+    } else {
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, rowid);
+        src = sqlite3_step(s);
+        if (src == SQLITE_ROW) {
+            int d = sqlite3_column_int(s, 0);
+            int bytes = sqlite3_column_bytes(s, 1);
+            if (d != dim || bytes != dim * (int)sizeof(float))
+                rc = scry_fail(err, SCRY_ECORRUPT, "vector #%lld (%s) has dim %d, expected %d",
+                               (long long)rowid, model, d, dim);
+            else memcpy(out, sqlite3_column_blob(s, 1), (size_t)bytes);
+        } else if (src == SQLITE_DONE) {
+            rc = scry_fail(err, SCRY_ENOTFOUND, "no %s vector for image #%lld", model,
+                           (long long)rowid);
+        } else {
+            rc = db_fail(db, err, src, "vector get");
+        }
+        sqlite3_finalize(s);
+    }
     unlock(db);
     return rc;
 }

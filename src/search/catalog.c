@@ -1,0 +1,168 @@
+/* catalog.c -- see catalog.h. */
+#include "search/catalog.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct catalog {
+    cat_entry *entries;
+    size_t n, cap;
+    int64_t *keys;              /* hash slots: rowid, or 0 = empty, -1 = deleted */
+    uint32_t *slots;            /* entry index for each hash slot */
+    size_t hcap;                /* power of two */
+    size_t used;                /* slots not empty (live + deleted markers) */
+};
+
+static uint64_t mix(int64_t k) {
+    uint64_t x = (uint64_t)k;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+catalog *catalog_new(void) { return calloc(1, sizeof(catalog)); }
+
+void catalog_free(catalog *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) free(c->entries[i].text_lc);
+    free(c->entries);
+    free(c->keys);
+    free(c->slots);
+    free(c);
+}
+
+/* Slot holding rowid, or the first free slot for it when absent. */
+static size_t find_slot(const catalog *c, int64_t rowid, int *found) {
+    size_t mask = c->hcap - 1, i = mix(rowid) & mask, tomb = (size_t)-1;
+    for (;;) {
+        int64_t k = c->keys[i];
+        if (k == rowid) { *found = 1; return i; }
+        if (k == 0) { *found = 0; return tomb != (size_t)-1 ? tomb : i; }
+        if (k == -1 && tomb == (size_t)-1) tomb = i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int rehash(catalog *c, size_t hcap) {
+    int64_t *keys = calloc(hcap, sizeof *keys);
+    uint32_t *slots = calloc(hcap, sizeof *slots);
+    if (!keys || !slots) { free(keys); free(slots); return SCRY_ENOMEM; }
+    free(c->keys);
+    free(c->slots);
+    c->keys = keys;
+    c->slots = slots;
+    c->hcap = hcap;
+    c->used = c->n;
+    for (size_t e = 0; e < c->n; e++) {
+        int found;
+        size_t s = find_slot(c, c->entries[e].rowid, &found);
+        c->keys[s] = c->entries[e].rowid;
+        c->slots[s] = (uint32_t)e;
+    }
+    return SCRY_OK;
+}
+
+static const char *str_of(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
+
+void catalog_fill(cat_entry *e, const image_rec *r) {
+    memset(e, 0, sizeof *e);
+    e->rowid = r->rowid;
+    memcpy(e->id, r->id, sizeof e->id);
+    e->status = !strcmp(r->status, "ready") ? CAT_READY : !strcmp(r->status, "failed") ? CAT_FAILED : CAT_PENDING;
+    e->taken_at = r->taken_at;
+    e->created_at = r->created_at;
+    size_t i;
+    json_t *el;
+    json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
+    json_array_foreach(tags, i, el) {
+        int l = scry_coco_index(str_of(el, "label"));
+        if (l < 0) continue;
+        if (e->label_count[l] < 255) e->label_count[l]++;
+        int c = scry_color_index(str_of(el, "color"));
+        if (c >= 0) e->label_colors[l] |= (uint16_t)(1u << c);
+    }
+    json_decref(tags);
+    json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;
+    json_array_foreach(faces, i, el) {
+        if (e->nfaces < 255) e->nfaces++;
+        int em = scry_emotion_index(str_of(el, "emotion"));
+        if (em >= 0 && e->emotion_count[em] < 255) e->emotion_count[em]++;
+    }
+    json_decref(faces);
+    json_t *colors = r->colors_json ? json_loads(r->colors_json, 0, NULL) : NULL;
+    json_array_foreach(colors, i, el) {
+        int c = scry_color_index(str_of(el, "name"));
+        if (c >= 0 && json_number_value(json_object_get(el, "fraction")) >= 0.10)
+            e->image_colors |= (uint16_t)(1u << c);
+    }
+    json_decref(colors);
+    if (r->text && *r->text) {
+        e->has_text = 1;
+        e->text_lc = strdup(r->text);
+        if (e->text_lc)
+            for (char *p = e->text_lc; *p; p++) *p = (char)tolower((unsigned char)*p);
+    }
+}
+
+int catalog_upsert(catalog *c, const image_rec *r) {
+    if (r->rowid <= 0) return SCRY_EINVAL;
+    /* Keep the table at most half full, counting deleted markers, so
+     * probes stay short and always reach an empty slot. */
+    if ((c->used + 1) * 2 > c->hcap) {
+        size_t hcap = c->hcap ? c->hcap : 1024;
+        while ((c->n + 1) * 4 > hcap) hcap *= 2;
+        int rc = rehash(c, hcap);
+        if (rc) return rc;
+    }
+    int found;
+    size_t s = find_slot(c, r->rowid, &found);
+    if (found) {
+        cat_entry *e = &c->entries[c->slots[s]];
+        free(e->text_lc);
+        catalog_fill(e, r);
+        return SCRY_OK;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        cat_entry *p = realloc(c->entries, cap * sizeof *p);
+        if (!p) return SCRY_ENOMEM;
+        c->entries = p;
+        c->cap = cap;
+    }
+    catalog_fill(&c->entries[c->n], r);
+    if (c->keys[s] == 0) c->used++;
+    c->keys[s] = r->rowid;
+    c->slots[s] = (uint32_t)c->n;
+    c->n++;
+    return SCRY_OK;
+}
+
+void catalog_remove(catalog *c, int64_t rowid) {
+    if (!c->hcap) return;
+    int found;
+    size_t s = find_slot(c, rowid, &found);
+    if (!found) return;
+    size_t e = c->slots[s];
+    free(c->entries[e].text_lc);
+    c->keys[s] = -1;
+    size_t last = c->n - 1;
+    if (e != last) {
+        c->entries[e] = c->entries[last];
+        size_t ls = find_slot(c, c->entries[e].rowid, &found);
+        c->slots[ls] = (uint32_t)e;
+    }
+    c->n--;
+}
+
+const cat_entry *catalog_get(const catalog *c, int64_t rowid) {
+    if (!c->hcap) return NULL;
+    int found;
+    size_t s = find_slot(c, rowid, &found);
+    return found ? &c->entries[c->slots[s]] : NULL;
+}
+
+size_t catalog_count(const catalog *c) { return c->n; }
+const cat_entry *catalog_at(const catalog *c, size_t i) { return i < c->n ? &c->entries[i] : NULL; }

@@ -1,0 +1,57 @@
+/* catalog.h -- the compact in-memory facts of every image, for ranking.
+ *
+ * Search must check structured constraints ("two dogs", "a red car", "no
+ * people", "smiling", text "OPEN", a date range) against many candidates in
+ * a few milliseconds, so parsing each image's JSON facts per query is out.
+ * The catalog keeps, per image, what those checks need in ~200 bytes: label
+ * counts, the colours seen on each label, face emotions, whole-image colours,
+ * the lowercase OCR text and dates. 100k images take ~20 MB.
+ *
+ * It is a plain array plus an open-addressing hash from rowid to slot;
+ * deletes move the last entry into the hole. The caller (search.c) holds a
+ * read-write lock around it. */
+#ifndef SCRY_CATALOG_H
+#define SCRY_CATALOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/labels.h"
+#include "core/util.h"
+#include "store/meta.h"
+
+enum { CAT_PENDING = 0, CAT_READY = 1, CAT_FAILED = 2 };
+
+typedef struct cat_entry {
+    int64_t rowid;
+    char id[SCRY_ID_LEN + 1];
+    uint8_t status;
+    uint8_t has_text;
+    uint8_t nfaces;
+    uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
+    uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
+    uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */
+    uint16_t image_colors;                     /* bit c: colour c covers >= 10% of the image */
+    char *text_lc;                             /* lowercase OCR text, NULL if none (owned) */
+    int64_t taken_at;                          /* unix seconds, 0 unknown */
+    int64_t created_at;                        /* ms */
+} cat_entry;
+
+typedef struct catalog catalog;
+
+catalog *catalog_new(void);
+void catalog_free(catalog *c);
+
+/* Insert or replace the entry for r->rowid from a full image record. */
+int catalog_upsert(catalog *c, const image_rec *r);
+void catalog_remove(catalog *c, int64_t rowid);
+/* NULL when absent. The pointer is valid until the next upsert/remove. */
+const cat_entry *catalog_get(const catalog *c, int64_t rowid);
+size_t catalog_count(const catalog *c);
+/* Entry i in [0, count), for scans. */
+const cat_entry *catalog_at(const catalog *c, size_t i);
+
+/* Fill an entry from a record (exposed for tests). e->text_lc is malloc'ed. */
+void catalog_fill(cat_entry *e, const image_rec *r);
+
+#endif
