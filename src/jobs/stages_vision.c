@@ -16,6 +16,7 @@
 #include "vision/caption.h"
 #include "vision/emotion.h"
 #include "vision/objects.h"
+#include "vision/onnx.h"
 
 #define MAX_CAPTION_OBJECTS 12
 
@@ -67,6 +68,10 @@ static int load_emotion(const char *dir, void **out, scry_err *err) {
 
 int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err) {
     memset(vm, 0, sizeof *vm);
+    if (cfg->vision != 0) {
+        int orc = onnx_global_init(cfg->ort_threads, err);
+        if (orc != SCRY_OK) return cfg->vision > 0 ? orc : SCRY_OK;
+    }
     int rc = load_one(cfg, OBJECTS_MODEL_FILE, load_objects, (void **)&vm->objects, err);
     if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
     if (rc != SCRY_OK) vision_models_free(vm);
