@@ -27,7 +27,25 @@ struct pipeline {
      * image whose filename contains substring. Unset in normal runs. */
     char fault_stage[32];
     char fault_name[128];
+    /* SCRY_FAULT_FAIL="stage:substring": that stage fails (returns an
+     * error) instead, to test that the other stages and images go on. */
+    char fail_stage[32];
+    char fail_name[128];
 };
+
+/* Parse "stage:substring" from an environment variable. */
+static void parse_fault(const char *var, char *stage, size_t scap, char *name, size_t ncap) {
+    const char *v = getenv(var);
+    const char *colon = v ? strchr(v, ':') : NULL;
+    if (!colon) return;
+    snprintf(stage, scap, "%.*s", (int)(colon - v), v);
+    snprintf(name, ncap, "%s", colon + 1);
+    log_warn("pipeline.fault_injection", "var=%s stage=%s filename_contains=%s", var, stage, name);
+}
+
+static int fault_matches(const char *stage, const char *name, const char *s, const char *filename) {
+    return stage[0] && !strcmp(stage, s) && filename && strstr(filename, name);
+}
 
 static void add_stage(pipeline *p, const stage *s) {
     if (p->nstages == MAX_STAGES) return;
@@ -45,14 +63,10 @@ int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, m
     p->blobs = blobs;
     p->meta = meta;
     p->enc = enc;
-    const char *fault = getenv("SCRY_FAULT_CRASH");
-    if (fault && strchr(fault, ':')) {
-        snprintf(p->fault_stage, sizeof p->fault_stage, "%.*s", (int)(strchr(fault, ':') - fault),
-                 fault);
-        snprintf(p->fault_name, sizeof p->fault_name, "%s", strchr(fault, ':') + 1);
-        log_warn("pipeline.fault_injection", "stage=%s filename_contains=%s", p->fault_stage,
-                 p->fault_name);
-    }
+    parse_fault("SCRY_FAULT_CRASH", p->fault_stage, sizeof p->fault_stage, p->fault_name,
+                sizeof p->fault_name);
+    parse_fault("SCRY_FAULT_FAIL", p->fail_stage, sizeof p->fail_stage, p->fail_name,
+                sizeof p->fail_name);
     int rc = vision_models_load(&p->models, cfg, err);
     if (rc != SCRY_OK) {
         free(p);
@@ -118,14 +132,15 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
             ctx_free(&ctx);
             return rc;
         }
-        if (p->fault_stage[0] && !strcmp(p->fault_stage, s->name) && ctx.rec.filename &&
-            strstr(ctx.rec.filename, p->fault_name)) {
+        if (fault_matches(p->fault_stage, p->fault_name, s->name, ctx.rec.filename)) {
             log_error("pipeline.fault_injected", "image=%s stage=%s", w->image_id, s->name);
             abort();
         }
         memset(&serr, 0, sizeof serr);
         double t0 = scry_mono_s();
-        int src = s->run(&ctx, &serr);
+        int src = fault_matches(p->fail_stage, p->fail_name, s->name, ctx.rec.filename)
+                      ? scry_fail(&serr, SCRY_EIO, "injected failure (SCRY_FAULT_FAIL)")
+                      : s->run(&ctx, &serr);
         metrics_stage(s->name, scry_mono_s() - t0, src == SCRY_OK);
         if (src == SCRY_OK) continue;
         log_warn("stage.failed", "image=%s stage=%s required=%d reason=\"%s\"", w->image_id,

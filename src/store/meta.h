@@ -225,7 +225,9 @@ int meta_item_claim(meta_db *db, work_item *out, scry_err *err);
  * Stage names are at most 31 chars. SCRY_ENOTFOUND when the item is not
  * running under this attempt (its image was deleted, or it was recovered). */
 int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err);
-/* Finish an item: ok, or failed at stage with message. Updates the job's
+/* Finish an item: ok, or failed at stage with message. An ok item may pass
+ * the stage and message of an optional stage that failed: it counts as done
+ * and is listed among the job's errors. Updates the job's
  * counters, the image's status, and completes the job when every item is
  * finished (done + failed == total; a job with failed images is still
  * "completed"). SCRY_ENOTFOUND as for meta_item_stage. */

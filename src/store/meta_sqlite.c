@@ -199,8 +199,8 @@ static const char *const sql_text[S_COUNT] = {
                    " FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
     [S_JOB_ERRORS] = "SELECT job_items.image_id, images.filename, job_items.stage,"
                      " job_items.error FROM job_items JOIN images ON images.id ="
-                     " job_items.image_id WHERE job_items.job_id = ?1 AND job_items.status ="
-                     " 'failed' ORDER BY job_items.seq",
+                     " job_items.image_id WHERE job_items.job_id = ?1 AND (job_items.status ="
+                     " 'failed' OR job_items.error IS NOT NULL) ORDER BY job_items.seq",
     [S_JOB_RUNNING] = "UPDATE jobs SET status = 'running', updated_at = ?2"
                       " WHERE id = ?1 AND status = 'pending'",
     [S_JOB_COUNT] = "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated_at = ?4"
@@ -1369,7 +1369,9 @@ static int item_finish_locked(meta_db *db, const char *job_id, const char *image
     sqlite3_bind_int(s, 3, attempt);
     sqlite3_bind_text(s, 4, ok ? "done" : "failed", -1, SQLITE_STATIC);
     bind_text(s, 5, stage);
-    bind_text(s, 6, ok ? NULL : (message ? message : "failed"));
+    /* A successful item may still carry the reason an optional stage
+     * failed: it is listed among the job's errors too. */
+    bind_text(s, 6, ok ? message : (message ? message : "failed"));
     sqlite3_bind_int64(s, 7, now);
     int rc = run(db, s, "finish item", err);
     if (rc != SCRY_OK) return rc;

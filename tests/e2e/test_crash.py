@@ -81,3 +81,23 @@ def test_crashing_image_is_failed_after_bounded_attempts(tmpdir_path):
         assert "crashed" in err["message"] and "2 attempts" in err["message"]
     finally:
         s.stop()
+
+
+def test_failing_optional_stage_is_reported_and_the_rest_goes_on(tmpdir_path):
+    s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "1"],
+               env={"SCRY_FAULT_FAIL": "colors:flaky"}).start()
+    try:
+        r = s.upload([("flaky.jpg", read(os.path.join(DARKNET, "dog.jpg"))),
+                      ("fine.jpg", read(os.path.join(DARKNET, "horses.jpg")))]).json()
+        job = s.wait_job(r["job_id"])
+        assert (job["status"], job["done"], job["failed"]) == ("completed", 2, 0), job
+        assert [(e["filename"], e["stage"]) for e in job["errors"]] == [("flaky.jpg", "colors")]
+        assert "injected failure" in job["errors"][0]["message"]
+        flaky = s.get("/v1/images/" + r["images"][0]["id"]).json()
+        assert flaky["status"] == "ready" and flaky["colors"] == []
+        assert flaky["width"] == 768 and len(flaky["phash"]) == 16      # later stages ran
+        assert s.get("/v1/images/%s/thumbnail" % flaky["id"]).status == 200
+        fine = s.get("/v1/images/" + r["images"][1]["id"]).json()
+        assert fine["colors"]
+    finally:
+        s.stop()

@@ -584,6 +584,14 @@ static void test_job_lifecycle(void **state) {
     assert_int_equal(meta_job_get(f->db, rjob, &j, &err), SCRY_OK);
     assert_string_equal(j.status, "completed");
     assert_int_equal(j.failed, 1);
+    /* The two successful items carried an optional stage's failure: they are
+     * done, and listed among the errors with the failed one. */
+    assert_int_equal(j.done, 2);
+    assert_int_equal(j.nerrors, 3);
+    for (int i = 0; i < j.nerrors; i++) {
+        assert_string_equal(j.errors[i].stage, "caption");
+        assert_string_equal(j.errors[i].message, "oops");
+    }
     job_rec_free(&j);
 
     /* Listing: most recent first. */
@@ -977,7 +985,9 @@ static void *claim_thread(void *arg) {
         if (rc != SCRY_OK) { c->errors++; break; }
         memcpy(c->claimed[c->n++], w.image_id, SCRY_ID_LEN + 1);
         if (meta_item_stage(db, &w, "work", &err) != SCRY_OK) c->errors++;
-        if (meta_item_finish(db, &w, c->n % 5 != 0, "work", "synthetic", &err) != SCRY_OK)
+        int ok = c->n % 5 != 0;
+        if (meta_item_finish(db, &w, ok, ok ? NULL : "work", ok ? NULL : "synthetic", &err) !=
+            SCRY_OK)
             c->errors++;
     }
     if (!c->db) meta_close(db);
