@@ -56,7 +56,7 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, path, err);
     if (rc) goto fail;
     pipeline_set_hook(app->pipe, on_indexed, app);
-    if (with_workers) {
+    if (with_workers && cfg->workers > 0) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
                         with_workers == APP_WITH_WORKERS, err);
         if (rc) goto fail;

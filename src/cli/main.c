@@ -229,6 +229,7 @@ static int cmd_add(cli_opts *o) {
     }
     scry_app app;
     scry_err err = {0};
+    if (o->cfg.workers < 1) o->cfg.workers = 1;     /* add indexes in-process */
     if (app_open(&app, &o->cfg, APP_WORKERS_NO_RECOVER, &err) != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);
         return 1;
