@@ -47,7 +47,7 @@ struct faces_model {
 
 void faces_default_opts(faces_opts *o) {
     o->model = FACES_BACK_256;
-    o->min_score = 0.5f;
+    o->min_score = 0.6f;
     o->tile = -1;
     o->max_faces = 64;
 }

@@ -33,7 +33,7 @@ enum { FACES_BACK_256 = 0, FACES_FRONT_128 = 1 };
 
 typedef struct faces_opts {
     int model;                  /* FACES_BACK_256 (default) or FACES_FRONT_128 */
-    float min_score;            /* detections below are dropped; default 0.5 */
+    float min_score;            /* detections below are dropped; default 0.6 */
     int tile;                   /* tile side in image pixels for the fine pass;
                                    0 = whole image only; -1 (default) = auto:
                                    0.6 x the longest side (a 2x2 grid for
