@@ -391,7 +391,6 @@ static int int_cmp(const void *a, const void *b) { return *(const int *)a - *(co
  * character pitch becomes a word break (a 0 byte in line). */
 static void split_on_gaps(const char *line, const int *step, int n, uint8_t *brk) {
     memset(brk, 0, (size_t)n + 1);
-    if (getenv("OCR_NOGAP")) return;
     int gaps[512], ng = 0;
     for (int i = 1; i < n && ng < 512; i++)
         if (line[i] && line[i] != ' ' && line[i - 1] && line[i - 1] != ' ')
@@ -547,7 +546,7 @@ static int ppocr_read(ocr_model *m, const img_rgb *img, words *ws, scry_err *err
                   &nbox);
     onnx_tensor_free(&out);
     if (rc) return scry_fail(err, rc, "out of memory in text detection");
-    qsort(boxes, (size_t)nbox, sizeof *boxes, reading_cmp);
+    if (nbox > 1) qsort(boxes, (size_t)nbox, sizeof *boxes, reading_cmp);
     for (int i = 0; i < nbox && rc == SCRY_OK; i++) rc = rec_box(m, img, &boxes[i], ws, err);
     free(boxes);
     return rc;
