@@ -65,7 +65,7 @@ struct ocr_model {
 
 void ocr_default_opts(ocr_opts *o) {
     o->engine = OCR_PPOCR;
-    o->det_max_side = 960;
+    o->det_max_side = 1280;
     o->min_conf = 0.5f;
     o->tess_psm = 11;
 }
@@ -527,6 +527,7 @@ static int ppocr_read(ocr_model *m, const img_rgb *img, words *ws, scry_err *err
     /* ImageNet mean/std, given per RGB channel; the tensor is BGR. */
     static const warp_format det_fmt = {
         {0.406f, 0.456f, 0.485f}, {0.225f, 0.224f, 0.229f}, 1, 1, {0, 0, 0}};
+    double t0 = scry_mono_s();
     float *input = malloc((size_t)3 * (size_t)W * (size_t)H * sizeof(float));
     if (!input) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     warp_affine map = warp_rect(0, 0, (float)img->w, (float)img->h, W, H);
@@ -547,8 +548,11 @@ static int ppocr_read(ocr_model *m, const img_rgb *img, words *ws, scry_err *err
     onnx_tensor_free(&out);
     if (rc) return scry_fail(err, rc, "out of memory in text detection");
     if (nbox > 1) qsort(boxes, (size_t)nbox, sizeof *boxes, reading_cmp);
+    double t1 = scry_mono_s();
     for (int i = 0; i < nbox && rc == SCRY_OK; i++) rc = rec_box(m, img, &boxes[i], ws, err);
     free(boxes);
+    log_debug("ocr.timing", "det_input=%dx%d lines=%d det_ms=%.0f rec_ms=%.0f", W, H, nbox,
+              (t1 - t0) * 1000, (scry_mono_s() - t1) * 1000);
     return rc;
 }
 
@@ -686,7 +690,7 @@ int ocr_load_opts(const char *models_dir, const ocr_opts *opts, ocr_model **out,
     if (!m) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     if (opts) m->opts = *opts;
     else ocr_default_opts(&m->opts);
-    if (m->opts.det_max_side < 64) m->opts.det_max_side = 960;
+    if (m->opts.det_max_side < 64) m->opts.det_max_side = 1280;
     pthread_mutex_init(&m->lock, NULL);
     int rc = SCRY_OK;
     if (m->opts.engine == OCR_TESSERACT) {

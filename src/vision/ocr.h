@@ -39,7 +39,9 @@ enum { OCR_PPOCR = 0, OCR_TESSERACT = 1 };
 
 typedef struct ocr_opts {
     int engine;                 /* OCR_PPOCR (default) or OCR_TESSERACT */
-    int det_max_side;           /* PP-OCR: detector input longest side; default 960 */
+    int det_max_side;           /* PP-OCR: detector input longest side; default 1280
+                                   (the whole working copy; smaller images are
+                                   not enlarged) */
     float min_conf;             /* words below are dropped; default 0.5 */
     int tess_psm;               /* Tesseract page segmentation mode; default 11 (sparse) */
 } ocr_opts;
