@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +263,55 @@ static void test_tesseract_engine(void **state) {
     ocr_free(t);
 }
 
+typedef struct job {
+    ocr_model *m;
+    const img_rgb *img;
+    ocr_word *w;
+    int n, rc;
+} job;
+
+static void *read_job(void *arg) {
+    job *j = arg;
+    scry_err err = {0};
+    j->rc = ocr_read(j->m, j->img, &j->w, &j->n, &err);
+    return NULL;
+}
+
+/* Two threads on one model at once: PP-OCR shares its sessions, Tesseract
+ * lends each reader its own instance from the pool. */
+static void test_concurrent_readers(void **state) {
+    (void)state;
+    NEED_MODEL();
+    static const uint8_t white[3] = {255, 255, 255}, black[3] = {0, 0, 0};
+    img_rgb c = canvas(640, 160, white);
+    int tw, th;
+    draw_text(&c, "OPEN SALE", "DejaVu Sans 40", 40, 50, black, &tw, &th);
+    ocr_opts o;
+    ocr_default_opts(&o);
+    o.engine = OCR_TESSERACT;
+    ocr_model *tess = NULL;
+    scry_err err = {0};
+    ocr_model *models[2] = {g_pp, NULL};
+    if (ocr_load_opts(g_models, &o, &tess, &err) == SCRY_OK) models[1] = tess;
+    for (int k = 0; k < 2 && models[k]; k++) {
+        job a = {models[k], &c, NULL, 0, -1}, b = {models[k], &c, NULL, 0, -1};
+        pthread_t ta, tb;
+        pthread_create(&ta, NULL, read_job, &a);
+        pthread_create(&tb, NULL, read_job, &b);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        assert_int_equal(a.rc, SCRY_OK);
+        assert_int_equal(b.rc, SCRY_OK);
+        assert_non_null(find_word(a.w, a.n, "OPEN"));
+        assert_non_null(find_word(b.w, b.n, "SALE"));
+        assert_int_equal(a.n, b.n);
+        ocr_words_free(a.w, a.n);
+        ocr_words_free(b.w, b.n);
+    }
+    ocr_free(tess);
+    free(c.px);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     if (VIPS_INIT(argv[0])) return 1;
@@ -271,6 +321,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_reads_icdar_photos),
         cmocka_unit_test(test_no_text_and_bad_input),
         cmocka_unit_test(test_tesseract_engine),
+        cmocka_unit_test(test_concurrent_readers),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     vips_shutdown();
