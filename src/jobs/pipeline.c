@@ -77,6 +77,8 @@ int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, m
     add_stage(p, &stage_colors);
     add_stage(p, &stage_phash);
     if (p->models.objects) add_stage(p, &stage_objects);
+    if (p->models.faces) add_stage(p, &stage_faces);
+    if (p->models.ocr) add_stage(p, &stage_ocr);
     add_stage(p, &stage_caption);
     if (enc) add_stage(p, &stage_embed);
     *out = p;

@@ -25,9 +25,13 @@ typedef struct pipeline pipeline;
  * worker (each is thread-safe). A NULL model means its stage is skipped. */
 typedef struct objects_model objects_model;
 typedef struct emotion_model emotion_model;
+typedef struct faces_model faces_model;
+typedef struct ocr_model ocr_model;
 typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
+    faces_model *faces;
+    ocr_model *ocr;
 } vision_models;
 
 /* Load the models under cfg->models_dir. cfg->vision: 1 = every model is
@@ -60,8 +64,9 @@ typedef struct stage {
 /* Stages provided by stages_basic.c: decode, thumbnail, colors, phash. */
 extern const stage stage_decode, stage_thumbnail, stage_colors, stage_phash;
 /* Stages provided by stages_vision.c: objects (with per-object colour),
- * caption. Each is a no-op when its model is not loaded. */
-extern const stage stage_objects, stage_caption;
+ * faces (with emotions), ocr, caption. The pipeline includes a model stage
+ * only when its model is loaded. */
+extern const stage stage_objects, stage_faces, stage_ocr, stage_caption;
 /* stages_embed.c: the sentence vector of the facts, stored with the image. */
 extern const stage stage_embed;
 

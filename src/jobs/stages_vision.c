@@ -1,5 +1,6 @@
 /* stages_vision.c -- the model stages: objects (COCO-80, with the colour of
- * each object), and the caption composed from every fact found.
+ * each object), faces with their expression, text in the image (OCR), and
+ * the caption composed from every fact found.
  *
  * Detections are made on the decoded working copy; boxes are stored in the
  * original image's pixel coordinates (scaled back), so clients can draw them
@@ -15,10 +16,15 @@
 #include "jobs/stage.h"
 #include "vision/caption.h"
 #include "vision/emotion.h"
+#include "vision/faces.h"
 #include "vision/objects.h"
+#include "vision/ocr.h"
 #include "vision/onnx.h"
 
 #define MAX_CAPTION_OBJECTS 12
+/* The caption names an expression only when the classifier is this sure of
+ * it (it is weak apart from "happy": docs/vision-objects.md). */
+#define CAPTION_EMOTION_MIN 0.5f
 
 typedef struct vision_scratch {
     det_box *objects;
@@ -65,6 +71,12 @@ static int load_objects(const char *dir, void **out, scry_err *err) {
 static int load_emotion(const char *dir, void **out, scry_err *err) {
     return emotion_load(dir, (emotion_model **)out, err);
 }
+static int load_faces(const char *dir, void **out, scry_err *err) {
+    return faces_load(dir, (faces_model **)out, err);
+}
+static int load_ocr(const char *dir, void **out, scry_err *err) {
+    return ocr_load(dir, (ocr_model **)out, err);
+}
 
 int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err) {
     memset(vm, 0, sizeof *vm);
@@ -74,6 +86,9 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
     }
     int rc = load_one(cfg, OBJECTS_MODEL_FILE, load_objects, (void **)&vm->objects, err);
     if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
+    if (rc == SCRY_OK)
+        rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
+    if (rc == SCRY_OK) rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
     if (rc != SCRY_OK) vision_models_free(vm);
     return rc;
 }
@@ -81,6 +96,8 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
 void vision_models_free(vision_models *vm) {
     objects_free(vm->objects);
     emotion_free(vm->emotion);
+    faces_free(vm->faces);
+    ocr_free(vm->ocr);
     memset(vm, 0, sizeof *vm);
 }
 
@@ -125,6 +142,77 @@ static int run_objects(stage_ctx *ctx, scry_err *err) {
     return ctx->rec.tags_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
 }
 
+static int run_faces(stage_ctx *ctx, scry_err *err) {
+    vision_scratch *vs = scratch(ctx);
+    if (!vs) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    face_box *boxes = NULL;
+    int n = 0;
+    int rc = faces_detect(ctx->models->faces, &ctx->dec.work, &boxes, &n, err);
+    if (rc != SCRY_OK) return rc;
+    vs->face_emotions = calloc((size_t)(n ? n : 1), sizeof(int));
+    if (!vs->face_emotions) {
+        free(boxes);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    double s = scale_of(ctx);
+    json_t *faces = json_array();
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        const face_box *b = &boxes[i];
+        json_t *f = json_object();
+        json_object_set_new(f, "box", box_json(s, b->x, b->y, b->w, b->h));
+        json_object_set_new(f, "score", json_real((double)(int)(b->score * 1000 + 0.5) / 1000));
+        vs->face_emotions[i] = -1;
+        if (ctx->models->emotion) {
+            float scores[SCRY_EMOTION_COUNT];
+            rc = emotion_classify(ctx->models->emotion, &ctx->dec.work, b->x, b->y, b->w, b->h,
+                                  scores, err);
+            if (rc == SCRY_OK) {
+                int top = emotion_top(scores);
+                json_object_set_new(f, "emotion", json_string(scry_emotion_labels[top]));
+                json_t *sc = json_object();
+                for (int e = 0; e < SCRY_EMOTION_COUNT; e++)
+                    json_object_set_new(sc, scry_emotion_labels[e],
+                                        json_real((double)(int)(scores[e] * 1000 + 0.5) / 1000));
+                json_object_set_new(f, "scores", sc);
+                if (scores[top] >= CAPTION_EMOTION_MIN) vs->face_emotions[i] = top;
+            }
+        }
+        json_array_append_new(faces, f);
+    }
+    vs->nfaces = rc == SCRY_OK ? n : 0;
+    free(boxes);
+    if (rc == SCRY_OK) {
+        free(ctx->rec.faces_json);
+        ctx->rec.faces_json = json_dumps(faces, JSON_COMPACT);
+    }
+    json_decref(faces);
+    return rc;
+}
+
+static int run_ocr(stage_ctx *ctx, scry_err *err) {
+    ocr_word *words = NULL;
+    int n = 0;
+    int rc = ocr_read(ctx->models->ocr, &ctx->dec.work, &words, &n, err);
+    if (rc != SCRY_OK) return rc;
+    double s = scale_of(ctx);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *w = json_object();
+        json_t *t = json_string(words[i].text ? words[i].text : "");
+        json_object_set_new(w, "text", t ? t : json_string("?"));
+        json_object_set_new(w, "box", box_json(s, words[i].x, words[i].y, words[i].w, words[i].h));
+        json_object_set_new(w, "conf", json_real((double)(int)(words[i].conf * 1000 + 0.5) / 1000));
+        json_array_append_new(arr, w);
+    }
+    free(ctx->rec.text);
+    ctx->rec.text = n ? ocr_join(words, n) : strdup("");
+    free(ctx->rec.text_json);
+    ctx->rec.text_json = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    ocr_words_free(words, n);
+    return ctx->rec.text && ctx->rec.text_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+}
+
 static int run_caption(stage_ctx *ctx, scry_err *err) {
     vision_scratch *vs = ctx->vision;
     if (!vs && !(ctx->rec.text && *ctx->rec.text)) return SCRY_OK;   /* nothing to say */
@@ -150,4 +238,6 @@ static int run_caption(stage_ctx *ctx, scry_err *err) {
 }
 
 const stage stage_objects = {"objects", 0, run_objects};
+const stage stage_faces = {"faces", 0, run_faces};
+const stage stage_ocr = {"ocr", 0, run_ocr};
 const stage stage_caption = {"caption", 0, run_caption};
