@@ -39,6 +39,7 @@ static const struct opt {
     INT("ort-threads", "SCRY_ORT_THREADS", ort_threads, 1, 64, "ONNX Runtime intra-op threads"),
     INT("vision", "SCRY_VISION", vision, -1, 1,
         "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
+    INT("ocr", "SCRY_OCR", ocr, 0, 1, "read text in images (OCR), when vision is on"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
 };
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
@@ -60,6 +61,7 @@ void config_defaults(scry_config *c) {
     c->thumb_size = 320;
     c->ort_threads = 1;
     c->vision = -1;
+    c->ocr = 1;
     strcpy(c->log_level, "info");
 }
 

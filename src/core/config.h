@@ -27,6 +27,7 @@ typedef struct scry_config {
     int thumb_size;             /* --thumb-size SCRY_THUMB_SIZE 320 */
     int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
     int vision;                 /* --vision    SCRY_VISION      auto: 1 when models exist */
+    int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
     char log_level[16];         /* --log-level SCRY_LOG         info */
 } scry_config;
 

@@ -30,7 +30,8 @@ typedef struct ocr_model ocr_model;
 typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
-    faces_model *faces;
+    faces_model *faces;         /* whole image + tiles (small faces) */
+    faces_model *faces_whole;   /* whole image only: for photos without people */
     ocr_model *ocr;
 } vision_models;
 

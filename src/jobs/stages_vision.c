@@ -74,6 +74,12 @@ static int load_emotion(const char *dir, void **out, scry_err *err) {
 static int load_faces(const char *dir, void **out, scry_err *err) {
     return faces_load(dir, (faces_model **)out, err);
 }
+static int load_faces_whole(const char *dir, void **out, scry_err *err) {
+    faces_opts o;
+    faces_default_opts(&o);
+    o.tile = 0;
+    return faces_load_opts(dir, &o, (faces_model **)out, err);
+}
 static int load_ocr(const char *dir, void **out, scry_err *err) {
     return ocr_load(dir, (ocr_model **)out, err);
 }
@@ -88,7 +94,11 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
     if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
     if (rc == SCRY_OK)
         rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
-    if (rc == SCRY_OK) rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
+    if (rc == SCRY_OK)
+        rc = load_one(cfg, "blazeface_back_256.onnx", load_faces_whole, (void **)&vm->faces_whole,
+                      err);
+    if (rc == SCRY_OK && cfg->ocr)
+        rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
     if (rc != SCRY_OK) vision_models_free(vm);
     return rc;
 }
@@ -97,6 +107,7 @@ void vision_models_free(vision_models *vm) {
     objects_free(vm->objects);
     emotion_free(vm->emotion);
     faces_free(vm->faces);
+    faces_free(vm->faces_whole);
     ocr_free(vm->ocr);
     memset(vm, 0, sizeof *vm);
 }
@@ -147,7 +158,18 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
     if (!vs) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     face_box *boxes = NULL;
     int n = 0;
-    int rc = faces_detect(ctx->models->faces, &ctx->dec.work, &boxes, &n, err);
+    /* The tiled pass finds small faces in group photos but costs ~3x the
+     * whole-image pass. When the object detector ran and saw no person,
+     * the whole-image pass is enough (a face large enough to matter there
+     * is found by it); measured in docs/vision.md. */
+    faces_model *fm = ctx->models->faces;
+    if (ctx->models->objects && ctx->models->faces_whole) {
+        int person = 0;
+        for (int i = 0; i < vs->nobjects; i++)
+            if (vs->objects[i].label == 0) person = 1;
+        if (!person) fm = ctx->models->faces_whole;
+    }
+    int rc = faces_detect(fm, &ctx->dec.work, &boxes, &n, err);
     if (rc != SCRY_OK) return rc;
     vs->face_emotions = calloc((size_t)(n ? n : 1), sizeof(int));
     if (!vs->face_emotions) {
