@@ -616,7 +616,12 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             const char *fields[] = {rec.caption, rec.tags_json, rec.text, rec.filename,
                                     rec.colors_json, rec.exif_json};
             int shown = 0;
-            for (char *tok = strtok(words, " \t,.;:!?\"'"); tok && shown < 4; tok = strtok(NULL, " \t,.;:!?\"'")) {
+            /* strtok_r, never strtok: libwordnet uses strtok's hidden
+             * state inside its lock, and a query parsing on another
+             * thread would corrupt ours (and crash it). */
+            char *save = NULL;
+            for (char *tok = strtok_r(words, " \t,.;:!?\"'", &save); tok && shown < 4;
+                 tok = strtok_r(NULL, " \t,.;:!?\"'", &save)) {
                 if (strlen(tok) < 3 || strstr(why, tok)) continue;
                 for (int f = 0; f < 6; f++)
                     if (fields[f] && strcasestr(fields[f], tok)) {
