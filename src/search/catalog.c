@@ -81,6 +81,7 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
         int l = scry_coco_index(str_of(el, "label"));
         if (l < 0) continue;
         if (e->label_count[l] < 255) e->label_count[l]++;
+        e->labels[l / 64] |= 1ULL << (l % 64);
         int c = scry_color_index(str_of(el, "color"));
         if (c >= 0) e->label_colors[l] |= (uint16_t)(1u << c);
     }

@@ -28,6 +28,7 @@ typedef struct cat_entry {
     uint8_t status;
     uint8_t has_text;
     uint8_t nfaces;
+    uint64_t labels[2];                        /* bit l: label l detected (fast set tests) */
     uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
     uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
     uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */

@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "index/hnsw.h"
 #include "search/catalog.h"
+#include "search/kwindex.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/query.h"
@@ -44,6 +45,7 @@ struct search_engine {
     hnsw_index *index;          /* NULL without an encoder */
     char index_path[1200];
     catalog *cat;
+    kwindex *kw;                /* BM25 over the facts, in memory */
     pthread_rwlock_t lock;
     pthread_mutex_t sync_lock;
     int64_t synced_ms;
@@ -131,10 +133,11 @@ int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
     se->enc = enc;
     se->lex = lex;
     se->cat = catalog_new();
+    se->kw = kw_new();
     se->last_save = scry_mono_s();
     pthread_rwlock_init(&se->lock, NULL);
     pthread_mutex_init(&se->sync_lock, NULL);
-    int rc = se->cat ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int rc = se->cat && se->kw ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
     if (rc == SCRY_OK && enc) rc = open_index(se, index_dir, err);
     if (rc == SCRY_OK) rc = search_sync(se, err);
     if (rc != SCRY_OK) {
@@ -154,6 +157,7 @@ void search_free(search_engine *se) {
     }
     hnsw_free(se->index);
     catalog_free(se->cat);
+    kw_free(se->kw);
     pthread_rwlock_destroy(&se->lock);
     pthread_mutex_destroy(&se->sync_lock);
     free(se);
@@ -167,6 +171,9 @@ static int sync_row(const image_rec *r, void *ctx) {
     sync_ctx *sc = ctx;
     search_engine *se = sc->se;
     catalog_upsert(se->cat, r);
+    /* Pending images are findable by filename at once; failed ones never. */
+    if (strcmp(r->status, "failed") == 0) kw_remove(se->kw, r->rowid);
+    else kw_put(se->kw, r);
     sc->changed++;
     if (!se->index) return 0;
     if (strcmp(r->status, "ready") != 0) {
@@ -226,6 +233,7 @@ int search_sync(search_engine *se, scry_err *err) {
 void search_forget(search_engine *se, int64_t rowid) {
     pthread_rwlock_wrlock(&se->lock);
     catalog_remove(se->cat, rowid);
+    kw_remove(se->kw, rowid);
     if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
         se->dirty++;
     pthread_rwlock_unlock(&se->lock);
@@ -315,14 +323,17 @@ static int passes(const qctx *qc, const cat_entry *e) {
     if (e->status == CAT_FAILED) return 0;
     const scry_query *q = qc->q;
     const search_params *p = qc->p;
-    for (int l = 0; l < SCRY_COCO_COUNT; l++)
-        if (e->label_count[l] && has_bit(q->excluded, l)) return 0;
+    if ((e->labels[0] & q->excluded[0]) || (e->labels[1] & q->excluded[1])) return 0;
     int has_text = q->has_text >= 0 ? q->has_text : p->has_text;
     if (has_text == 0 && e->has_text) return 0;
     if (has_text == 1 && !e->has_text) return 0;
     if (p->has_text >= 0 && p->has_text != e->has_text) return 0;
-    if (qc->label_filter >= 0 && !e->label_count[qc->label_filter]) return 0;
-    if (qc->emotion_filter >= 0 && !e->emotion_count[qc->emotion_filter]) return 0;
+    if (qc->label_filter >= 0 &&
+        (qc->label_filter >= SCRY_COCO_COUNT || !e->label_count[qc->label_filter]))
+        return 0;
+    if (qc->emotion_filter >= 0 &&
+        (qc->emotion_filter >= SCRY_EMOTION_COUNT || !e->emotion_count[qc->emotion_filter]))
+        return 0;
     if ((p->from || p->to) &&
         (!e->taken_at || (p->from && e->taken_at < p->from) || (p->to && e->taken_at >= p->to)))
         return 0;
@@ -332,10 +343,28 @@ static int passes(const qctx *qc, const cat_entry *e) {
     return 1;
 }
 
+static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap);
+
+/* Vector candidates: ready images passing the hard filters. */
 static int allow_cb(int64_t label, void *ctx) {
     const qctx *qc = ctx;
     const cat_entry *e = catalog_get(qc->se->cat, label);
     return e && e->status == CAT_READY && passes(qc, e);
+}
+
+/* Vector candidates among the images that satisfy some constraint: the
+ * structured candidates of a query that also has words. */
+static int allow_struct_cb(int64_t label, void *ctx) {
+    const qctx *qc = ctx;
+    const cat_entry *e = catalog_get(qc->se->cat, label);
+    return e && e->status == CAT_READY && passes(qc, e) && structured(qc->q, e, NULL, 0) > 0;
+}
+
+/* Keyword candidates: any image not failed (pending ones match by filename). */
+static int allow_kw_cb(int64_t rowid, void *ctx) {
+    const qctx *qc = ctx;
+    const cat_entry *e = catalog_get(qc->se->cat, rowid);
+    return e && passes(qc, e);
 }
 
 static int nconstraints(const scry_query *q) { return q->nobjects + q->ntexts + q->ncolors; }
@@ -356,8 +385,10 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
     for (int i = 0; i < q->nobjects; i++) {
         const scry_query_object *o = &q->objects[i];
         int count = 0, color_ok = o->color < 0, any_label = -1;
-        for (int l = 0; l < SCRY_COCO_COUNT; l++) {
-            if (!has_bit(o->labels, l) || !e->label_count[l]) continue;
+        uint64_t both[2] = {o->labels[0] & e->labels[0], o->labels[1] & e->labels[1]};
+        for (int w = 0; w < 2; w++)
+        for (uint64_t bits = both[w]; bits; bits &= bits - 1) {
+            int l = w * 64 + __builtin_ctzll(bits);
             count += e->label_count[l];
             if (any_label < 0) any_label = l;
             if (o->color >= 0 && (e->label_colors[l] >> o->color & 1)) color_ok = 1;
@@ -443,6 +474,39 @@ static int cmp_date(const void *a, const void *b) {
     return cmp_fused(a, b);
 }
 
+/* A min-heap of structured scores (root = weakest kept) for the scan. */
+typedef struct struct_hit {
+    double st;
+    int64_t rowid;
+    const cat_entry *e;
+} struct_hit;
+
+static int sh_weaker(const struct_hit *a, const struct_hit *b) {
+    return a->st < b->st || (a->st == b->st && a->rowid < b->rowid);
+}
+static void sh_down(struct_hit *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && sh_weaker(&h[l], &h[m])) m = l;
+        if (r < n && sh_weaker(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        struct_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+static void sh_up(struct_hit *h, int i) {
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!sh_weaker(&h[i], &h[p])) return;
+        struct_hit t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
 /* Words of the residual plus the label names and texts the parse found, as
  * the keyword query: "puppy" also searches "dog". */
 static char *keyword_text(const scry_query *q) {
@@ -482,7 +546,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
 
     pthread_rwlock_rdlock(&se->lock);
     size_t total = catalog_count(se->cat);
-    int cap = CANDIDATES * 2 + (int)(nconstraints(q) ? total : 0) + 16;
+    int nconst = nconstraints(q);
+    /* A query that is all filter ("no people", "photos with text") ranks
+     * every image that passes; anything else at most 3 x CANDIDATES. */
+    int filter_only = !q->residual[0] && !nconst && p->mode == SEARCH_FUSED;
+    int cap = CANDIDATES * 3 + (filter_only ? (int)total : 0) + 16;
     cand_set cs = {0};
     cs.cap = cap;
     cs.hcap = 64;
@@ -492,29 +560,30 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     cs.idx = malloc((size_t)cs.hcap * sizeof *cs.idx);
     float *qvec = se->enc ? calloc((size_t)se->enc->dim, sizeof(float)) : NULL;
     hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+    kw_hit *kh = malloc(CANDIDATES * sizeof *kh);
     float *vscratch = se->enc ? malloc((size_t)se->enc->dim * sizeof(float)) : NULL;
-    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !hits) {
+    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !hits || !kh) {
         rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
         goto done;
     }
     int want_vec = p->mode != SEARCH_BM25_ONLY && se->index;
     int want_bm25 = p->mode != SEARCH_VECTOR_ONLY;
-    int want_struct = p->mode == SEARCH_FUSED && nconstraints(q) > 0;
+    int want_struct = p->mode == SEARCH_FUSED && nconst > 0;
 
-    /* 1. vector candidates */
+    /* 1. vector candidates: the nearest ready images passing the filters */
     int have_qvec = 0;
     if (want_vec && q->residual[0]) {
         scry_err eerr = {0};
         /* > 0: some word was known; 0: all unknown, no vector evidence. */
         have_qvec = scry_encode(se->enc, q->residual, qvec, &eerr) > 0;
     }
+    int k = CANDIDATES;
+    int exact = !se->index || hnsw_count(se->index) < EXACT_BELOW;
     if (have_qvec) {
         hnsw_filter f = {allow_cb, &qc};
         int nh = 0;
-        int k = CANDIDATES < offset + limit + 100 ? CANDIDATES : offset + limit + 100;
-        rc = hnsw_count(se->index) < EXACT_BELOW
-                 ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
-                 : hnsw_search(se->index, qvec, k, k > 100 ? k : 100, &f, hits, &nh, err);
+        rc = exact ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
+                   : hnsw_search(se->index, qvec, k, k, &f, hits, &nh, err);
         if (rc) goto done;
         for (int i = 0; i < nh; i++) {
             cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
@@ -523,46 +592,70 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             c->has_vec = 1;
         }
     }
-    /* 2. keyword candidates */
+    /* 2. keyword candidates: BM25 over the residual, label names and texts */
     double max_bm25 = 0;
     if (want_bm25) {
-        char *kw = keyword_text(q);
-        char *match = kw ? meta_fts_query_from_text(kw) : NULL;
-        free(kw);
-        meta_hit *mh = NULL;
-        int nm = 0;
-        if (match && *match) rc = meta_fts_search(se->meta, match, CANDIDATES, &mh, &nm, err);
-        free(match);
-        if (rc) goto done;
+        char *kwq = keyword_text(q);
+        int nm = kwq ? kw_search(se->kw, kwq, k, allow_kw_cb, &qc, kh) : SCRY_ENOMEM;
+        free(kwq);
+        if (nm < 0) {
+            rc = scry_fail(err, nm, "out of memory");
+            goto done;
+        }
         for (int i = 0; i < nm; i++) {
-            const cat_entry *e = catalog_get(se->cat, mh[i].rowid);
-            if (!e || !passes(&qc, e)) continue;
-            cand *c = cand_get(&cs, mh[i].rowid, e);
+            cand *c = cand_get(&cs, kh[i].rowid, catalog_get(se->cat, kh[i].rowid));
             if (!c) continue;
-            c->bm25 = mh[i].bm25;
+            c->bm25 = kh[i].score;
             if (c->bm25 > max_bm25) max_bm25 = c->bm25;
         }
-        free(mh);
     }
-    /* 3. structured candidates: every image satisfying a constraint */
-    if (want_struct) {
+    /* 3. structured candidates: images satisfying a constraint. With words,
+     * the nearest of them by vector (an index search restricted to them:
+     * cost independent of how many match); without, a catalog scan keeping
+     * the best structured scores, newest first among equals. */
+    if (want_struct && have_qvec) {
+        hnsw_filter f = {allow_struct_cb, &qc};
+        int nh = 0;
+        rc = exact ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
+                   : hnsw_search(se->index, qvec, k, k, &f, hits, &nh, err);
+        if (rc) goto done;
+        for (int i = 0; i < nh; i++) {
+            cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
+            if (!c) continue;
+            c->vec = hits[i].score;
+            c->has_vec = 1;
+        }
+    } else if (want_struct) {
+        struct_hit *sh = malloc((size_t)k * sizeof *sh);
+        if (!sh) {
+            rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+            goto done;
+        }
+        int ns = 0;
         for (size_t i = 0; i < total; i++) {
             const cat_entry *e = catalog_at(se->cat, i);
             if (e->status != CAT_READY || !passes(&qc, e)) continue;
-            if (structured(q, e, NULL, 0) <= 0) continue;
-            cand_get(&cs, e->rowid, e);
+            double st = structured(q, e, NULL, 0);
+            if (st <= 0) continue;
+            struct_hit h = {st, e->rowid, e};
+            if (ns < k) {
+                sh[ns] = h;
+                sh_up(sh, ns++);
+            } else if (sh_weaker(&sh[0], &h)) {
+                sh[0] = h;
+                sh_down(sh, ns, 0);
+            }
         }
+        for (int i = 0; i < ns; i++) cand_get(&cs, sh[i].rowid, sh[i].e);
+        free(sh);
     }
-    /* A query that is all structure ("no people", "photos with text") and
-     * matched nothing else: every image passing the filters is a candidate. */
-    if (cs.n == 0 && !q->residual[0] && p->mode == SEARCH_FUSED)
+    if (filter_only && cs.n == 0)
         for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
             const cat_entry *e = catalog_at(se->cat, i);
             if (e->status == CAT_READY && passes(&qc, e)) cand_get(&cs, e->rowid, e);
         }
 
     /* 4. fuse */
-    int nconst = nconstraints(q);
     double wv = want_vec && have_qvec ? W_VECTOR : 0, wb = want_bm25 && max_bm25 > 0 ? W_BM25 : 0;
     double ws = want_struct ? W_STRUCT : 0;
     double wsum = wv + wb + ws;
@@ -646,6 +739,7 @@ done:
     free(cs.idx);
     free(qvec);
     free(hits);
+    free(kh);
     free(vscratch);
     free(q);
     if (rc) search_response_free(out);
