@@ -23,19 +23,21 @@
 enum { CAT_PENDING = 0, CAT_READY = 1, CAT_FAILED = 2 };
 
 typedef struct cat_entry {
+    /* First cache line: what the hard filters and a scan read. */
     int64_t rowid;
-    char id[SCRY_ID_LEN + 1];
+    uint64_t labels[2];                        /* bit l: label l detected (fast set tests) */
+    int64_t taken_at;                          /* unix seconds, 0 unknown */
     uint8_t status;
     uint8_t has_text;
     uint8_t nfaces;
-    uint64_t labels[2];                        /* bit l: label l detected (fast set tests) */
+    uint16_t image_colors;                     /* bit c: colour c covers >= 10% of the image */
+    uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */
+    char *text_lc;                             /* lowercase OCR text, NULL if none (owned) */
+    /* Then counts and colours per label, read for images with the label. */
     uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
     uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
-    uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */
-    uint16_t image_colors;                     /* bit c: colour c covers >= 10% of the image */
-    char *text_lc;                             /* lowercase OCR text, NULL if none (owned) */
-    int64_t taken_at;                          /* unix seconds, 0 unknown */
     int64_t created_at;                        /* ms */
+    char id[SCRY_ID_LEN + 1];
 } cat_entry;
 
 typedef struct catalog catalog;

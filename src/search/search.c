@@ -35,6 +35,7 @@
 #define FLOOR 0.22              /* fused score below which a result is unrelated */
 #define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
 #define CANDIDATES 300
+#define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
 #define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
 #define SAVE_EVERY_S 60.0
 
@@ -55,12 +56,29 @@ struct search_engine {
 
 /* ---- index lifecycle ------------------------------------------------------- */
 
-typedef struct catchup { search_engine *se; int added; int bad; } catchup;
+typedef struct catchup { search_engine *se; int added; int bad; float *old; } catchup;
 
+/* Same direction (the index stores normalised copies). */
+static int same_vector(const float *a, const float *b, int dim) {
+    double dot = 0, nn = 0;
+    for (int i = 0; i < dim; i++) {
+        dot += (double)a[i] * b[i];
+        nn += (double)b[i] * b[i];
+    }
+    return nn > 0 && dot / sqrt(nn) > 0.99999;
+}
+
+/* Every stored vector: added when the index lacks it, replaced when the
+ * saved index holds an older one (re-indexed while we were down). The
+ * first catalog sync then trusts the index (no per-row vector reads). */
 static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
     catchup *c = ctx;
     if (dim != c->se->enc->dim) { c->bad++; return 0; }
-    if (hnsw_contains(c->se->index, rowid)) return 0;
+    if (hnsw_contains(c->se->index, rowid)) {
+        if (hnsw_get(c->se->index, rowid, c->old, NULL) == SCRY_OK && same_vector(c->old, v, dim))
+            return 0;
+        hnsw_remove(c->se->index, rowid);
+    }
     if (hnsw_add(c->se->index, rowid, v, NULL) == SCRY_OK) c->added++;
     else c->bad++;
     return 0;
@@ -100,9 +118,11 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
     }
     /* Catch up from the durable vectors: whatever the file missed (a crash
      * before the last save, or no file at all) is added now. */
-    catchup c = {se, 0, 0};
+    catchup c = {se, 0, 0, malloc((size_t)se->enc->dim * sizeof(float))};
+    if (!c.old) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double t0 = scry_mono_s();
     int rc = meta_vector_each(se->meta, se->enc->name, catchup_vec, &c, err);
+    free(c.old);
     if (rc) return rc;
     if (c.added || c.bad) {
         log_info("index.caught_up", "added=%d skipped=%d ms=%.1f", c.added, c.bad,
@@ -180,6 +200,9 @@ static int sync_row(const image_rec *r, void *ctx) {
         if (hnsw_contains(se->index, r->rowid)) hnsw_remove(se->index, r->rowid);
         return 0;
     }
+    /* At start-up the catch-up walk over the stored vectors already put
+     * every image's current vector in the index. */
+    if (se->synced_ms == 0 && hnsw_contains(se->index, r->rowid)) return 0;
     scry_err err = {0};
     if (meta_vector_get(se->meta, r->rowid, se->enc->name, sc->vec, se->enc->dim, &err) != SCRY_OK)
         return 0;               /* indexed without a vector (no encoder then): keyword only */
@@ -345,21 +368,6 @@ static int passes(const qctx *qc, const cat_entry *e) {
 
 static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap);
 
-/* Vector candidates: ready images passing the hard filters. */
-static int allow_cb(int64_t label, void *ctx) {
-    const qctx *qc = ctx;
-    const cat_entry *e = catalog_get(qc->se->cat, label);
-    return e && e->status == CAT_READY && passes(qc, e);
-}
-
-/* Vector candidates among the images that satisfy some constraint: the
- * structured candidates of a query that also has words. */
-static int allow_struct_cb(int64_t label, void *ctx) {
-    const qctx *qc = ctx;
-    const cat_entry *e = catalog_get(qc->se->cat, label);
-    return e && e->status == CAT_READY && passes(qc, e) && structured(qc->q, e, NULL, 0) > 0;
-}
-
 /* Keyword candidates: any image not failed (pending ones match by filename). */
 static int allow_kw_cb(int64_t rowid, void *ctx) {
     const qctx *qc = ctx;
@@ -523,6 +531,99 @@ static char *keyword_text(const scry_query *q) {
     return buf;
 }
 
+/* structured(q, e) > 0, from the entry's first cache line only (the scan
+ * over every image must not touch per-label counts). */
+static int struct_any(const scry_query *q, const cat_entry *e) {
+    for (int i = 0; i < q->nobjects; i++) {
+        const scry_query_object *o = &q->objects[i];
+        if ((o->labels[0] & e->labels[0]) || (o->labels[1] & e->labels[1])) return 1;
+        if (o->min_count == 0 && o->max_count >= 0) return 1;      /* "at most 2 dogs" */
+        if (o->emotion >= 0 && e->emotion_count[o->emotion]) return 1;
+    }
+    for (int i = 0; i < q->ncolors; i++)
+        if (e->image_colors >> q->colors[i] & 1) return 1;
+    if (q->ntexts && e->text_lc) return structured(q, e, NULL, 0) > 0;
+    return 0;
+}
+
+/* Whether anything but the ranking narrows the candidates. */
+static int hard_filters(const qctx *qc) {
+    const scry_query *q = qc->q;
+    const search_params *p = qc->p;
+    return q->excluded[0] || q->excluded[1] || q->has_text >= 0 || p->has_text >= 0 ||
+           qc->label_filter >= 0 || qc->emotion_filter >= 0 || p->from || p->to || q->has_date;
+}
+
+static int add_hits(search_engine *se, const hnsw_hit *hits, int nh, cand_set *cs) {
+    for (int i = 0; i < nh; i++) {
+        cand *c = cand_get(cs, hits[i].label, catalog_get(se->cat, hits[i].label));
+        if (!c) continue;
+        c->vec = hits[i].score;
+        c->has_vec = 1;
+    }
+    return SCRY_OK;
+}
+
+/* The CANDIDATES nearest vectors, optionally restricted to a filter. */
+static int vector_top(search_engine *se, const float *qvec, const hnsw_filter *f, cand_set *cs,
+                      scry_err *err) {
+    hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+    if (!hits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nh = 0;
+    int rc = hnsw_count(se->index) < EXACT_BELOW
+                 ? hnsw_exact_search(se->index, qvec, CANDIDATES, f, hits, &nh, err)
+                 : hnsw_search(se->index, qvec, CANDIDATES, CANDIDATES, f, hits, &nh, err);
+    if (rc == SCRY_OK) add_hits(se, hits, nh, cs);
+    free(hits);
+    return rc;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Vector candidates among the ready images passing the hard filters (and,
+ * with need_struct, satisfying some constraint), found by one sequential
+ * scan of the catalog. A small set is scored exactly, vector by vector, and
+ * every member becomes a candidate (a rare label must not lose its few
+ * images to the vector ranking); a large one restricts an index search. */
+static int vector_among(search_engine *se, const qctx *qc, const float *qvec, int need_struct,
+                        cand_set *cs, scry_err *err) {
+    size_t total = catalog_count(se->cat);
+    int64_t *set = malloc((total + 1) * sizeof *set);
+    if (!set) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    size_t n = 0;
+    int sorted = 1;
+    for (size_t i = 0; i < total; i++) {
+        const cat_entry *e = catalog_at(se->cat, i);
+        if (e->status != CAT_READY || !passes(qc, e)) continue;
+        if (need_struct && !struct_any(qc->q, e)) continue;
+        if (n && e->rowid < set[n - 1]) sorted = 0;
+        set[n++] = e->rowid;
+    }
+    int rc = SCRY_OK;
+    if (n <= SMALL_SET) {
+        float *v = malloc((size_t)se->enc->dim * sizeof *v);
+        if (!v) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == SCRY_OK && i < n; i++) {
+            if (hnsw_get(se->index, set[i], v, NULL) != SCRY_OK) continue; /* no vector */
+            cand *c = cand_get(cs, set[i], catalog_get(se->cat, set[i]));
+            if (!c) break;
+            c->vec = scry_vec_dot(v, qvec, se->enc->dim);
+            c->has_vec = 1;
+        }
+        free(v);
+    } else {
+        if (!sorted) qsort(set, n, sizeof *set, cmp_i64);
+        hnsw_label_set ls = {set, n};
+        hnsw_filter f = {hnsw_allow_sorted, &ls};
+        rc = vector_top(se, qvec, &f, cs, err);
+    }
+    free(set);
+    return rc;
+}
+
 int search_run(search_engine *se, const search_params *p, search_response *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     if (!p->q) return scry_fail(err, SCRY_EINVAL, "missing query");
@@ -550,7 +651,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     /* A query that is all filter ("no people", "photos with text") ranks
      * every image that passes; anything else at most 3 x CANDIDATES. */
     int filter_only = !q->residual[0] && !nconst && p->mode == SEARCH_FUSED;
-    int cap = CANDIDATES * 3 + (filter_only ? (int)total : 0) + 16;
+    int cap = CANDIDATES * 3 + 2 * SMALL_SET + (filter_only ? (int)total : 0) + 16;
     cand_set cs = {0};
     cs.cap = cap;
     cs.hcap = 64;
@@ -559,10 +660,9 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     cs.keys = calloc((size_t)cs.hcap, sizeof *cs.keys);
     cs.idx = malloc((size_t)cs.hcap * sizeof *cs.idx);
     float *qvec = se->enc ? calloc((size_t)se->enc->dim, sizeof(float)) : NULL;
-    hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
     kw_hit *kh = malloc(CANDIDATES * sizeof *kh);
     float *vscratch = se->enc ? malloc((size_t)se->enc->dim * sizeof(float)) : NULL;
-    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !hits || !kh) {
+    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !kh) {
         rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
         goto done;
     }
@@ -578,19 +678,13 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         have_qvec = scry_encode(se->enc, q->residual, qvec, &eerr) > 0;
     }
     int k = CANDIDATES;
-    int exact = !se->index || hnsw_count(se->index) < EXACT_BELOW;
     if (have_qvec) {
-        hnsw_filter f = {allow_cb, &qc};
-        int nh = 0;
-        rc = exact ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
-                   : hnsw_search(se->index, qvec, k, k, &f, hits, &nh, err);
+        /* The index holds ready images only, so without hard filters no
+         * filter is needed; with them, the allowed set comes from a
+         * sequential catalog scan (no per-node hash lookups in the index). */
+        rc = hard_filters(&qc) ? vector_among(se, &qc, qvec, 0, &cs, err)
+                               : vector_top(se, qvec, NULL, &cs, err);
         if (rc) goto done;
-        for (int i = 0; i < nh; i++) {
-            cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
-            if (!c) continue;
-            c->vec = hits[i].score;
-            c->has_vec = 1;
-        }
     }
     /* 2. keyword candidates: BM25 over the residual, label names and texts */
     double max_bm25 = 0;
@@ -614,17 +708,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
      * cost independent of how many match); without, a catalog scan keeping
      * the best structured scores, newest first among equals. */
     if (want_struct && have_qvec) {
-        hnsw_filter f = {allow_struct_cb, &qc};
-        int nh = 0;
-        rc = exact ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
-                   : hnsw_search(se->index, qvec, k, k, &f, hits, &nh, err);
+        rc = vector_among(se, &qc, qvec, 1, &cs, err);
         if (rc) goto done;
-        for (int i = 0; i < nh; i++) {
-            cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
-            if (!c) continue;
-            c->vec = hits[i].score;
-            c->has_vec = 1;
-        }
     } else if (want_struct) {
         struct_hit *sh = malloc((size_t)k * sizeof *sh);
         if (!sh) {
@@ -738,7 +823,6 @@ done:
     free(cs.keys);
     free(cs.idx);
     free(qvec);
-    free(hits);
     free(kh);
     free(vscratch);
     free(q);
