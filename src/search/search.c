@@ -341,29 +341,36 @@ typedef struct qctx {
     search_engine *se;
 } qctx;
 
-/* Hard filters: negations, text rules, dates, request filters. */
-static int passes(const qctx *qc, const cat_entry *e) {
-    if (e->status == CAT_FAILED) return 0;
+/* Hard filters: negations, text rules, dates, request filters, on the hot
+ * fields (so that scans never touch the full entries). */
+static int passes_hot(const qctx *qc, const cat_hot *h) {
+    if (h->status == CAT_FAILED) return 0;
     const scry_query *q = qc->q;
     const search_params *p = qc->p;
-    if ((e->labels[0] & q->excluded[0]) || (e->labels[1] & q->excluded[1])) return 0;
+    if ((h->labels[0] & q->excluded[0]) || (h->labels[1] & q->excluded[1])) return 0;
     int has_text = q->has_text >= 0 ? q->has_text : p->has_text;
-    if (has_text == 0 && e->has_text) return 0;
-    if (has_text == 1 && !e->has_text) return 0;
-    if (p->has_text >= 0 && p->has_text != e->has_text) return 0;
+    if (has_text == 0 && h->has_text) return 0;
+    if (has_text == 1 && !h->has_text) return 0;
+    if (p->has_text >= 0 && p->has_text != h->has_text) return 0;
     if (qc->label_filter >= 0 &&
-        (qc->label_filter >= SCRY_COCO_COUNT || !e->label_count[qc->label_filter]))
+        (qc->label_filter >= SCRY_COCO_COUNT || !has_bit(h->labels, qc->label_filter)))
         return 0;
     if (qc->emotion_filter >= 0 &&
-        (qc->emotion_filter >= SCRY_EMOTION_COUNT || !e->emotion_count[qc->emotion_filter]))
+        (qc->emotion_filter >= SCRY_EMOTION_COUNT || !(h->emotions >> qc->emotion_filter & 1)))
         return 0;
     if ((p->from || p->to) &&
-        (!e->taken_at || (p->from && e->taken_at < p->from) || (p->to && e->taken_at >= p->to)))
+        (!h->taken_at || (p->from && h->taken_at < p->from) || (p->to && h->taken_at >= p->to)))
         return 0;
     if (q->has_date &&
-        (!e->taken_at || e->taken_at < q->date_from || e->taken_at >= q->date_to))
+        (!h->taken_at || h->taken_at < q->date_from || h->taken_at >= q->date_to))
         return 0;
     return 1;
+}
+
+static int passes(const qctx *qc, const cat_entry *e) {
+    cat_hot h;
+    catalog_hot_fill(&h, e);
+    return passes_hot(qc, &h);
 }
 
 static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap);
@@ -531,18 +538,18 @@ static char *keyword_text(const scry_query *q) {
     return buf;
 }
 
-/* structured(q, e) > 0, from the entry's first cache line only (the scan
- * over every image must not touch per-label counts). */
-static int struct_any(const scry_query *q, const cat_entry *e) {
-    for (int i = 0; i < q->nobjects; i++) {
-        const scry_query_object *o = &q->objects[i];
-        if ((o->labels[0] & e->labels[0]) || (o->labels[1] & e->labels[1])) return 1;
+/* structured(q, entry i) > 0, from the hot fields (the full entry only for
+ * an OCR text constraint on an image that has text). */
+static int struct_any(const scry_query *q, const catalog *cat, size_t i, const cat_hot *h) {
+    for (int k = 0; k < q->nobjects; k++) {
+        const scry_query_object *o = &q->objects[k];
+        if ((o->labels[0] & h->labels[0]) || (o->labels[1] & h->labels[1])) return 1;
         if (o->min_count == 0 && o->max_count >= 0) return 1;      /* "at most 2 dogs" */
-        if (o->emotion >= 0 && e->emotion_count[o->emotion]) return 1;
+        if (o->emotion >= 0 && (h->emotions >> o->emotion & 1)) return 1;
     }
-    for (int i = 0; i < q->ncolors; i++)
-        if (e->image_colors >> q->colors[i] & 1) return 1;
-    if (q->ntexts && e->text_lc) return structured(q, e, NULL, 0) > 0;
+    for (int k = 0; k < q->ncolors; k++)
+        if (h->image_colors >> q->colors[k] & 1) return 1;
+    if (q->ntexts && h->has_text) return structured(q, catalog_at(cat, i), NULL, 0) > 0;
     return 0;
 }
 
@@ -595,12 +602,13 @@ static int vector_among(search_engine *se, const qctx *qc, const float *qvec, in
     if (!set) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     size_t n = 0;
     int sorted = 1;
+    const cat_hot *hot = catalog_hot(se->cat);
     for (size_t i = 0; i < total; i++) {
-        const cat_entry *e = catalog_at(se->cat, i);
-        if (e->status != CAT_READY || !passes(qc, e)) continue;
-        if (need_struct && !struct_any(qc->q, e)) continue;
-        if (n && e->rowid < set[n - 1]) sorted = 0;
-        set[n++] = e->rowid;
+        const cat_hot *h = &hot[i];
+        if (h->status != CAT_READY || !passes_hot(qc, h)) continue;
+        if (need_struct && !struct_any(qc->q, se->cat, i, h)) continue;
+        if (n && h->rowid < set[n - 1]) sorted = 0;
+        set[n++] = h->rowid;
     }
     int rc = SCRY_OK;
     if (n <= SMALL_SET) {
@@ -717,9 +725,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             goto done;
         }
         int ns = 0;
+        const cat_hot *hot = catalog_hot(se->cat);
         for (size_t i = 0; i < total; i++) {
+            if (hot[i].status != CAT_READY || !passes_hot(&qc, &hot[i])) continue;
+            if (!struct_any(q, se->cat, i, &hot[i])) continue;
             const cat_entry *e = catalog_at(se->cat, i);
-            if (e->status != CAT_READY || !passes(&qc, e)) continue;
             double st = structured(q, e, NULL, 0);
             if (st <= 0) continue;
             struct_hit h = {st, e->rowid, e};
@@ -736,8 +746,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     }
     if (filter_only && cs.n == 0)
         for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
-            const cat_entry *e = catalog_at(se->cat, i);
-            if (e->status == CAT_READY && passes(&qc, e)) cand_get(&cs, e->rowid, e);
+            const cat_hot *h = &catalog_hot(se->cat)[i];
+            if (h->status == CAT_READY && passes_hot(&qc, h)) cand_get(&cs, h->rowid, catalog_at(se->cat, i));
         }
 
     /* 4. fuse */
