@@ -1,6 +1,7 @@
 /* search.c -- see search.h.
  *
- * Locking: `lock` (rwlock) guards the catalog and the sync state; queries
+ * Locking: `lock` (rwlock) guards the catalog, the keyword index and the
+ * sync state; queries
  * hold it shared for their whole run, search_sync and search_forget take it
  * exclusive. The HNSW index has its own lock (many readers, one writer), and
  * is only written under our exclusive lock, so queries never see a vector
