@@ -27,6 +27,8 @@ typedef struct cli_opts {
     int json;
     int limit, offset;
     const char *sort;
+    const char *mode;           /* search: fused, bm25 or vector (benchmarks) */
+    int no_floor;               /* search: --no-floor */
     char **args;                /* positional arguments */
     int nargs;
 } cli_opts;
@@ -53,7 +55,8 @@ static void print_command_help(const char *cmd) {
     else if (!strcmp(cmd, "search"))
         printf("usage: scry search [options] \"query\"\n\n  --limit N   results (default "
                "20)\n  --offset N  skip results\n  --sort S    relevance or date\n  --json      "
-               "print the API's JSON\n");
+               "print the API's JSON\n  --mode M    fused (default), or bm25 / vector alone "
+               "(for benchmarks)\n  --no-floor  keep results below the relevance floor\n");
     else if (!strcmp(cmd, "jobs"))
         printf("usage: scry jobs [options] [ID]\n\n  --limit N   jobs to list (default 20)\n  "
                "--json      print the API's JSON\n");
@@ -95,6 +98,10 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
             o->json = 1;
             continue;
         }
+        if (!strcmp(name, "no-floor")) {
+            o->no_floor = 1;
+            continue;
+        }
         if (!value && i + 1 < argc) value = argv[++i];
         if (!strcmp(name, "limit") || !strcmp(name, "offset")) {
             char *end = NULL;
@@ -109,6 +116,14 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
         }
         if (!strcmp(name, "sort")) {
             o->sort = value;
+            continue;
+        }
+        if (!strcmp(name, "mode")) {
+            if (!value || (strcmp(value, "fused") && strcmp(value, "bm25") && strcmp(value, "vector"))) {
+                fprintf(stderr, "scry: --mode must be fused, bm25 or vector\n");
+                return -1;
+            }
+            o->mode = value;
             continue;
         }
         if (config_set(&o->cfg, name, value, &err) != SCRY_OK) {
@@ -327,6 +342,9 @@ static int cmd_search(cli_opts *o) {
     p.limit = o->limit;
     p.offset = o->offset;
     if (o->sort && !strcmp(o->sort, "date")) p.sort = SORT_DATE;
+    if (o->mode && !strcmp(o->mode, "bm25")) p.mode = SEARCH_BM25_ONLY;
+    if (o->mode && !strcmp(o->mode, "vector")) p.mode = SEARCH_VECTOR_ONLY;
+    p.no_floor = o->no_floor;
     search_response resp;
     int rc = 0;
     if (search_run(app.search, &p, &resp, &err) != SCRY_OK) {

@@ -8,6 +8,7 @@
 
 struct catalog {
     cat_entry *entries;
+    cat_hot *hot;               /* parallel to entries */
     size_t n, cap;
     int64_t *keys;              /* hash slots: rowid, or 0 = empty, -1 = deleted */
     uint32_t *slots;            /* entry index for each hash slot */
@@ -29,6 +30,7 @@ void catalog_free(catalog *c) {
     if (!c) return;
     for (size_t i = 0; i < c->n; i++) free(c->entries[i].text_lc);
     free(c->entries);
+    free(c->hot);
     free(c->keys);
     free(c->slots);
     free(c);
@@ -81,6 +83,7 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
         int l = scry_coco_index(str_of(el, "label"));
         if (l < 0) continue;
         if (e->label_count[l] < 255) e->label_count[l]++;
+        e->labels[l / 64] |= 1ULL << (l % 64);
         int c = scry_color_index(str_of(el, "color"));
         if (c >= 0) e->label_colors[l] |= (uint16_t)(1u << c);
     }
@@ -107,6 +110,19 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
     }
 }
 
+void catalog_hot_fill(cat_hot *h, const cat_entry *e) {
+    memset(h, 0, sizeof *h);
+    h->rowid = e->rowid;
+    h->labels[0] = e->labels[0];
+    h->labels[1] = e->labels[1];
+    h->taken_at = e->taken_at;
+    h->image_colors = e->image_colors;
+    h->status = e->status;
+    h->has_text = e->has_text;
+    for (int i = 0; i < SCRY_EMOTION_COUNT; i++)
+        if (e->emotion_count[i]) h->emotions |= (uint8_t)(1u << i);
+}
+
 int catalog_upsert(catalog *c, const image_rec *r) {
     if (r->rowid <= 0) return SCRY_EINVAL;
     /* Keep the table at most half full, counting deleted markers, so
@@ -123,6 +139,7 @@ int catalog_upsert(catalog *c, const image_rec *r) {
         cat_entry *e = &c->entries[c->slots[s]];
         free(e->text_lc);
         catalog_fill(e, r);
+        catalog_hot_fill(&c->hot[c->slots[s]], e);
         return SCRY_OK;
     }
     if (c->n == c->cap) {
@@ -130,9 +147,13 @@ int catalog_upsert(catalog *c, const image_rec *r) {
         cat_entry *p = realloc(c->entries, cap * sizeof *p);
         if (!p) return SCRY_ENOMEM;
         c->entries = p;
+        cat_hot *h = realloc(c->hot, cap * sizeof *h);
+        if (!h) return SCRY_ENOMEM;
+        c->hot = h;
         c->cap = cap;
     }
     catalog_fill(&c->entries[c->n], r);
+    catalog_hot_fill(&c->hot[c->n], &c->entries[c->n]);
     if (c->keys[s] == 0) c->used++;
     c->keys[s] = r->rowid;
     c->slots[s] = (uint32_t)c->n;
@@ -151,6 +172,7 @@ void catalog_remove(catalog *c, int64_t rowid) {
     size_t last = c->n - 1;
     if (e != last) {
         c->entries[e] = c->entries[last];
+        c->hot[e] = c->hot[last];
         size_t ls = find_slot(c, c->entries[e].rowid, &found);
         c->slots[ls] = (uint32_t)e;
     }
@@ -166,3 +188,4 @@ const cat_entry *catalog_get(const catalog *c, int64_t rowid) {
 
 size_t catalog_count(const catalog *c) { return c->n; }
 const cat_entry *catalog_at(const catalog *c, size_t i) { return i < c->n ? &c->entries[i] : NULL; }
+const cat_hot *catalog_hot(const catalog *c) { return c->hot; }

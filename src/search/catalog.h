@@ -23,19 +23,35 @@
 enum { CAT_PENDING = 0, CAT_READY = 1, CAT_FAILED = 2 };
 
 typedef struct cat_entry {
+    /* First cache line: what the hard filters and a scan read. */
     int64_t rowid;
-    char id[SCRY_ID_LEN + 1];
+    uint64_t labels[2];                        /* bit l: label l detected (fast set tests) */
+    int64_t taken_at;                          /* unix seconds, 0 unknown */
     uint8_t status;
     uint8_t has_text;
     uint8_t nfaces;
+    uint16_t image_colors;                     /* bit c: colour c covers >= 10% of the image */
+    uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */
+    char *text_lc;                             /* lowercase OCR text, NULL if none (owned) */
+    /* Then counts and colours per label, read for images with the label. */
     uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
     uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
-    uint8_t emotion_count[SCRY_EMOTION_COUNT]; /* faces by top emotion */
-    uint16_t image_colors;                     /* bit c: colour c covers >= 10% of the image */
-    char *text_lc;                             /* lowercase OCR text, NULL if none (owned) */
-    int64_t taken_at;                          /* unix seconds, 0 unknown */
     int64_t created_at;                        /* ms */
+    char id[SCRY_ID_LEN + 1];
 } cat_entry;
+
+/* The fields every per-query scan reads, in a dense array parallel to the
+ * entries (40 bytes instead of ~350 a stride): a scan over 100k images then
+ * streams 4 MB instead of missing the cache once per image. */
+typedef struct cat_hot {
+    int64_t rowid;
+    uint64_t labels[2];         /* as cat_entry.labels */
+    int64_t taken_at;
+    uint16_t image_colors;
+    uint8_t status;
+    uint8_t has_text;
+    uint8_t emotions;           /* bit e: some face has top emotion e */
+} cat_hot;
 
 typedef struct catalog catalog;
 
@@ -50,6 +66,10 @@ const cat_entry *catalog_get(const catalog *c, int64_t rowid);
 size_t catalog_count(const catalog *c);
 /* Entry i in [0, count), for scans. */
 const cat_entry *catalog_at(const catalog *c, size_t i);
+/* The hot fields of entries [0, count), same order (valid until the next
+ * upsert/remove). */
+const cat_hot *catalog_hot(const catalog *c);
+void catalog_hot_fill(cat_hot *h, const cat_entry *e);
 
 /* Fill an entry from a record (exposed for tests). e->text_lc is malloc'ed. */
 void catalog_fill(cat_entry *e, const image_rec *r);

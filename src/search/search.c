@@ -1,6 +1,7 @@
 /* search.c -- see search.h.
  *
- * Locking: `lock` (rwlock) guards the catalog and the sync state; queries
+ * Locking: `lock` (rwlock) guards the catalog, the keyword index and the
+ * sync state; queries
  * hold it shared for their whole run, search_sync and search_forget take it
  * exclusive. The HNSW index has its own lock (many readers, one writer), and
  * is only written under our exclusive lock, so queries never see a vector
@@ -23,6 +24,7 @@
 #include "core/util.h"
 #include "index/hnsw.h"
 #include "search/catalog.h"
+#include "search/kwindex.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/query.h"
@@ -34,6 +36,7 @@
 #define FLOOR 0.22              /* fused score below which a result is unrelated */
 #define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
 #define CANDIDATES 300
+#define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
 #define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
 #define SAVE_EVERY_S 60.0
 
@@ -44,6 +47,7 @@ struct search_engine {
     hnsw_index *index;          /* NULL without an encoder */
     char index_path[1200];
     catalog *cat;
+    kwindex *kw;                /* BM25 over the facts, in memory */
     pthread_rwlock_t lock;
     pthread_mutex_t sync_lock;
     int64_t synced_ms;
@@ -53,12 +57,29 @@ struct search_engine {
 
 /* ---- index lifecycle ------------------------------------------------------- */
 
-typedef struct catchup { search_engine *se; int added; int bad; } catchup;
+typedef struct catchup { search_engine *se; int added; int bad; float *old; } catchup;
 
+/* Same direction (the index stores normalised copies). */
+static int same_vector(const float *a, const float *b, int dim) {
+    double dot = 0, nn = 0;
+    for (int i = 0; i < dim; i++) {
+        dot += (double)a[i] * b[i];
+        nn += (double)b[i] * b[i];
+    }
+    return nn > 0 && dot / sqrt(nn) > 0.99999;
+}
+
+/* Every stored vector: added when the index lacks it, replaced when the
+ * saved index holds an older one (re-indexed while we were down). The
+ * first catalog sync then trusts the index (no per-row vector reads). */
 static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
     catchup *c = ctx;
     if (dim != c->se->enc->dim) { c->bad++; return 0; }
-    if (hnsw_contains(c->se->index, rowid)) return 0;
+    if (hnsw_contains(c->se->index, rowid)) {
+        if (hnsw_get(c->se->index, rowid, c->old, NULL) == SCRY_OK && same_vector(c->old, v, dim))
+            return 0;
+        hnsw_remove(c->se->index, rowid);
+    }
     if (hnsw_add(c->se->index, rowid, v, NULL) == SCRY_OK) c->added++;
     else c->bad++;
     return 0;
@@ -98,9 +119,11 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
     }
     /* Catch up from the durable vectors: whatever the file missed (a crash
      * before the last save, or no file at all) is added now. */
-    catchup c = {se, 0, 0};
+    catchup c = {se, 0, 0, malloc((size_t)se->enc->dim * sizeof(float))};
+    if (!c.old) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double t0 = scry_mono_s();
     int rc = meta_vector_each(se->meta, se->enc->name, catchup_vec, &c, err);
+    free(c.old);
     if (rc) return rc;
     if (c.added || c.bad) {
         log_info("index.caught_up", "added=%d skipped=%d ms=%.1f", c.added, c.bad,
@@ -131,10 +154,11 @@ int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
     se->enc = enc;
     se->lex = lex;
     se->cat = catalog_new();
+    se->kw = kw_new();
     se->last_save = scry_mono_s();
     pthread_rwlock_init(&se->lock, NULL);
     pthread_mutex_init(&se->sync_lock, NULL);
-    int rc = se->cat ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int rc = se->cat && se->kw ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
     if (rc == SCRY_OK && enc) rc = open_index(se, index_dir, err);
     if (rc == SCRY_OK) rc = search_sync(se, err);
     if (rc != SCRY_OK) {
@@ -154,6 +178,7 @@ void search_free(search_engine *se) {
     }
     hnsw_free(se->index);
     catalog_free(se->cat);
+    kw_free(se->kw);
     pthread_rwlock_destroy(&se->lock);
     pthread_mutex_destroy(&se->sync_lock);
     free(se);
@@ -167,12 +192,18 @@ static int sync_row(const image_rec *r, void *ctx) {
     sync_ctx *sc = ctx;
     search_engine *se = sc->se;
     catalog_upsert(se->cat, r);
+    /* Pending images are findable by filename at once; failed ones never. */
+    if (strcmp(r->status, "failed") == 0) kw_remove(se->kw, r->rowid);
+    else kw_put(se->kw, r);
     sc->changed++;
     if (!se->index) return 0;
     if (strcmp(r->status, "ready") != 0) {
         if (hnsw_contains(se->index, r->rowid)) hnsw_remove(se->index, r->rowid);
         return 0;
     }
+    /* At start-up the catch-up walk over the stored vectors already put
+     * every image's current vector in the index. */
+    if (se->synced_ms == 0 && hnsw_contains(se->index, r->rowid)) return 0;
     scry_err err = {0};
     if (meta_vector_get(se->meta, r->rowid, se->enc->name, sc->vec, se->enc->dim, &err) != SCRY_OK)
         return 0;               /* indexed without a vector (no encoder then): keyword only */
@@ -226,6 +257,7 @@ int search_sync(search_engine *se, scry_err *err) {
 void search_forget(search_engine *se, int64_t rowid) {
     pthread_rwlock_wrlock(&se->lock);
     catalog_remove(se->cat, rowid);
+    kw_remove(se->kw, rowid);
     if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
         se->dirty++;
     pthread_rwlock_unlock(&se->lock);
@@ -310,32 +342,45 @@ typedef struct qctx {
     search_engine *se;
 } qctx;
 
-/* Hard filters: negations, text rules, dates, request filters. */
-static int passes(const qctx *qc, const cat_entry *e) {
-    if (e->status == CAT_FAILED) return 0;
+/* Hard filters: negations, text rules, dates, request filters, on the hot
+ * fields (so that scans never touch the full entries). */
+static int passes_hot(const qctx *qc, const cat_hot *h) {
+    if (h->status == CAT_FAILED) return 0;
     const scry_query *q = qc->q;
     const search_params *p = qc->p;
-    for (int l = 0; l < SCRY_COCO_COUNT; l++)
-        if (e->label_count[l] && has_bit(q->excluded, l)) return 0;
+    if ((h->labels[0] & q->excluded[0]) || (h->labels[1] & q->excluded[1])) return 0;
     int has_text = q->has_text >= 0 ? q->has_text : p->has_text;
-    if (has_text == 0 && e->has_text) return 0;
-    if (has_text == 1 && !e->has_text) return 0;
-    if (p->has_text >= 0 && p->has_text != e->has_text) return 0;
-    if (qc->label_filter >= 0 && !e->label_count[qc->label_filter]) return 0;
-    if (qc->emotion_filter >= 0 && !e->emotion_count[qc->emotion_filter]) return 0;
+    if (has_text == 0 && h->has_text) return 0;
+    if (has_text == 1 && !h->has_text) return 0;
+    if (p->has_text >= 0 && p->has_text != h->has_text) return 0;
+    if (qc->label_filter >= 0 &&
+        (qc->label_filter >= SCRY_COCO_COUNT || !has_bit(h->labels, qc->label_filter)))
+        return 0;
+    if (qc->emotion_filter >= 0 &&
+        (qc->emotion_filter >= SCRY_EMOTION_COUNT || !(h->emotions >> qc->emotion_filter & 1)))
+        return 0;
     if ((p->from || p->to) &&
-        (!e->taken_at || (p->from && e->taken_at < p->from) || (p->to && e->taken_at >= p->to)))
+        (!h->taken_at || (p->from && h->taken_at < p->from) || (p->to && h->taken_at >= p->to)))
         return 0;
     if (q->has_date &&
-        (!e->taken_at || e->taken_at < q->date_from || e->taken_at >= q->date_to))
+        (!h->taken_at || h->taken_at < q->date_from || h->taken_at >= q->date_to))
         return 0;
     return 1;
 }
 
-static int allow_cb(int64_t label, void *ctx) {
+static int passes(const qctx *qc, const cat_entry *e) {
+    cat_hot h;
+    catalog_hot_fill(&h, e);
+    return passes_hot(qc, &h);
+}
+
+static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap);
+
+/* Keyword candidates: any image not failed (pending ones match by filename). */
+static int allow_kw_cb(int64_t rowid, void *ctx) {
     const qctx *qc = ctx;
-    const cat_entry *e = catalog_get(qc->se->cat, label);
-    return e && e->status == CAT_READY && passes(qc, e);
+    const cat_entry *e = catalog_get(qc->se->cat, rowid);
+    return e && passes(qc, e);
 }
 
 static int nconstraints(const scry_query *q) { return q->nobjects + q->ntexts + q->ncolors; }
@@ -356,8 +401,10 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
     for (int i = 0; i < q->nobjects; i++) {
         const scry_query_object *o = &q->objects[i];
         int count = 0, color_ok = o->color < 0, any_label = -1;
-        for (int l = 0; l < SCRY_COCO_COUNT; l++) {
-            if (!has_bit(o->labels, l) || !e->label_count[l]) continue;
+        uint64_t both[2] = {o->labels[0] & e->labels[0], o->labels[1] & e->labels[1]};
+        for (int w = 0; w < 2; w++)
+        for (uint64_t bits = both[w]; bits; bits &= bits - 1) {
+            int l = w * 64 + __builtin_ctzll(bits);
             count += e->label_count[l];
             if (any_label < 0) any_label = l;
             if (o->color >= 0 && (e->label_colors[l] >> o->color & 1)) color_ok = 1;
@@ -443,6 +490,39 @@ static int cmp_date(const void *a, const void *b) {
     return cmp_fused(a, b);
 }
 
+/* A min-heap of structured scores (root = weakest kept) for the scan. */
+typedef struct struct_hit {
+    double st;
+    int64_t rowid;
+    const cat_entry *e;
+} struct_hit;
+
+static int sh_weaker(const struct_hit *a, const struct_hit *b) {
+    return a->st < b->st || (a->st == b->st && a->rowid < b->rowid);
+}
+static void sh_down(struct_hit *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && sh_weaker(&h[l], &h[m])) m = l;
+        if (r < n && sh_weaker(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        struct_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+static void sh_up(struct_hit *h, int i) {
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!sh_weaker(&h[i], &h[p])) return;
+        struct_hit t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
 /* Words of the residual plus the label names and texts the parse found, as
  * the keyword query: "puppy" also searches "dog". */
 static char *keyword_text(const scry_query *q) {
@@ -457,6 +537,100 @@ static char *keyword_text(const scry_query *q) {
     for (int i = 0; i < q->ntexts && len + SCRY_Q_TEXT_MAX + 2 < cap; i++)
         len += (size_t)snprintf(buf + len, cap - len, " %s", q->texts[i]);
     return buf;
+}
+
+/* structured(q, entry i) > 0, from the hot fields (the full entry only for
+ * an OCR text constraint on an image that has text). */
+static int struct_any(const scry_query *q, const catalog *cat, size_t i, const cat_hot *h) {
+    for (int k = 0; k < q->nobjects; k++) {
+        const scry_query_object *o = &q->objects[k];
+        if ((o->labels[0] & h->labels[0]) || (o->labels[1] & h->labels[1])) return 1;
+        if (o->min_count == 0 && o->max_count >= 0) return 1;      /* "at most 2 dogs" */
+        if (o->emotion >= 0 && (h->emotions >> o->emotion & 1)) return 1;
+    }
+    for (int k = 0; k < q->ncolors; k++)
+        if (h->image_colors >> q->colors[k] & 1) return 1;
+    if (q->ntexts && h->has_text) return structured(q, catalog_at(cat, i), NULL, 0) > 0;
+    return 0;
+}
+
+/* Whether anything but the ranking narrows the candidates. */
+static int hard_filters(const qctx *qc) {
+    const scry_query *q = qc->q;
+    const search_params *p = qc->p;
+    return q->excluded[0] || q->excluded[1] || q->has_text >= 0 || p->has_text >= 0 ||
+           qc->label_filter >= 0 || qc->emotion_filter >= 0 || p->from || p->to || q->has_date;
+}
+
+static int add_hits(search_engine *se, const hnsw_hit *hits, int nh, cand_set *cs) {
+    for (int i = 0; i < nh; i++) {
+        cand *c = cand_get(cs, hits[i].label, catalog_get(se->cat, hits[i].label));
+        if (!c) continue;
+        c->vec = hits[i].score;
+        c->has_vec = 1;
+    }
+    return SCRY_OK;
+}
+
+/* The CANDIDATES nearest vectors, optionally restricted to a filter. */
+static int vector_top(search_engine *se, const float *qvec, const hnsw_filter *f, cand_set *cs,
+                      scry_err *err) {
+    hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+    if (!hits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nh = 0;
+    int rc = hnsw_count(se->index) < EXACT_BELOW
+                 ? hnsw_exact_search(se->index, qvec, CANDIDATES, f, hits, &nh, err)
+                 : hnsw_search(se->index, qvec, CANDIDATES, CANDIDATES, f, hits, &nh, err);
+    if (rc == SCRY_OK) add_hits(se, hits, nh, cs);
+    free(hits);
+    return rc;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Vector candidates among the ready images passing the hard filters (and,
+ * with need_struct, satisfying some constraint), found by one sequential
+ * scan of the catalog. A small set is scored exactly, vector by vector, and
+ * every member becomes a candidate (a rare label must not lose its few
+ * images to the vector ranking); a large one restricts an index search. */
+static int vector_among(search_engine *se, const qctx *qc, const float *qvec, int need_struct,
+                        cand_set *cs, scry_err *err) {
+    size_t total = catalog_count(se->cat);
+    int64_t *set = malloc((total + 1) * sizeof *set);
+    if (!set) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    size_t n = 0;
+    int sorted = 1;
+    const cat_hot *hot = catalog_hot(se->cat);
+    for (size_t i = 0; i < total; i++) {
+        const cat_hot *h = &hot[i];
+        if (h->status != CAT_READY || !passes_hot(qc, h)) continue;
+        if (need_struct && !struct_any(qc->q, se->cat, i, h)) continue;
+        if (n && h->rowid < set[n - 1]) sorted = 0;
+        set[n++] = h->rowid;
+    }
+    int rc = SCRY_OK;
+    if (n <= SMALL_SET) {
+        float *v = malloc((size_t)se->enc->dim * sizeof *v);
+        if (!v) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+        for (size_t i = 0; rc == SCRY_OK && i < n; i++) {
+            if (hnsw_get(se->index, set[i], v, NULL) != SCRY_OK) continue; /* no vector */
+            cand *c = cand_get(cs, set[i], catalog_get(se->cat, set[i]));
+            if (!c) break;
+            c->vec = scry_vec_dot(v, qvec, se->enc->dim);
+            c->has_vec = 1;
+        }
+        free(v);
+    } else {
+        if (!sorted) qsort(set, n, sizeof *set, cmp_i64);
+        hnsw_label_set ls = {set, n};
+        hnsw_filter f = {hnsw_allow_sorted, &ls};
+        rc = vector_top(se, qvec, &f, cs, err);
+    }
+    free(set);
+    return rc;
 }
 
 int search_run(search_engine *se, const search_params *p, search_response *out, scry_err *err) {
@@ -482,7 +656,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
 
     pthread_rwlock_rdlock(&se->lock);
     size_t total = catalog_count(se->cat);
-    int cap = CANDIDATES * 2 + (int)(nconstraints(q) ? total : 0) + 16;
+    int nconst = nconstraints(q);
+    /* A query that is all filter ("no people", "photos with text") ranks
+     * every image that passes; anything else at most 3 x CANDIDATES. */
+    int filter_only = !q->residual[0] && !nconst && p->mode == SEARCH_FUSED;
+    int cap = CANDIDATES * 3 + 2 * SMALL_SET + (filter_only ? (int)total : 0) + 16;
     cand_set cs = {0};
     cs.cap = cap;
     cs.hcap = 64;
@@ -491,78 +669,89 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     cs.keys = calloc((size_t)cs.hcap, sizeof *cs.keys);
     cs.idx = malloc((size_t)cs.hcap * sizeof *cs.idx);
     float *qvec = se->enc ? calloc((size_t)se->enc->dim, sizeof(float)) : NULL;
-    hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+    kw_hit *kh = malloc(CANDIDATES * sizeof *kh);
     float *vscratch = se->enc ? malloc((size_t)se->enc->dim * sizeof(float)) : NULL;
-    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !hits) {
+    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !kh) {
         rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
         goto done;
     }
     int want_vec = p->mode != SEARCH_BM25_ONLY && se->index;
     int want_bm25 = p->mode != SEARCH_VECTOR_ONLY;
-    int want_struct = p->mode == SEARCH_FUSED && nconstraints(q) > 0;
+    int want_struct = p->mode == SEARCH_FUSED && nconst > 0;
 
-    /* 1. vector candidates */
+    /* 1. vector candidates: the nearest ready images passing the filters */
     int have_qvec = 0;
     if (want_vec && q->residual[0]) {
         scry_err eerr = {0};
         /* > 0: some word was known; 0: all unknown, no vector evidence. */
         have_qvec = scry_encode(se->enc, q->residual, qvec, &eerr) > 0;
     }
+    int k = CANDIDATES;
     if (have_qvec) {
-        hnsw_filter f = {allow_cb, &qc};
-        int nh = 0;
-        int k = CANDIDATES < offset + limit + 100 ? CANDIDATES : offset + limit + 100;
-        rc = hnsw_count(se->index) < EXACT_BELOW
-                 ? hnsw_exact_search(se->index, qvec, k, &f, hits, &nh, err)
-                 : hnsw_search(se->index, qvec, k, k > 100 ? k : 100, &f, hits, &nh, err);
+        /* The index holds ready images only, so without hard filters no
+         * filter is needed; with them, the allowed set comes from a
+         * sequential catalog scan (no per-node hash lookups in the index). */
+        rc = hard_filters(&qc) ? vector_among(se, &qc, qvec, 0, &cs, err)
+                               : vector_top(se, qvec, NULL, &cs, err);
         if (rc) goto done;
-        for (int i = 0; i < nh; i++) {
-            cand *c = cand_get(&cs, hits[i].label, catalog_get(se->cat, hits[i].label));
-            if (!c) continue;
-            c->vec = hits[i].score;
-            c->has_vec = 1;
-        }
     }
-    /* 2. keyword candidates */
+    /* 2. keyword candidates: BM25 over the residual, label names and texts */
     double max_bm25 = 0;
     if (want_bm25) {
-        char *kw = keyword_text(q);
-        char *match = kw ? meta_fts_query_from_text(kw) : NULL;
-        free(kw);
-        meta_hit *mh = NULL;
-        int nm = 0;
-        if (match && *match) rc = meta_fts_search(se->meta, match, CANDIDATES, &mh, &nm, err);
-        free(match);
-        if (rc) goto done;
+        char *kwq = keyword_text(q);
+        int nm = kwq ? kw_search(se->kw, kwq, k, allow_kw_cb, &qc, kh) : SCRY_ENOMEM;
+        free(kwq);
+        if (nm < 0) {
+            rc = scry_fail(err, nm, "out of memory");
+            goto done;
+        }
         for (int i = 0; i < nm; i++) {
-            const cat_entry *e = catalog_get(se->cat, mh[i].rowid);
-            if (!e || !passes(&qc, e)) continue;
-            cand *c = cand_get(&cs, mh[i].rowid, e);
+            cand *c = cand_get(&cs, kh[i].rowid, catalog_get(se->cat, kh[i].rowid));
             if (!c) continue;
-            c->bm25 = mh[i].bm25;
+            c->bm25 = kh[i].score;
             if (c->bm25 > max_bm25) max_bm25 = c->bm25;
         }
-        free(mh);
     }
-    /* 3. structured candidates: every image satisfying a constraint */
-    if (want_struct) {
-        for (size_t i = 0; i < total; i++) {
-            const cat_entry *e = catalog_at(se->cat, i);
-            if (e->status != CAT_READY || !passes(&qc, e)) continue;
-            if (structured(q, e, NULL, 0) <= 0) continue;
-            cand_get(&cs, e->rowid, e);
+    /* 3. structured candidates: images satisfying a constraint. With words,
+     * the nearest of them by vector (an index search restricted to them:
+     * cost independent of how many match); without, a catalog scan keeping
+     * the best structured scores, newest first among equals. */
+    if (want_struct && have_qvec) {
+        rc = vector_among(se, &qc, qvec, 1, &cs, err);
+        if (rc) goto done;
+    } else if (want_struct) {
+        struct_hit *sh = malloc((size_t)k * sizeof *sh);
+        if (!sh) {
+            rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+            goto done;
         }
-    }
-    /* A query that is all structure ("no people", "photos with text") and
-     * matched nothing else: every image passing the filters is a candidate. */
-    if (cs.n == 0 && !q->residual[0] && p->mode == SEARCH_FUSED)
-        for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
+        int ns = 0;
+        const cat_hot *hot = catalog_hot(se->cat);
+        for (size_t i = 0; i < total; i++) {
+            if (hot[i].status != CAT_READY || !passes_hot(&qc, &hot[i])) continue;
+            if (!struct_any(q, se->cat, i, &hot[i])) continue;
             const cat_entry *e = catalog_at(se->cat, i);
-            if (e->status == CAT_READY && passes(&qc, e)) cand_get(&cs, e->rowid, e);
+            double st = structured(q, e, NULL, 0);
+            if (st <= 0) continue;
+            struct_hit h = {st, e->rowid, e};
+            if (ns < k) {
+                sh[ns] = h;
+                sh_up(sh, ns++);
+            } else if (sh_weaker(&sh[0], &h)) {
+                sh[0] = h;
+                sh_down(sh, ns, 0);
+            }
+        }
+        for (int i = 0; i < ns; i++) cand_get(&cs, sh[i].rowid, sh[i].e);
+        free(sh);
+    }
+    if (filter_only && cs.n == 0)
+        for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
+            const cat_hot *h = &catalog_hot(se->cat)[i];
+            if (h->status == CAT_READY && passes_hot(&qc, h)) cand_get(&cs, h->rowid, catalog_at(se->cat, i));
         }
 
     /* 4. fuse */
-    int nconst = nconstraints(q);
     double wv = want_vec && have_qvec ? W_VECTOR : 0, wb = want_bm25 && max_bm25 > 0 ? W_BM25 : 0;
     double ws = want_struct ? W_STRUCT : 0;
     double wsum = wv + wb + ws;
@@ -616,7 +805,12 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             const char *fields[] = {rec.caption, rec.tags_json, rec.text, rec.filename,
                                     rec.colors_json, rec.exif_json};
             int shown = 0;
-            for (char *tok = strtok(words, " \t,.;:!?\"'"); tok && shown < 4; tok = strtok(NULL, " \t,.;:!?\"'")) {
+            /* strtok_r, never strtok: libwordnet uses strtok's hidden
+             * state inside its lock, and a query parsing on another
+             * thread would corrupt ours (and crash it). */
+            char *save = NULL;
+            for (char *tok = strtok_r(words, " \t,.;:!?\"'", &save); tok && shown < 4;
+                 tok = strtok_r(NULL, " \t,.;:!?\"'", &save)) {
                 if (strlen(tok) < 3 || strstr(why, tok)) continue;
                 for (int f = 0; f < 6; f++)
                     if (fields[f] && strcasestr(fields[f], tok)) {
@@ -640,7 +834,7 @@ done:
     free(cs.keys);
     free(cs.idx);
     free(qvec);
-    free(hits);
+    free(kh);
     free(vscratch);
     free(q);
     if (rc) search_response_free(out);

@@ -1,17 +1,19 @@
 /* search.h -- answering a text query with ranked, explained results.
  *
- * A query goes through four steps:
+ * A query goes through four steps (design and measurements: docs/search.md):
  *   1. understanding (text/query.h): counts, negations, colours, emotions,
  *      quoted text and dates become structured constraints; the rest stays
  *      as a residual for semantic matching;
- *   2. candidates from three sources: the ANN index over sentence vectors of
- *      the images' facts (index/hnsw.h), BM25 over the keyword index (FTS5),
- *      and, when the query has structured constraints, a scan of the
- *      in-memory catalog of facts (search/catalog.h);
+ *   2. candidates, at most ~300 from each source: the ANN index over sentence
+ *      vectors of the images' facts (index/hnsw.h); BM25 over an in-memory
+ *      keyword index of the facts (search/kwindex.h); and, when the query has
+ *      structured constraints, the images satisfying them (a sequential scan
+ *      of the in-memory catalog, search/catalog.h, then the nearest of them
+ *      by vector, or all of them when they are few);
  *   3. hard filters: negations, required/forbidden text, date ranges and the
- *      request's filter parameters remove candidates;
- *   4. fusion: score = wv*cosine + wb*bm25/max_bm25 + ws*structured, a
- *      relevance floor, and a `why` naming what matched.
+ *      request's filter parameters restrict every source;
+ *   4. fusion: score = (wv*cosine + wb*bm25/max_bm25 + ws*structured) / the
+ *      weights in play, a relevance floor, and a `why` naming what matched.
  *
  * The engine keeps the ANN index and the catalog in step with the database
  * through the metadata change feed (search_sync), so images indexed by

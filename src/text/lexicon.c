@@ -172,10 +172,33 @@ typedef struct {
     uint64_t below[2];   /* labels having this synset as ancestor-or-self */
 } node;
 
+/* Query-time cache of scry_lexicon_map results. A lookup walks WordNet's
+ * files (fseek/fgets, 0.5-5 ms a word), and query words repeat (a Zipf
+ * vocabulary), so answers are kept: open addressing on the normalised word,
+ * guarded by wn_lock like everything else here; emptied when 3/4 full
+ * (bounded memory, ~1.5 MB). Results are a pure function of the word, so a
+ * cached answer is always right. */
+#define MAP_CACHE_SLOTS 8192
+typedef struct map_cached {
+    char word[SCRY_LEX_WORD_MAX];   /* "" = empty slot */
+    scry_lex_match m;
+    int ok;
+} map_cached;
+
 struct scry_lexicon {
     node *table;         /* TABLE_SLOTS */
     int nodes;
+    map_cached *cache;   /* MAP_CACHE_SLOTS, NULL if out of memory (no caching) */
+    int ncached;
 };
+
+static map_cached *cache_slot(const scry_lexicon *lex, const char *word) {
+    uint32_t h = 2166136261u;
+    for (const char *p = word; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    uint32_t i = h & (MAP_CACHE_SLOTS - 1);
+    while (lex->cache[i].word[0] && strcmp(lex->cache[i].word, word) != 0) i = (i + 1) & (MAP_CACHE_SLOTS - 1);
+    return &lex->cache[i];
+}
 
 static uint32_t slot_of(long off, int pos) {
     uint64_t h = ((uint64_t)off << 3 | (uint64_t)pos) * 0x9E3779B97F4A7C15ULL;
@@ -323,7 +346,9 @@ static int quiet_message(char *msg) {
 int scry_lexicon_open(scry_lexicon **out, scry_err *err) {
     *out = NULL;
     scry_lexicon *lex = calloc(1, sizeof *lex);
+    if (lex) lex->cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->cache); /* NULL: no cache */
     if (!lex || !(lex->table = calloc(TABLE_SLOTS, sizeof *lex->table))) {
+        if (lex) free(lex->cache);
         free(lex);
         return scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
@@ -381,6 +406,7 @@ int scry_lexicon_open(scry_lexicon **out, scry_err *err) {
 
 void scry_lexicon_close(scry_lexicon *lex) {
     if (!lex) return;
+    free(lex->cache);
     free(lex->table);
     free(lex);
 }
@@ -564,6 +590,15 @@ int scry_lexicon_map(const scry_lexicon *lex, const char *word, scry_lex_match *
     char forms[6][SCRY_LEX_WORD_MAX];
     copy_word(forms[0], norm);
     pthread_mutex_lock(&wn_lock);
+    if (lex && lex->cache) {
+        map_cached *c = cache_slot(lex, norm);
+        if (c->word[0]) {
+            *m = c->m;
+            int ok = c->ok;
+            pthread_mutex_unlock(&wn_lock);
+            return ok;
+        }
+    }
     int nforms = 1 + lemmas_locked(norm, forms + 1, 5);
 
     /* Objects: the first form that yields anything wins. A colour word
@@ -591,9 +626,24 @@ int scry_lexicon_map(const scry_lexicon *lex, const char *word, scry_lex_match *
         m->color = table_color(forms[f]);
         if (m->color < 0) m->color = wn_color(forms[f]);
     }
-    pthread_mutex_unlock(&wn_lock);
     m->ncoco = popcount2(m->coco);
     if (!m->ncoco) m->coco_how = SCRY_LEX_NONE;
     if (!m->lemma[0] && nforms > 1) copy_word(m->lemma, forms[1]);
-    return m->ncoco > 0 || m->emotion >= 0 || m->color >= 0;
+    int ok = m->ncoco > 0 || m->emotion >= 0 || m->color >= 0;
+    if (lex && lex->cache) {
+        /* The lexicon is shared read-only by design; its cache is the one
+         * mutable part, and wn_lock serialises every access to it. */
+        scry_lexicon *w = (scry_lexicon *)lex;
+        if (w->ncached >= MAP_CACHE_SLOTS * 3 / 4) {
+            memset(w->cache, 0, MAP_CACHE_SLOTS * sizeof *w->cache);
+            w->ncached = 0;
+        }
+        map_cached *c = cache_slot(w, norm);
+        copy_word(c->word, norm);
+        c->m = *m;
+        c->ok = ok;
+        w->ncached++;
+    }
+    pthread_mutex_unlock(&wn_lock);
+    return ok;
 }

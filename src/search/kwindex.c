@@ -1,0 +1,547 @@
+/* kwindex.c -- see kwindex.h.
+ *
+ * Layout: a term dictionary (open addressing, string -> term id) whose terms
+ * own posting arrays {document slot, weighted tf}; a document array indexed
+ * by slot {rowid, length, its term ids, alive}; a rowid -> slot hash. A
+ * search accumulates scores in a dense float array over slots (touched slots
+ * listed so the scan costs what the postings cost), then keeps the best k in
+ * a min-heap, asking the allow filter only about documents that would enter
+ * the heap. */
+#include "search/kwindex.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define K1 1.2
+#define B 0.75
+#define W_FILENAME 1.0f
+#define W_CAPTION 2.0f
+#define W_TAGS 2.0f
+#define W_TEXT 1.5f
+#define W_EXIF 1.0f
+#define W_COLORS 1.0f
+#define TERM_MAX 48
+#define QUERY_TERMS 32
+
+typedef struct posting {
+    uint32_t doc;
+    float wtf;
+} posting;
+
+typedef struct term {
+    char *s;
+    uint32_t df;                /* live documents containing it */
+    posting *p;
+    uint32_t n, cap;
+} term;
+
+typedef struct doc {
+    int64_t rowid;
+    float len;
+    uint32_t *terms;            /* term ids (owned) */
+    uint32_t nterms;
+    int alive;
+} doc;
+
+struct kwindex {
+    term *terms;
+    uint32_t nterms, tcap;
+    uint32_t *thash;            /* term id + 1, 0 = empty */
+    size_t thcap;
+    doc *docs;
+    uint32_t ndocs, dcap, live;
+    double total_len;           /* of live documents */
+    int64_t *rkeys;             /* rowid hash: 0 empty, -1 deleted */
+    uint32_t *rslots;
+    size_t rhcap, rused;
+};
+
+/* ---- words -------------------------------------------------------------------- */
+
+static const char *const stopwords[] = {
+    "a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "with", "by", "for", "from",
+    "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
+    "those", "there", "some", "his", "her", "their", "they", "he", "she", "as", "into", "onto",
+    "very", "has", "have", "had", "while", "who", "which", "what", "then", "than", "up", "out",
+    "photo", "photos", "picture", "pictures", "image", "images", "show", "me", "jpg", "jpeg",
+    "png", "gif", "webp", "tif", "tiff", "heic", "heif"};
+
+static int is_stopword(const char *w) {
+    for (size_t i = 0; i < sizeof stopwords / sizeof *stopwords; i++)
+        if (strcmp(stopwords[i], w) == 0) return 1;
+    return 0;
+}
+
+static int ends(const char *w, size_t n, const char *suf) {
+    size_t k = strlen(suf);
+    return n >= k && memcmp(w + n - k, suf, k) == 0;
+}
+static int vowel(char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; }
+
+/* A light suffix stemmer. It need not produce words, only map a word's
+ * inflections to one form, the same way on both sides of the index. */
+static void stem(char *w) {
+    size_t n = strlen(w);
+    if (n < 3 || (w[0] >= '0' && w[0] <= '9')) return;
+    if (n > 4 && ends(w, n, "ies")) {
+        strcpy(w + n - 3, "y");
+        n -= 2;
+    } else if (n > 4 && (ends(w, n, "sses") || ends(w, n, "xes") || ends(w, n, "zes") ||
+                         ends(w, n, "ches") || ends(w, n, "shes"))) {
+        n -= 2;
+        w[n] = 0;
+    } else if (n > 3 && w[n - 1] == 's' && !ends(w, n, "ss") && !ends(w, n, "us")) {
+        w[--n] = 0;
+    }
+    size_t cut = 0;
+    if (n > 5 && ends(w, n, "ing")) cut = 3;
+    else if (n > 4 && ends(w, n, "ed") && w[n - 3] != 'e') cut = 2;
+    if (cut && !vowel(w[n - cut - 1]) && w[n - cut - 1] == w[n - cut - 2] &&
+        w[n - cut - 1] != 'l' && w[n - cut - 1] != 's' && w[n - cut - 1] != 'z')
+        cut++;                  /* sitting -> sit, parked -> park */
+    if (cut && n - cut >= 3) {
+        n -= cut;
+        w[n] = 0;
+    }
+    if (n > 3 && w[n - 1] == 'e') w[--n] = 0; /* horse/horses, ride/riding */
+}
+
+const char *kw_term(const char *word, char *buf, size_t cap) {
+    size_t n = 0;
+    for (; word[n] && n + 1 < cap; n++) {
+        char c = word[n];
+        buf[n] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+    buf[n] = 0;
+    if (is_stopword(buf)) buf[0] = 0;
+    else stem(buf);
+    return buf;
+}
+
+static int isalnum_ascii(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+typedef void (*word_fn)(void *ctx, const char *term, float weight);
+
+/* Split text into words (letter runs, digit runs, camelCase humps) and hand
+ * each one's term to fn. */
+static void each_word(const char *text, float weight, word_fn fn, void *ctx) {
+    if (!text) return;
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        while (*p && !(isalnum_ascii(*p) || *p >= 0x80)) p++;
+        if (!*p) break;
+        char w[TERM_MAX];
+        size_t n = 0;
+        int digit = *p >= '0' && *p <= '9';
+        for (;;) {
+            unsigned char c = *p;
+            int is_digit = c >= '0' && c <= '9';
+            int is_letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+            if (!is_digit && !is_letter) break;
+            if (n && is_digit != digit) break;                             /* DSC01234 */
+            if (n && c >= 'A' && c <= 'Z' && p[-1] >= 'a' && p[-1] <= 'z') break; /* camelCase */
+            if (n + 1 < sizeof w) w[n++] = (char)c;
+            p++;
+        }
+        w[n] = 0;
+        char t[TERM_MAX];
+        if (n >= 2 || (n == 1 && digit)) {
+            kw_term(w, t, sizeof t);
+            if (t[0]) fn(ctx, t, weight);
+        }
+    }
+}
+
+/* ---- the dictionary ---------------------------------------------------------------- */
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static int64_t term_find(const kwindex *kw, const char *s) {
+    if (!kw->thcap) return -1;
+    size_t mask = kw->thcap - 1, i = hash_str(s) & mask;
+    while (kw->thash[i]) {
+        uint32_t id = kw->thash[i] - 1;
+        if (strcmp(kw->terms[id].s, s) == 0) return id;
+        i = (i + 1) & mask;
+    }
+    return -1;
+}
+
+static int term_rehash(kwindex *kw, size_t cap) {
+    uint32_t *h = calloc(cap, sizeof *h);
+    if (!h) return SCRY_ENOMEM;
+    for (uint32_t id = 0; id < kw->nterms; id++) {
+        size_t i = hash_str(kw->terms[id].s) & (cap - 1);
+        while (h[i]) i = (i + 1) & (cap - 1);
+        h[i] = id + 1;
+    }
+    free(kw->thash);
+    kw->thash = h;
+    kw->thcap = cap;
+    return SCRY_OK;
+}
+
+static int64_t term_intern(kwindex *kw, const char *s) {
+    int64_t id = term_find(kw, s);
+    if (id >= 0) return id;
+    if ((kw->nterms + 1) * 2 > kw->thcap && term_rehash(kw, kw->thcap ? kw->thcap * 2 : 4096)) return -1;
+    if (kw->nterms == kw->tcap) {
+        uint32_t cap = kw->tcap ? kw->tcap * 2 : 1024;
+        term *t = realloc(kw->terms, cap * sizeof *t);
+        if (!t) return -1;
+        kw->terms = t;
+        kw->tcap = cap;
+    }
+    term *t = &kw->terms[kw->nterms];
+    memset(t, 0, sizeof *t);
+    t->s = strdup(s);
+    if (!t->s) return -1;
+    size_t i = hash_str(s) & (kw->thcap - 1);
+    while (kw->thash[i]) i = (i + 1) & (kw->thcap - 1);
+    kw->thash[i] = kw->nterms + 1;
+    return kw->nterms++;
+}
+
+/* ---- rowid -> slot ------------------------------------------------------------------ */
+
+static uint64_t mix(int64_t k) {
+    uint64_t x = (uint64_t)k;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static size_t row_find(const kwindex *kw, int64_t rowid, int *found) {
+    size_t mask = kw->rhcap - 1, i = mix(rowid) & mask, tomb = (size_t)-1;
+    for (;;) {
+        int64_t k = kw->rkeys[i];
+        if (k == rowid) { *found = 1; return i; }
+        if (k == 0) { *found = 0; return tomb != (size_t)-1 ? tomb : i; }
+        if (k == -1 && tomb == (size_t)-1) tomb = i;
+        i = (i + 1) & mask;
+    }
+}
+
+static int row_rehash(kwindex *kw, size_t cap) {
+    int64_t *keys = calloc(cap, sizeof *keys);
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!keys || !slots) { free(keys); free(slots); return SCRY_ENOMEM; }
+    free(kw->rkeys);
+    free(kw->rslots);
+    kw->rkeys = keys;
+    kw->rslots = slots;
+    kw->rhcap = cap;
+    kw->rused = 0;
+    for (uint32_t d = 0; d < kw->ndocs; d++) {
+        if (!kw->docs[d].alive) continue;
+        int found;
+        size_t s = row_find(kw, kw->docs[d].rowid, &found);
+        kw->rkeys[s] = kw->docs[d].rowid;
+        kw->rslots[s] = d;
+        kw->rused++;
+    }
+    return SCRY_OK;
+}
+
+/* ---- documents ---------------------------------------------------------------------- */
+
+kwindex *kw_new(void) { return calloc(1, sizeof(kwindex)); }
+
+void kw_free(kwindex *kw) {
+    if (!kw) return;
+    for (uint32_t i = 0; i < kw->nterms; i++) {
+        free(kw->terms[i].s);
+        free(kw->terms[i].p);
+    }
+    for (uint32_t d = 0; d < kw->ndocs; d++) free(kw->docs[d].terms);
+    free(kw->terms);
+    free(kw->thash);
+    free(kw->docs);
+    free(kw->rkeys);
+    free(kw->rslots);
+    free(kw);
+}
+
+size_t kw_count(const kwindex *kw) { return kw->live; }
+
+static void kill_doc(kwindex *kw, uint32_t d) {
+    doc *dc = &kw->docs[d];
+    if (!dc->alive) return;
+    dc->alive = 0;
+    for (uint32_t i = 0; i < dc->nterms; i++) kw->terms[dc->terms[i]].df--;
+    free(dc->terms);
+    dc->terms = NULL;
+    dc->nterms = 0;
+    kw->live--;
+    kw->total_len -= dc->len;
+}
+
+/* Drop dead documents: renumber slots, filter postings, rebuild the map. */
+static int compact(kwindex *kw) {
+    uint32_t *remap = malloc((kw->ndocs + 1) * sizeof *remap);
+    if (!remap) return SCRY_ENOMEM;
+    uint32_t n = 0;
+    for (uint32_t d = 0; d < kw->ndocs; d++) {
+        remap[d] = kw->docs[d].alive ? n : UINT32_MAX;
+        if (kw->docs[d].alive) kw->docs[n++] = kw->docs[d];
+    }
+    kw->ndocs = n;
+    for (uint32_t t = 0; t < kw->nterms; t++) {
+        term *tm = &kw->terms[t];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < tm->n; i++) {
+            uint32_t to = remap[tm->p[i].doc];
+            if (to != UINT32_MAX) tm->p[k++] = (posting){to, tm->p[i].wtf};
+        }
+        tm->n = k;
+    }
+    free(remap);
+    return row_rehash(kw, kw->rhcap);
+}
+
+typedef struct tf_acc {
+    kwindex *kw;
+    uint32_t *ids;
+    float *wtf;
+    uint32_t n, cap;
+    float len;
+    int oom;
+} tf_acc;
+
+static void acc_word(void *ctx, const char *t, float weight) {
+    tf_acc *a = ctx;
+    a->len += weight;
+    int64_t id = term_intern(a->kw, t);
+    if (id < 0) { a->oom = 1; return; }
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->ids[i] == (uint32_t)id) { a->wtf[i] += weight; return; }
+    if (a->n == a->cap) {
+        uint32_t cap = a->cap ? a->cap * 2 : 64;
+        uint32_t *ids = realloc(a->ids, cap * sizeof *ids);
+        if (ids) a->ids = ids;
+        float *w = realloc(a->wtf, cap * sizeof *w);
+        if (w) a->wtf = w;
+        if (!ids || !w) { a->oom = 1; return; }
+        a->cap = cap;
+    }
+    a->ids[a->n] = (uint32_t)id;
+    a->wtf[a->n++] = weight;
+}
+
+static const char *const month_names[12] = {"january", "february", "march", "april", "may", "june",
+                                            "july", "august", "september", "october", "november",
+                                            "december"};
+
+int kw_put(kwindex *kw, const image_rec *r) {
+    if (r->rowid <= 0) return SCRY_EINVAL;
+    if ((kw->rused + 1) * 2 > kw->rhcap && row_rehash(kw, kw->rhcap ? kw->rhcap * 2 : 4096)) return SCRY_ENOMEM;
+    int found;
+    size_t s = row_find(kw, r->rowid, &found);
+    if (found) {
+        kill_doc(kw, kw->rslots[s]);
+        kw->rkeys[s] = -1;      /* re-inserted below */
+    }
+
+    tf_acc a = {.kw = kw};
+    each_word(r->filename, W_FILENAME, acc_word, &a);
+    each_word(r->caption, W_CAPTION, acc_word, &a);
+    each_word(r->text, W_TEXT, acc_word, &a);
+    size_t i;
+    json_t *el;
+    json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
+    json_array_foreach(tags, i, el) {
+        each_word(json_string_value(json_object_get(el, "color")), W_TAGS, acc_word, &a);
+        each_word(json_string_value(json_object_get(el, "label")), W_TAGS, acc_word, &a);
+    }
+    json_decref(tags);
+    json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;
+    json_array_foreach(faces, i, el) {
+        each_word(json_string_value(json_object_get(el, "emotion")), W_TAGS, acc_word, &a);
+        each_word("face", W_TAGS, acc_word, &a);
+    }
+    json_decref(faces);
+    json_t *colors = r->colors_json ? json_loads(r->colors_json, 0, NULL) : NULL;
+    json_array_foreach(colors, i, el) each_word(json_string_value(json_object_get(el, "name")), W_COLORS, acc_word, &a);
+    json_decref(colors);
+    json_t *exif = r->exif_json ? json_loads(r->exif_json, 0, NULL) : NULL;
+    each_word(json_string_value(json_object_get(exif, "camera")), W_EXIF, acc_word, &a);
+    json_decref(exif);
+    if (r->taken_at > 0) {
+        time_t t = (time_t)r->taken_at;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char w[64];
+        snprintf(w, sizeof w, "%d %s", tm.tm_year + 1900, month_names[tm.tm_mon]);
+        each_word(w, W_EXIF, acc_word, &a);
+    }
+
+    int rc = a.oom ? SCRY_ENOMEM : SCRY_OK;
+    if (rc == SCRY_OK && kw->ndocs == kw->dcap) {
+        uint32_t cap = kw->dcap ? kw->dcap * 2 : 1024;
+        doc *d = realloc(kw->docs, cap * sizeof *d);
+        if (d) {
+            kw->docs = d;
+            kw->dcap = cap;
+        } else {
+            rc = SCRY_ENOMEM;
+        }
+    }
+    for (uint32_t k = 0; rc == SCRY_OK && k < a.n; k++) {
+        term *t = &kw->terms[a.ids[k]];
+        if (t->n == t->cap) {
+            uint32_t cap = t->cap ? t->cap * 2 : 4;
+            posting *p = realloc(t->p, cap * sizeof *p);
+            if (!p) { rc = SCRY_ENOMEM; break; }
+            t->p = p;
+            t->cap = cap;
+        }
+    }
+    if (rc != SCRY_OK) {
+        free(a.ids);
+        free(a.wtf);
+        return rc;
+    }
+    uint32_t slot = kw->ndocs++;
+    doc *d = &kw->docs[slot];
+    d->rowid = r->rowid;
+    d->len = a.len;
+    d->terms = a.ids;           /* ownership moves to the document */
+    d->nterms = a.n;
+    d->alive = 1;
+    for (uint32_t k = 0; k < a.n; k++) {
+        term *t = &kw->terms[a.ids[k]];
+        t->p[t->n++] = (posting){slot, a.wtf[k]};
+        t->df++;
+    }
+    free(a.wtf);
+    kw->live++;
+    kw->total_len += a.len;
+    s = row_find(kw, r->rowid, &found);
+    if (kw->rkeys[s] == 0) kw->rused++;
+    kw->rkeys[s] = r->rowid;
+    kw->rslots[s] = slot;
+    if (kw->ndocs - kw->live > 1024 && kw->ndocs - kw->live > kw->live) return compact(kw);
+    return SCRY_OK;
+}
+
+void kw_remove(kwindex *kw, int64_t rowid) {
+    if (!kw->rhcap) return;
+    int found;
+    size_t s = row_find(kw, rowid, &found);
+    if (!found) return;
+    kill_doc(kw, kw->rslots[s]);
+    kw->rkeys[s] = -1;
+    if (kw->ndocs - kw->live > 1024 && kw->ndocs - kw->live > kw->live) compact(kw);
+}
+
+/* ---- search ------------------------------------------------------------------------- */
+
+typedef struct qterms {
+    const kwindex *kw;
+    int64_t ids[QUERY_TERMS];
+    int n;
+} qterms;
+
+static void q_word(void *ctx, const char *t, float weight) {
+    (void)weight;
+    qterms *q = ctx;
+    int64_t id = term_find(q->kw, t);
+    if (id < 0 || q->n == QUERY_TERMS) return;
+    for (int i = 0; i < q->n; i++)
+        if (q->ids[i] == id) return;
+    q->ids[q->n++] = id;
+}
+
+/* min-heap on (score, rowid): the root is the weakest kept hit */
+static int weaker(const kw_hit *a, const kw_hit *b) {
+    return a->score < b->score || (a->score == b->score && a->rowid < b->rowid);
+}
+static void sift_down(kw_hit *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && weaker(&h[l], &h[m])) m = l;
+        if (r < n && weaker(&h[r], &h[m])) m = r;
+        if (m == i) return;
+        kw_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+static void sift_up(kw_hit *h, int i) {
+    while (i > 0) {
+        int p = (i - 1) / 2;
+        if (!weaker(&h[i], &h[p])) return;
+        kw_hit t = h[i];
+        h[i] = h[p];
+        h[p] = t;
+        i = p;
+    }
+}
+
+int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t rowid, void *ctx),
+              void *ctx, kw_hit *out) {
+    if (k <= 0 || !kw->live || !text) return 0;
+    qterms q = {.kw = kw};
+    each_word(text, 1, q_word, &q);
+    if (!q.n) return 0;
+    float *acc = calloc(kw->ndocs, sizeof *acc);
+    uint32_t *touched = NULL;
+    size_t ntouched = 0, tcap = 0;
+    for (int i = 0; i < q.n; i++) tcap += kw->terms[q.ids[i]].n;
+    touched = malloc((tcap ? tcap : 1) * sizeof *touched);
+    if (!acc || !touched) {
+        free(acc);
+        free(touched);
+        return SCRY_ENOMEM;
+    }
+    double N = kw->live, avgdl = kw->total_len / (N > 0 ? N : 1);
+    for (int i = 0; i < q.n; i++) {
+        const term *t = &kw->terms[q.ids[i]];
+        if (!t->df) continue;
+        double idf = log(1.0 + (N - t->df + 0.5) / (t->df + 0.5));
+        for (uint32_t j = 0; j < t->n; j++) {
+            const posting *p = &t->p[j];
+            const doc *d = &kw->docs[p->doc];
+            if (!d->alive) continue;
+            double norm = K1 * (1 - B + B * d->len / (avgdl > 0 ? avgdl : 1));
+            if (acc[p->doc] == 0) touched[ntouched++] = p->doc;
+            acc[p->doc] += (float)(idf * p->wtf * (K1 + 1) / (p->wtf + norm));
+        }
+    }
+    int n = 0;
+    for (size_t i = 0; i < ntouched; i++) {
+        uint32_t slot = touched[i];
+        kw_hit h = {kw->docs[slot].rowid, acc[slot]};
+        if (n == k && !weaker(&out[0], &h)) continue;
+        if (allow && !allow(h.rowid, ctx)) continue;
+        if (n < k) {
+            out[n] = h;
+            sift_up(out, n++);
+        } else {
+            out[0] = h;
+            sift_down(out, n, 0);
+        }
+    }
+    free(acc);
+    free(touched);
+    /* heap -> best first */
+    for (int m = n; m > 1; m--) {
+        kw_hit t = out[0];
+        out[0] = out[m - 1];
+        out[m - 1] = t;
+        sift_down(out, m - 1, 0);
+    }
+    return n;
+}
