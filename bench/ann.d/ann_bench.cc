@@ -362,6 +362,13 @@ static void run_lib(const Data &ds, const std::string &name, int M, int efc, Lib
     fflush(stdout);
     sweep(ds, *lib, name == "faiss-ivf" ? probe_grid : ef_grid, *out);
     out->ok = 1;
+    for (int i = 0; i < out->npts; i++)
+        if (out->pts[i].recall >= 0.95 || i == out->npts - 1) {
+            printf("  %-11s %s=%d recall@10=%.4f QPS=%.0f\n", name.c_str(), out->param_name,
+                   out->pts[i].param, out->pts[i].recall, out->pts[i].qps);
+            break;
+        }
+    fflush(stdout);
     if (name == "scry" && exact_out) {
         // Exact search over the same storage (what the server does below its
         // size threshold); 200 queries are plenty to time it.
@@ -407,7 +414,7 @@ static double qps_at(const LibResult &r, double target) {
 int main() {
     omp_set_num_threads(1);
     int M = atoi(env_or("SCRY_ANN_M", "16")), efc = atoi(env_or("SCRY_ANN_EFC", "200"));
-    std::string libs = env_or("SCRY_ANN_LIBS", "scry,hnswlib,faiss-hnsw,faiss-ivf");
+    std::string libs = env_or("SCRY_ANN_LIBS", "scry,hnswlib,faiss-ivf,faiss-hnsw");
     Data ds = load_data();
     ground_truth(ds);
     printf("ann: M=%d ef_construction=%d, single thread, k=%d; times are CPU seconds\n", M, efc, K);
