@@ -383,6 +383,34 @@ static void run_lib(const Data &ds, const std::string &name, int M, int efc, Lib
         sweep(sub, ex, {0}, *exact_out);
         exact_out->ok = 1;
         ex.ix = nullptr;
+        // Persistence: durable save, then load (checksums + validation) and
+        // one search, the way the server starts.
+        std::string file = std::string(env_or("TMPDIR", "/tmp")) + "/scry-ann-bench.hnsw";
+        scry_err err{};
+        double ts = now_s();
+        if (hnsw_save(static_cast<ScryLib *>(lib)->ix, file.c_str(), &err) == SCRY_OK) {
+            double save_s = now_s() - ts;
+            hnsw_index *lx = nullptr;
+            ts = now_s();
+            if (hnsw_load(&lx, file.c_str(), &err) == SCRY_OK) {
+                hnsw_hit hh[K];
+                int nh = 0;
+                hnsw_search(lx, &ds.queries[0], K, 64, nullptr, hh, &nh, &err);
+                double load_s = now_s() - ts;
+                FILE *ff = fopen(file.c_str(), "rb");
+                fseek(ff, 0, SEEK_END);
+                long sz = ftell(ff);
+                fclose(ff);
+                printf("  scry file: %.1f MB, save %.2fs (fsync'd), load+first search %.3fs (warm cache)\n",
+                       sz / 1e6, save_s, load_s);
+                hnsw_free(lx);
+            } else {
+                printf("  scry load failed: %s\n", err.msg);
+            }
+            unlink(file.c_str());
+        } else {
+            printf("  scry save failed: %s\n", err.msg);
+        }
         hnsw_stats st;
         hnsw_get_stats(static_cast<ScryLib *>(lib)->ix, &st);
         printf("  scry stats: nodes=%zu heap=%zu B (%.0f B/vector by accounting) max_level=%d\n",
