@@ -316,13 +316,14 @@ struct FaissIvf : Lib {
 };
 
 // Sweep params ascending; stop once recall is ~saturated.
-static void sweep(const Data &ds, Lib &lib, const std::vector<int> &params, LibResult &r) {
+static void sweep(const Data &ds, Lib &lib, const std::vector<int> &params, LibResult &r,
+                  int reps = 2) {
     std::vector<long> ids(K);
     for (int p : params) {
         if (r.npts >= MAXPTS) break;
-        // Two passes, best time kept: damps interference from other processes.
+        // Several passes, best time kept: damps interference from other processes.
         double rsum = 0, dt = 1e30;
-        for (int rep = 0; rep < 2; rep++) {
+        for (int rep = 0; rep < reps; rep++) {
             double t0 = cpu_s();
             rsum = 0;
             for (size_t q = 0; q < ds.nq; q++) {
@@ -362,6 +363,15 @@ static void run_lib(const Data &ds, const std::string &name, int M, int efc, Lib
     fflush(stdout);
     sweep(ds, *lib, name == "faiss-ivf" ? probe_grid : ef_grid, *out);
     out->ok = 1;
+    // The operating point decides the summary: time it again, best of 5
+    // passes, so one disturbed pass on a shared machine cannot decide it.
+    for (int i = 0; i < out->npts; i++)
+        if (out->pts[i].recall >= 0.95) {
+            LibResult again{};
+            sweep(ds, *lib, {out->pts[i].param}, again, 5);
+            out->pts[i].qps = std::max(out->pts[i].qps, again.pts[0].qps);
+            break;
+        }
     for (int i = 0; i < out->npts; i++)
         if (out->pts[i].recall >= 0.95 || i == out->npts - 1) {
             printf("  %-11s %s=%d recall@10=%.4f QPS=%.0f\n", name.c_str(), out->param_name,
