@@ -316,13 +316,14 @@ struct FaissIvf : Lib {
 };
 
 // Sweep params ascending; stop once recall is ~saturated.
-static void sweep(const Data &ds, Lib &lib, const std::vector<int> &params, LibResult &r) {
+static void sweep(const Data &ds, Lib &lib, const std::vector<int> &params, LibResult &r,
+                  int reps = 2) {
     std::vector<long> ids(K);
     for (int p : params) {
         if (r.npts >= MAXPTS) break;
-        // Two passes, best time kept: damps interference from other processes.
+        // Several passes, best time kept: damps interference from other processes.
         double rsum = 0, dt = 1e30;
-        for (int rep = 0; rep < 2; rep++) {
+        for (int rep = 0; rep < reps; rep++) {
             double t0 = cpu_s();
             rsum = 0;
             for (size_t q = 0; q < ds.nq; q++) {
@@ -362,6 +363,22 @@ static void run_lib(const Data &ds, const std::string &name, int M, int efc, Lib
     fflush(stdout);
     sweep(ds, *lib, name == "faiss-ivf" ? probe_grid : ef_grid, *out);
     out->ok = 1;
+    // The operating point decides the summary: time it again, best of 5
+    // passes, so one disturbed pass on a shared machine cannot decide it.
+    for (int i = 0; i < out->npts; i++)
+        if (out->pts[i].recall >= 0.95) {
+            LibResult again{};
+            sweep(ds, *lib, {out->pts[i].param}, again, 5);
+            out->pts[i].qps = std::max(out->pts[i].qps, again.pts[0].qps);
+            break;
+        }
+    for (int i = 0; i < out->npts; i++)
+        if (out->pts[i].recall >= 0.95 || i == out->npts - 1) {
+            printf("  %-11s %s=%d recall@10=%.4f QPS=%.0f\n", name.c_str(), out->param_name,
+                   out->pts[i].param, out->pts[i].recall, out->pts[i].qps);
+            break;
+        }
+    fflush(stdout);
     if (name == "scry" && exact_out) {
         // Exact search over the same storage (what the server does below its
         // size threshold); 200 queries are plenty to time it.
@@ -376,6 +393,34 @@ static void run_lib(const Data &ds, const std::string &name, int M, int efc, Lib
         sweep(sub, ex, {0}, *exact_out);
         exact_out->ok = 1;
         ex.ix = nullptr;
+        // Persistence: durable save, then load (checksums + validation) and
+        // one search, the way the server starts.
+        std::string file = std::string(env_or("TMPDIR", "/tmp")) + "/scry-ann-bench.hnsw";
+        scry_err err{};
+        double ts = now_s();
+        if (hnsw_save(static_cast<ScryLib *>(lib)->ix, file.c_str(), &err) == SCRY_OK) {
+            double save_s = now_s() - ts;
+            hnsw_index *lx = nullptr;
+            ts = now_s();
+            if (hnsw_load(&lx, file.c_str(), &err) == SCRY_OK) {
+                hnsw_hit hh[K];
+                int nh = 0;
+                hnsw_search(lx, &ds.queries[0], K, 64, nullptr, hh, &nh, &err);
+                double load_s = now_s() - ts;
+                FILE *ff = fopen(file.c_str(), "rb");
+                fseek(ff, 0, SEEK_END);
+                long sz = ftell(ff);
+                fclose(ff);
+                printf("  scry file: %.1f MB, save %.2fs (fsync'd), load+first search %.3fs (warm cache)\n",
+                       sz / 1e6, save_s, load_s);
+                hnsw_free(lx);
+            } else {
+                printf("  scry load failed: %s\n", err.msg);
+            }
+            unlink(file.c_str());
+        } else {
+            printf("  scry save failed: %s\n", err.msg);
+        }
         hnsw_stats st;
         hnsw_get_stats(static_cast<ScryLib *>(lib)->ix, &st);
         printf("  scry stats: nodes=%zu heap=%zu B (%.0f B/vector by accounting) max_level=%d\n",
@@ -407,7 +452,7 @@ static double qps_at(const LibResult &r, double target) {
 int main() {
     omp_set_num_threads(1);
     int M = atoi(env_or("SCRY_ANN_M", "16")), efc = atoi(env_or("SCRY_ANN_EFC", "200"));
-    std::string libs = env_or("SCRY_ANN_LIBS", "scry,hnswlib,faiss-hnsw,faiss-ivf");
+    std::string libs = env_or("SCRY_ANN_LIBS", "scry,hnswlib,faiss-ivf,faiss-hnsw");
     Data ds = load_data();
     ground_truth(ds);
     printf("ann: M=%d ef_construction=%d, single thread, k=%d; times are CPU seconds\n", M, efc, K);

@@ -614,6 +614,15 @@ static size_t upper_words(const graph *g, int level) {
     return (size_t)level * (size_t)(g->M + 1);
 }
 
+/* Ask for transparent huge pages on the big record array: a search touches
+ * records all over it, and 2 MiB pages cut TLB misses (the kernel's default
+ * here is often "madvise", i.e. off unless asked). Advisory; errors ignored. */
+static void hugepages(void *p, size_t n) {
+    uintptr_t a = ((uintptr_t)p + (2u << 20) - 1) & ~(uintptr_t)((2u << 20) - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)((2u << 20) - 1);
+    if (e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+}
+
 /* Copy every array that still points into the file mapping to the heap. */
 static int migrate_to_heap(graph *g, uint32_t cap, size_t upper_cap) {
     char *l0 = malloc((size_t)cap * g->rec_size);
@@ -626,6 +635,7 @@ static int migrate_to_heap(graph *g, uint32_t cap, size_t upper_cap) {
         free(l0), free(labels), free(levels), free(flags), free(uoff), free(upper);
         return SCRY_ENOMEM;
     }
+    hugepages(l0, (size_t)cap * g->rec_size);
     memcpy(l0, g->level0, (size_t)g->n * g->rec_size);
     memcpy(labels, g->labels, (size_t)g->n * sizeof *labels);
     memcpy(levels, g->levels, g->n);
@@ -644,9 +654,10 @@ static int migrate_to_heap(graph *g, uint32_t cap, size_t upper_cap) {
 
 static int grow_nodes(graph *g, uint32_t need) {
     if (need <= g->cap && !g->map_base) return SCRY_OK;
-    uint32_t cap = g->cap ? g->cap : 1024;
-    while (cap < need) cap = cap > UINT32_MAX / 2 ? UINT32_MAX - 1 : cap * 2;
-    if (need > cap) return SCRY_ETOOBIG;
+    if (need >= UINT32_MAX) return SCRY_ETOOBIG;
+    /* First allocation: exactly what was asked; then double. */
+    uint32_t cap = !g->cap ? need : g->cap > UINT32_MAX / 2 ? UINT32_MAX - 1 : g->cap * 2;
+    if (cap < need) cap = need;
     if (g->map_base) {
         size_t ucap = g->upper_n + 1024;
         return migrate_to_heap(g, cap < need + 1024 ? need + 1024 : cap, ucap);
@@ -658,6 +669,7 @@ static int grow_nodes(graph *g, uint32_t need) {
         (ptr) = p_;                                                       \
     } while (0)
     GROW(g->level0, g->rec_size);
+    hugepages(g->level0, (size_t)cap * g->rec_size);
     GROW(g->labels, sizeof(int64_t));
     GROW(g->levels, 1);
     GROW(g->flags, 1);

@@ -269,6 +269,35 @@ static void test_delete_reinsert_compact(void **state) {
     free(base);
 }
 
+/* Deleting nearly everything must still give the exact survivors. */
+static void test_heavy_deletion(void **state) {
+    (void)state;
+    enum { n = 1500 };
+    float *base = clustered(n, DIM, 10, 21);
+    hnsw_index *ix = build(base, n, DIM, 8, 40);
+    int *removed = calloc(n, sizeof(int));
+    for (int i = 0; i < n; i++)
+        if (i % 50 != 7) {
+            assert_int_equal(hnsw_remove(ix, i), SCRY_OK);
+            removed[i] = 1;
+        }
+    assert_int_equal(hnsw_count(ix), 30);
+    scry_err err = {0};
+    for (int qi = 0; qi < n; qi += 97) {
+        hnsw_hit got[10];
+        int ng;
+        int64_t want[10];
+        assert_int_equal(hnsw_search(ix, base + (size_t)qi * DIM, 10, 16, NULL, got, &ng, &err), SCRY_OK);
+        assert_int_equal(ng, 10);
+        truth(base, n, DIM, base + (size_t)qi * DIM, 10, NULL, NULL, removed, want);
+        for (int i = 0; i < 10; i++) assert_false(removed[got[i].label]);
+        assert_true(overlap(want, 10, got, ng) >= 0.9);
+    }
+    hnsw_free(ix);
+    free(removed);
+    free(base);
+}
+
 static int allow_even(int64_t label, void *ctx) {
     (void)ctx;
     return (label & 1) == 0;
@@ -565,6 +594,7 @@ int main(void) {
         cmocka_unit_test(test_recall_random),
         cmocka_unit_test(test_recall_glove),
         cmocka_unit_test(test_delete_reinsert_compact),
+        cmocka_unit_test(test_heavy_deletion),
         cmocka_unit_test(test_filters),
         cmocka_unit_test(test_persistence),
         cmocka_unit_test(test_corruption_detected),
