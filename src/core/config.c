@@ -60,7 +60,7 @@ void config_defaults(scry_config *c) {
     c->work_size = 1280;
     c->thumb_size = 320;
     c->ort_threads = 1;
-    c->vision = -1;
+    c->vision = 1;
     c->ocr = 1;
     strcpy(c->log_level, "info");
 }

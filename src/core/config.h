@@ -26,7 +26,7 @@ typedef struct scry_config {
     int work_size;              /* --work-size SCRY_WORK_SIZE   1280 */
     int thumb_size;             /* --thumb-size SCRY_THUMB_SIZE 320 */
     int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
-    int vision;                 /* --vision    SCRY_VISION      auto: 1 when models exist */
+    int vision;                 /* --vision    SCRY_VISION      1: models required (a missing one stops start-up) */
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
     char log_level[16];         /* --log-level SCRY_LOG         info */
 } scry_config;

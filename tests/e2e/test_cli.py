@@ -67,3 +67,18 @@ def test_add_reports_corrupt_files(tmpdir_path):
     p = run("add", path, data=os.path.join(tmpdir_path, "data"), check=False)
     assert p.returncode == 1
     assert "1 images, 0 indexed, 1 failed" in p.stdout and "broken.jpg" in p.stdout and "decode" in p.stdout
+
+
+def test_missing_model_stops_startup_with_the_fix(tmpdir_path):
+    empty = os.path.join(tmpdir_path, "no-models")
+    os.makedirs(empty)
+    p = subprocess.run([SCRY, "serve", "--data", os.path.join(tmpdir_path, "data"), "--port", "0",
+                        "--models", empty], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert empty in p.stderr and "centernet.onnx" in p.stderr and "./scripts/setup.sh" in p.stderr
+    # Corrupt model file: named too.
+    with open(os.path.join(empty, "centernet.onnx"), "wb") as f:
+        f.write(b"not a model")
+    p = subprocess.run([SCRY, "serve", "--data", os.path.join(tmpdir_path, "data"), "--port", "0",
+                        "--models", empty], capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "centernet.onnx" in p.stderr and "./scripts/setup.sh" in p.stderr
