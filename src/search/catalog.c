@@ -6,23 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search/rowmap.h"
+
 struct catalog {
     cat_entry *entries;
     cat_hot *hot;               /* parallel to entries */
     size_t n, cap;
-    int64_t *keys;              /* hash slots: rowid, or 0 = empty, -1 = deleted */
-    uint32_t *slots;            /* entry index for each hash slot */
-    size_t hcap;                /* power of two */
-    size_t used;                /* slots not empty (live + deleted markers) */
+    rowmap index;               /* rowid -> index into entries */
 };
-
-static uint64_t mix(int64_t k) {
-    uint64_t x = (uint64_t)k;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
 
 catalog *catalog_new(void) { return calloc(1, sizeof(catalog)); }
 
@@ -31,41 +22,10 @@ void catalog_free(catalog *c) {
     for (size_t i = 0; i < c->n; i++) free(c->entries[i].text_lc);
     free(c->entries);
     free(c->hot);
-    free(c->keys);
-    free(c->slots);
+    rowmap_free(&c->index);
     free(c);
 }
 
-/* Slot holding rowid, or the first free slot for it when absent. */
-static size_t find_slot(const catalog *c, int64_t rowid, int *found) {
-    size_t mask = c->hcap - 1, i = mix(rowid) & mask, tomb = (size_t)-1;
-    for (;;) {
-        int64_t k = c->keys[i];
-        if (k == rowid) { *found = 1; return i; }
-        if (k == 0) { *found = 0; return tomb != (size_t)-1 ? tomb : i; }
-        if (k == -1 && tomb == (size_t)-1) tomb = i;
-        i = (i + 1) & mask;
-    }
-}
-
-static int rehash(catalog *c, size_t hcap) {
-    int64_t *keys = calloc(hcap, sizeof *keys);
-    uint32_t *slots = calloc(hcap, sizeof *slots);
-    if (!keys || !slots) { free(keys); free(slots); return SCRY_ENOMEM; }
-    free(c->keys);
-    free(c->slots);
-    c->keys = keys;
-    c->slots = slots;
-    c->hcap = hcap;
-    c->used = c->n;
-    for (size_t e = 0; e < c->n; e++) {
-        int found;
-        size_t s = find_slot(c, c->entries[e].rowid, &found);
-        c->keys[s] = c->entries[e].rowid;
-        c->slots[s] = (uint32_t)e;
-    }
-    return SCRY_OK;
-}
 
 static const char *str_of(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
@@ -125,21 +85,12 @@ void catalog_hot_fill(cat_hot *h, const cat_entry *e) {
 
 int catalog_upsert(catalog *c, const image_rec *r) {
     if (r->rowid <= 0) return SCRY_EINVAL;
-    /* Keep the table at most half full, counting deleted markers, so
-     * probes stay short and always reach an empty slot. */
-    if ((c->used + 1) * 2 > c->hcap) {
-        size_t hcap = c->hcap ? c->hcap : 1024;
-        while ((c->n + 1) * 4 > hcap) hcap *= 2;
-        int rc = rehash(c, hcap);
-        if (rc) return rc;
-    }
-    int found;
-    size_t s = find_slot(c, r->rowid, &found);
-    if (found) {
-        cat_entry *e = &c->entries[c->slots[s]];
+    uint32_t at;
+    if (rowmap_get(&c->index, r->rowid, &at)) {
+        cat_entry *e = &c->entries[at];
         free(e->text_lc);
         catalog_fill(e, r);
-        catalog_hot_fill(&c->hot[c->slots[s]], e);
+        catalog_hot_fill(&c->hot[at], e);
         return SCRY_OK;
     }
     if (c->n == c->cap) {
@@ -152,38 +103,30 @@ int catalog_upsert(catalog *c, const image_rec *r) {
         c->hot = h;
         c->cap = cap;
     }
+    if (rowmap_put(&c->index, r->rowid, (uint32_t)c->n) != SCRY_OK) return SCRY_ENOMEM;
     catalog_fill(&c->entries[c->n], r);
     catalog_hot_fill(&c->hot[c->n], &c->entries[c->n]);
-    if (c->keys[s] == 0) c->used++;
-    c->keys[s] = r->rowid;
-    c->slots[s] = (uint32_t)c->n;
     c->n++;
     return SCRY_OK;
 }
 
 void catalog_remove(catalog *c, int64_t rowid) {
-    if (!c->hcap) return;
-    int found;
-    size_t s = find_slot(c, rowid, &found);
-    if (!found) return;
-    size_t e = c->slots[s];
+    uint32_t e;
+    if (!rowmap_get(&c->index, rowid, &e)) return;
     free(c->entries[e].text_lc);
-    c->keys[s] = -1;
+    rowmap_del(&c->index, rowid);
     size_t last = c->n - 1;
-    if (e != last) {
+    if (e != last) {            /* move the last entry into the hole */
         c->entries[e] = c->entries[last];
         c->hot[e] = c->hot[last];
-        size_t ls = find_slot(c, c->entries[e].rowid, &found);
-        c->slots[ls] = (uint32_t)e;
+        rowmap_put(&c->index, c->entries[e].rowid, e);   /* overwrite: cannot fail */
     }
     c->n--;
 }
 
 const cat_entry *catalog_get(const catalog *c, int64_t rowid) {
-    if (!c->hcap) return NULL;
-    int found;
-    size_t s = find_slot(c, rowid, &found);
-    return found ? &c->entries[c->slots[s]] : NULL;
+    uint32_t at;
+    return rowmap_get(&c->index, rowid, &at) ? &c->entries[at] : NULL;
 }
 
 size_t catalog_count(const catalog *c) { return c->n; }

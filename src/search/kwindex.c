@@ -8,6 +8,7 @@
  * a min-heap, asking the allow filter only about documents that would enter
  * the heap. */
 #include "search/kwindex.h"
+#include "search/rowmap.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -55,9 +56,7 @@ struct kwindex {
     doc *docs;
     uint32_t ndocs, dcap, live;
     double total_len;           /* of live documents */
-    int64_t *rkeys;             /* rowid hash: 0 empty, -1 deleted */
-    uint32_t *rslots;
-    size_t rhcap, rused;
+    rowmap rows;                /* rowid -> doc slot */
 };
 
 /* ---- words -------------------------------------------------------------------- */
@@ -214,43 +213,13 @@ static int64_t term_intern(kwindex *kw, const char *s) {
 
 /* ---- rowid -> slot ------------------------------------------------------------------ */
 
-static uint64_t mix(int64_t k) {
-    uint64_t x = (uint64_t)k;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static size_t row_find(const kwindex *kw, int64_t rowid, int *found) {
-    size_t mask = kw->rhcap - 1, i = mix(rowid) & mask, tomb = (size_t)-1;
-    for (;;) {
-        int64_t k = kw->rkeys[i];
-        if (k == rowid) { *found = 1; return i; }
-        if (k == 0) { *found = 0; return tomb != (size_t)-1 ? tomb : i; }
-        if (k == -1 && tomb == (size_t)-1) tomb = i;
-        i = (i + 1) & mask;
-    }
-}
-
-static int row_rehash(kwindex *kw, size_t cap) {
-    int64_t *keys = calloc(cap, sizeof *keys);
-    uint32_t *slots = calloc(cap, sizeof *slots);
-    if (!keys || !slots) { free(keys); free(slots); return SCRY_ENOMEM; }
-    free(kw->rkeys);
-    free(kw->rslots);
-    kw->rkeys = keys;
-    kw->rslots = slots;
-    kw->rhcap = cap;
-    kw->rused = 0;
-    for (uint32_t d = 0; d < kw->ndocs; d++) {
-        if (!kw->docs[d].alive) continue;
-        int found;
-        size_t s = row_find(kw, kw->docs[d].rowid, &found);
-        kw->rkeys[s] = kw->docs[d].rowid;
-        kw->rslots[s] = d;
-        kw->rused++;
-    }
+/* Rebuild the rowid map from the live documents (after compaction moved
+ * them). */
+static int row_rebuild(kwindex *kw) {
+    rowmap_clear(&kw->rows);
+    for (uint32_t d = 0; d < kw->ndocs; d++)
+        if (kw->docs[d].alive && rowmap_put(&kw->rows, kw->docs[d].rowid, d) != SCRY_OK)
+            return SCRY_ENOMEM;
     return SCRY_OK;
 }
 
@@ -268,8 +237,7 @@ void kw_free(kwindex *kw) {
     free(kw->terms);
     free(kw->thash);
     free(kw->docs);
-    free(kw->rkeys);
-    free(kw->rslots);
+    rowmap_free(&kw->rows);
     free(kw);
 }
 
@@ -307,7 +275,7 @@ static int compact(kwindex *kw) {
         tm->n = k;
     }
     free(remap);
-    return row_rehash(kw, kw->rhcap);
+    return row_rebuild(kw);
 }
 
 typedef struct tf_acc {
@@ -345,12 +313,10 @@ static const char *const month_names[12] = {"january", "february", "march", "apr
 
 int kw_put(kwindex *kw, const image_rec *r) {
     if (r->rowid <= 0) return SCRY_EINVAL;
-    if ((kw->rused + 1) * 2 > kw->rhcap && row_rehash(kw, kw->rhcap ? kw->rhcap * 2 : 4096)) return SCRY_ENOMEM;
-    int found;
-    size_t s = row_find(kw, r->rowid, &found);
-    if (found) {
-        kill_doc(kw, kw->rslots[s]);
-        kw->rkeys[s] = -1;      /* re-inserted below */
+    uint32_t old;
+    if (rowmap_get(&kw->rows, r->rowid, &old)) {
+        kill_doc(kw, old);
+        rowmap_del(&kw->rows, r->rowid);    /* re-inserted below */
     }
 
     tf_acc a = {.kw = kw};
@@ -427,21 +393,19 @@ int kw_put(kwindex *kw, const image_rec *r) {
     free(a.wtf);
     kw->live++;
     kw->total_len += a.len;
-    s = row_find(kw, r->rowid, &found);
-    if (kw->rkeys[s] == 0) kw->rused++;
-    kw->rkeys[s] = r->rowid;
-    kw->rslots[s] = slot;
+    if (rowmap_put(&kw->rows, r->rowid, slot) != SCRY_OK) {
+        kill_doc(kw, slot);
+        return SCRY_ENOMEM;
+    }
     if (kw->ndocs - kw->live > 1024 && kw->ndocs - kw->live > kw->live) return compact(kw);
     return SCRY_OK;
 }
 
 void kw_remove(kwindex *kw, int64_t rowid) {
-    if (!kw->rhcap) return;
-    int found;
-    size_t s = row_find(kw, rowid, &found);
-    if (!found) return;
-    kill_doc(kw, kw->rslots[s]);
-    kw->rkeys[s] = -1;
+    uint32_t slot;
+    if (!rowmap_get(&kw->rows, rowid, &slot)) return;
+    kill_doc(kw, slot);
+    rowmap_del(&kw->rows, rowid);
     if (kw->ndocs - kw->live > 1024 && kw->ndocs - kw->live > kw->live) compact(kw);
 }
 
