@@ -238,7 +238,13 @@ static int sweep_tmp(const fs_store *fs) {
         if (snprintf(p, sizeof p, "%s/%s", fs->tmpdir, de->d_name) >= (int)sizeof p) continue;
         int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(p) == 0) removed++;
+        /* Unlink only if the name still denotes the inode we locked: a temp
+         * name freed by its writer may already belong to a new, live writer. */
+        struct stat held, now;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &held) == 0 && held.st_nlink > 0 &&
+            stat(p, &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev &&
+            unlink(p) == 0)
+            removed++;
         close(fd);
     }
     closedir(d);
