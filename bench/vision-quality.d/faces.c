@@ -13,6 +13,7 @@
 
 #include "core/util.h"
 #include "vision/faces.h"
+#include "vision/objects.h"
 
 /* CPU seconds of this process: unlike wall time, not inflated when other
  * work shares the cores (ONNX Runtime runs 1 intra-op thread here). */
@@ -71,7 +72,7 @@ static int match(float (*gt)[4], int ngt, const face_box *p, int np, float thr) 
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s MODELS_DIR FACES_DIR [--model back|front] [--tile N] "
-                        "[--score S] [--scale F] [-v]\n", argv[0]);
+                        "[--score S] [--scale F] [--guide objects|all] [-v]\n", argv[0]);
         return 2;
     }
     if (VIPS_INIT(argv[0])) return 2;
@@ -79,17 +80,26 @@ int main(int argc, char **argv) {
     faces_default_opts(&o);
     int verbose = 0;
     double scale = 1.0;
+    /* objects: tiles only over people the object detector found, as the
+     * pipeline does; all: every tile (faces_detect). */
+    int guided = 1;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
             o.model = strcmp(argv[++i], "front") ? FACES_BACK_256 : FACES_FRONT_128;
         else if (!strcmp(argv[i], "--tile") && i + 1 < argc) o.tile = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--score") && i + 1 < argc) o.min_score = (float)atof(argv[++i]);
         else if (!strcmp(argv[i], "--scale") && i + 1 < argc) scale = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--guide") && i + 1 < argc) guided = !strcmp(argv[++i], "objects");
         else if (!strcmp(argv[i], "-v")) verbose = 1;
     }
     scry_err err = {0};
     faces_model *m = NULL;
     if (faces_load_opts(argv[1], &o, &m, &err)) {
+        fprintf(stderr, "faces: %s\n", err.msg);
+        return 1;
+    }
+    objects_model *om = NULL;
+    if (guided && objects_load(argv[1], &om, &err)) {
         fprintf(stderr, "faces: %s\n", err.msg);
         return 1;
     }
@@ -124,18 +134,31 @@ int main(int argc, char **argv) {
             fprintf(stderr, "faces: cannot load %s\n", path);
             return 1;
         }
-        face_box *p = NULL;
-        int np = 0;
+        face_box *p = NULL, people[64];
+        int np = 0, npeople = -1;
+        if (om) {
+            det_box *d = NULL;
+            int nd = 0;
+            if (objects_detect(om, &img, &d, &nd, &err)) {
+                fprintf(stderr, "faces: objects: %s: %s\n", file, err.msg);
+                return 1;
+            }
+            npeople = 0;
+            for (int i = 0; i < nd && npeople < 64; i++)
+                if (d[i].label == 0)
+                    people[npeople++] = (face_box){d[i].x, d[i].y, d[i].w, d[i].h, d[i].score};
+            free(d);
+        }
         double t0 = scry_mono_s(), c0 = cpu_s();
-        if (faces_detect(m, &img, &p, &np, &err)) {
+        if (faces_detect_guided(m, &img, people, npeople, &p, &np, &err)) {
             fprintf(stderr, "faces: %s: %s\n", file, err.msg);
             return 1;
         }
         double ms = (scry_mono_s() - t0) * 1000;
         tot_cpu += (cpu_s() - c0) * 1000;
         int hit = match(gt, ngt, p, np, 0.5f), hit3 = match(gt, ngt, p, np, 0.3f);
-        printf("%-18s %4dx%-4d gt=%2d pred=%2d hit=%2d hit@0.3=%2d %6.1f ms\n", file, img.w,
-               img.h, ngt, np, hit, hit3, ms);
+        printf("%-18s %4dx%-4d gt=%2d pred=%2d hit=%2d hit@0.3=%2d people=%2d %6.1f ms\n", file,
+               img.w, img.h, ngt, np, hit, hit3, npeople, ms);
         if (verbose)
             for (int i = 0; i < np; i++)
                 printf("   pred %.0f,%.0f %.0fx%.0f s=%.2f\n", p[i].x, p[i].y, p[i].w, p[i].h,
@@ -146,10 +169,12 @@ int main(int argc, char **argv) {
     }
     json_decref(root);
     faces_free(m);
+    objects_free(om);
     int nimg = (int)k;
-    printf("model=%s tile=%d min_score=%.2f scale=%.2f: %d/%d faces found (IoU>=0.5), %d at IoU>=0.3, "
+    printf("model=%s tile=%d guide=%s min_score=%.2f scale=%.2f: %d/%d faces found (IoU>=0.5), %d at IoU>=0.3, "
            "%d predictions, %.1f ms/image (cpu %.1f)\n",
-           o.model == FACES_FRONT_128 ? "front128" : "back256", o.tile, o.min_score, scale, tot_hit,
+           o.model == FACES_FRONT_128 ? "front128" : "back256", o.tile, om ? "objects" : "all",
+           o.min_score, scale, tot_hit,
            tot_gt, tot_hit3, tot_pred, nimg ? tot_ms / nimg : 0, nimg ? tot_cpu / nimg : 0);
     printf("faces: recall=%.3f precision=%.3f\n", tot_gt ? (double)tot_hit / tot_gt : 0,
            tot_pred ? (double)tot_hit / tot_pred : 0);

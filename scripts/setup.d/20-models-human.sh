@@ -29,7 +29,8 @@ out="$SCRY_DEPS/models"
 ort="${ORT_DIR:-$SCRY_DEPS/onnxruntime}"
 
 stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER") "$here/tools/tfjs2onnx.py" \
-  "$here/tools/tfjs_ref.js" "$here/tools/model_check.c" "$here/tools/rgbload.h" | sha256sum | cut -d' ' -f1)
+  "$here/tools/tfjs_ref.js" "$here/tools/model_check.c" "$here/tools/rgbload.h" \
+  "$here"/src/vision/{onnx,objects,emotion}.c | sha256sum | cut -d' ' -f1)
 if [ -f "$out/centernet.onnx" ] && [ -f "$out/emotion.onnx" ] &&
    [ "$(cat "$out/.human.stamp" 2>/dev/null)" = "$stamp_want" ]; then
   echo "  human models present (centernet.onnx, emotion.onnx)"; exit 0

@@ -31,7 +31,6 @@ typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
     faces_model *faces;         /* whole image + tiles (small faces) */
-    faces_model *faces_whole;   /* whole image only: for photos without people */
     ocr_model *ocr;
 } vision_models;
 

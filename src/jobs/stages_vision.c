@@ -74,12 +74,6 @@ static int load_emotion(const char *dir, void **out, scry_err *err) {
 static int load_faces(const char *dir, void **out, scry_err *err) {
     return faces_load(dir, (faces_model **)out, err);
 }
-static int load_faces_whole(const char *dir, void **out, scry_err *err) {
-    faces_opts o;
-    faces_default_opts(&o);
-    o.tile = 0;
-    return faces_load_opts(dir, &o, (faces_model **)out, err);
-}
 static int load_ocr(const char *dir, void **out, scry_err *err) {
     return ocr_load(dir, (ocr_model **)out, err);
 }
@@ -94,9 +88,6 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
     if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
     if (rc == SCRY_OK)
         rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
-    if (rc == SCRY_OK)
-        rc = load_one(cfg, "blazeface_back_256.onnx", load_faces_whole, (void **)&vm->faces_whole,
-                      err);
     if (rc == SCRY_OK && cfg->ocr)
         rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
     if (rc != SCRY_OK) vision_models_free(vm);
@@ -107,7 +98,6 @@ void vision_models_free(vision_models *vm) {
     objects_free(vm->objects);
     emotion_free(vm->emotion);
     faces_free(vm->faces);
-    faces_free(vm->faces_whole);
     ocr_free(vm->ocr);
     memset(vm, 0, sizeof *vm);
 }
@@ -158,18 +148,25 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
     if (!vs) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     face_box *boxes = NULL;
     int n = 0;
-    /* The tiled pass finds small faces in group photos but costs ~3x the
-     * whole-image pass. When the object detector ran and saw no person,
-     * the whole-image pass is enough (a face large enough to matter there
-     * is found by it); measured in docs/vision.md. */
-    faces_model *fm = ctx->models->faces;
-    if (ctx->models->objects && ctx->models->faces_whole) {
-        int person = 0;
+    /* The tiled pass finds small faces in group photos but costs ~4x the
+     * whole-image pass. When the object detector ran, only tiles over a
+     * person whose face the whole pass may have missed are run (none in a
+     * photo without people): measured in docs/vision-faces-ocr.md. */
+    face_box *people = NULL;
+    int npeople = -1;
+    if (ctx->models->objects) {
+        people = malloc((size_t)(vs->nobjects ? vs->nobjects : 1) * sizeof *people);
+        if (!people) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        npeople = 0;
         for (int i = 0; i < vs->nobjects; i++)
-            if (vs->objects[i].label == 0) person = 1;
-        if (!person) fm = ctx->models->faces_whole;
+            if (vs->objects[i].label == 0)
+                people[npeople++] = (face_box){vs->objects[i].x, vs->objects[i].y,
+                                               vs->objects[i].w, vs->objects[i].h,
+                                               vs->objects[i].score};
     }
-    int rc = faces_detect(fm, &ctx->dec.work, &boxes, &n, err);
+    int rc = faces_detect_guided(ctx->models->faces, &ctx->dec.work, people, npeople, &boxes, &n,
+                                 err);
+    free(people);
     if (rc != SCRY_OK) return rc;
     vs->face_emotions = calloc((size_t)(n ? n : 1), sizeof(int));
     if (!vs->face_emotions) {

@@ -235,7 +235,41 @@ static int tile_starts(int len, int t, float *starts, int max) {
     return n;
 }
 
+/* Does the whole-image pass need help from tiles for this person? Not when
+ * it already found a face inside the person's box, nor when the person is so
+ * large that its face is well within what the whole pass sees: the face side
+ * is estimated as a third of the box's shorter side (a standing person is
+ * ~2.5 heads wide, a seated or cropped one wider, so this errs small, i.e.
+ * towards tiling), and compared in the whole pass's input pixels. */
+#ifndef FACES_WHOLE_PASS_GOOD_BOX
+#define FACES_WHOLE_PASS_GOOD_BOX 20.0f
+#endif
+
+static int person_needs_tiles(const face_box *person, const cands *whole, float whole_scale) {
+    float est_face = fminf(person->w, person->h) / 3.0f * whole_scale;
+    if (est_face >= FACES_WHOLE_PASS_MIN_FACE) return 0;
+    for (int i = 0; i < whole->n; i++) {
+        /* A face the whole pass saw tiny is found but poorly boxed: the
+         * tile pass refines it. */
+        if (whole->v[i].w * whole_scale < FACES_WHOLE_PASS_GOOD_BOX) continue;
+        float cx = whole->v[i].x + whole->v[i].w / 2, cy = whole->v[i].y + whole->v[i].h / 2;
+        if (cx >= person->x && cx < person->x + person->w && cy >= person->y &&
+            cy < person->y + person->h)
+            return 0;
+    }
+    return 1;
+}
+
+static int overlaps(const face_box *b, float x0, float y0, float x1, float y1) {
+    return b->x < x1 && b->x + b->w > x0 && b->y < y1 && b->y + b->h > y0;
+}
+
 int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scry_err *err) {
+    return faces_detect_guided(m, img, NULL, -1, out, n, err);
+}
+
+int faces_detect_guided(faces_model *m, const img_rgb *img, const face_box *people, int npeople,
+                        face_box **out, int *n, scry_err *err) {
     *out = NULL;
     *n = 0;
     if (!img || !img->px || img->w <= 0 || img->h <= 0)
@@ -254,11 +288,21 @@ int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scr
     /* Finer pass on tiles when they are meaningfully smaller than the image. */
     int T = m->opts.tile;
     if (T < 0) T = side > 1.25f * (float)S ? (int)(0.6f * side + 0.5f) : 0;
-    if (rc == SCRY_OK && T > 0 && side > 1.25f * (float)T) {
+    if (rc == SCRY_OK && T > 0 && side > 1.25f * (float)T && npeople != 0) {
+        /* With people given, only tiles over a person the whole pass may
+         * have failed count. */
+        char need_any = npeople < 0;
+        char *needs = NULL;
+        if (npeople > 0) {
+            needs = calloc((size_t)npeople, 1);
+            if (!needs) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+            for (int i = 0; needs && i < npeople; i++)
+                need_any |= needs[i] = (char)person_needs_tiles(&people[i], &c, (float)S / side);
+        }
         enum { MAXT = 16 };
         float xs[MAXT], ys[MAXT];
         int nx = tile_starts(img->w, T, xs, MAXT), ny = tile_starts(img->h, T, ys, MAXT);
-        for (int ty = 0; ty < ny && rc == SCRY_OK; ty++) {
+        for (int ty = 0; need_any && ty < ny && rc == SCRY_OK; ty++) {
             for (int tx = 0; tx < nx && rc == SCRY_OK; tx++) {
                 pass p = {warp_rect(xs[tx], ys[ty], (float)T, (float)T, S, S), -1e9f, -1e9f,
                           1e9f, 1e9f, (float)T / 3.0f};
@@ -266,9 +310,13 @@ int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scr
                 if (tx + 1 < nx) p.kx1 = (xs[tx] + (float)T + xs[tx + 1]) / 2;
                 if (ty > 0) p.ky0 = (ys[ty - 1] + (float)T + ys[ty]) / 2;
                 if (ty + 1 < ny) p.ky1 = (ys[ty] + (float)T + ys[ty + 1]) / 2;
-                rc = run_pass(m, img, &p, input, &c, err);
+                int wanted = npeople < 0;
+                for (int i = 0; !wanted && i < npeople; i++)
+                    wanted = needs[i] && overlaps(&people[i], p.kx0, p.ky0, p.kx1, p.ky1);
+                if (wanted) rc = run_pass(m, img, &p, input, &c, err);
             }
         }
+        free(needs);
     }
     free(input);
     if (rc) {

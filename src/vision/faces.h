@@ -57,6 +57,19 @@ void faces_free(faces_model *m);
  * sorted by decreasing score. */
 int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scry_err *err);
 
+/* A face at least this many pixels wide in the whole-image pass's input is
+ * found by that pass alone (measured in docs/vision-faces-ocr.md). */
+#define FACES_WHOLE_PASS_MIN_FACE 40.0f
+
+/* faces_detect guided by person boxes (image pixels, e.g. from the object
+ * detector; only x, y, w, h are read): the finer tiled pass runs only on
+ * tiles overlapping a person whose face the whole-image pass did not find
+ * and may be too small for it. npeople == 0: whole image only; npeople < 0:
+ * every tile (same as faces_detect). Faces are still found anywhere in the
+ * image by the whole-image pass. */
+int faces_detect_guided(faces_model *m, const img_rgb *img, const face_box *people, int npeople,
+                        face_box **out, int *n, scry_err *err);
+
 /* b grown by margin * its size on every side, clipped to a w x h image. */
 face_box face_box_expand(face_box b, float margin, int w, int h);
 

@@ -58,29 +58,60 @@ void objects_free(objects_model *m) {
     free(m);
 }
 
+/* Horizontal pass of one source row into S*3 floats: TF.js interpolates
+ * along x within each of the two rows first, then along y. */
+static void resize_row(const uint8_t *row, const int *x0, const int *x1, const float *wx, int S,
+                       float *dst) {
+    for (int ox = 0; ox < S; ox++) {
+        const uint8_t *a = row + x0[ox], *b = row + x1[ox];
+        float w = wx[ox];
+        for (int c = 0; c < 3; c++) dst[ox * 3 + c] = (float)a[c] + ((float)b[c] - (float)a[c]) * w;
+    }
+}
+
 void objects_prepare_input(const img_rgb *img, float *out) {
-    const int S = OBJECTS_INPUT_SIZE;
+    /* Separable, with the per-column taps computed once and each source
+     * row's horizontal pass computed once even when the vertical scale
+     * reuses it (upscaling): ~10x cheaper than the direct per-pixel form
+     * in double precision, and within float rounding of it (the setup
+     * check compares with TF.js at 1e-3 of a grey level). */
+    enum { S = OBJECTS_INPUT_SIZE };
     const double ry = (double)img->h / S, rx = (double)img->w / S;
     const size_t stride = (size_t)img->w * 3;
+    int x0[S], x1[S];
+    float wx[S];
+    for (int ox = 0; ox < S; ox++) {
+        double fx = rx * ox;
+        int a = (int)floor(fx), b = (int)ceil(fx) < img->w - 1 ? (int)ceil(fx) : img->w - 1;
+        x0[ox] = a * 3, x1[ox] = b * 3, wx[ox] = (float)(fx - a);
+    }
+    /* The horizontal passes of the two source rows in use (12 KB). */
+    float buf[2][S * 3];
+    float *rows[2] = {buf[0], buf[1]};
+    int have[2] = {-1, -1};
     for (int oy = 0; oy < S; oy++) {
         double fy = ry * oy;
         int y0 = (int)floor(fy);
         int y1 = (int)ceil(fy) < img->h - 1 ? (int)ceil(fy) : img->h - 1;
-        double wy = fy - y0;
-        const uint8_t *r0 = img->px + (size_t)y0 * stride, *r1 = img->px + (size_t)y1 * stride;
-        for (int ox = 0; ox < S; ox++) {
-            double fx = rx * ox;
-            int x0 = (int)floor(fx);
-            int x1 = (int)ceil(fx) < img->w - 1 ? (int)ceil(fx) : img->w - 1;
-            double wx = fx - x0;
-            float *o = out + ((size_t)oy * S + ox) * 3;
-            for (int c = 0; c < 3; c++) {
-                double tl = r0[x0 * 3 + c], tr = r0[x1 * 3 + c];
-                double bl = r1[x0 * 3 + c], br = r1[x1 * 3 + c];
-                double top = tl + (tr - tl) * wx, bot = bl + (br - bl) * wx;
-                o[c] = (float)(top + (bot - top) * wy);
+        float wy = (float)(fy - y0);
+        /* Reuse the row computed for the previous output row if possible. */
+        if (have[0] != y0) {
+            if (have[1] == y0) {
+                float *t = rows[0];
+                rows[0] = rows[1], rows[1] = t;
+                have[0] = y0, have[1] = -1;
+            } else {
+                resize_row(img->px + (size_t)y0 * stride, x0, x1, wx, S, rows[0]);
+                have[0] = y0;
             }
         }
+        if (have[1] != y1) {
+            resize_row(img->px + (size_t)y1 * stride, x0, x1, wx, S, rows[1]);
+            have[1] = y1;
+        }
+        float *o = out + (size_t)oy * S * 3;
+        const float *t = rows[0], *b = rows[1];
+        for (int i = 0; i < S * 3; i++) o[i] = t[i] + (b[i] - t[i]) * wy;
     }
 }
 

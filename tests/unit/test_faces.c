@@ -183,6 +183,63 @@ static void test_no_faces_in_animal_photos(void **state) {
     }
 }
 
+/* Guided tiling: no people means the whole-image pass alone; one huge
+ * "person" (its face would be large for the whole pass) adds no tile;
+ * small people around every labelled face bring back every tile that
+ * matters, so the result equals the fully tiled one. */
+static void test_guided_tiling(void **state) {
+    (void)state;
+    NEED_MODEL();
+    json_error_t je;
+    json_t *root = json_load_file(tu_shared("data/faces/faces.json"), 0, &je);
+    if (!root) skip();
+    const char *file = "2008_002079.jpg";   /* the whole pass finds 5 of 6 */
+    json_t *gt = NULL;
+    size_t k;
+    json_t *e;
+    json_array_foreach(root, k, e)
+        if (!strcmp(json_string_value(json_object_get(e, "file")), file))
+            gt = json_object_get(e, "faces_xywh");
+    assert_non_null(gt);
+    img_rgb img;
+    char rel[256];
+    snprintf(rel, sizeof rel, "data/faces/images/%s", file);
+    assert_int_equal(load_rgb(tu_shared(rel), &img), 0);
+    scry_err err = {0};
+    face_box *all = NULL, *none = NULL, *big = NULL, *near = NULL;
+    int n_all = 0, n_none = 0, n_big = 0, n_near = 0;
+    assert_int_equal(faces_detect(g_model, &img, &all, &n_all, &err), SCRY_OK);
+    assert_int_equal(faces_detect_guided(g_model, &img, NULL, 0, &none, &n_none, &err), SCRY_OK);
+    face_box everyone = {0, 0, (float)img.w, (float)img.h, 0.9f};
+    assert_int_equal(faces_detect_guided(g_model, &img, &everyone, 1, &big, &n_big, &err), SCRY_OK);
+    face_box people[64];
+    int np = 0;
+    size_t j;
+    json_t *b;
+    json_array_foreach(gt, j, b) {
+        float g[4];
+        for (int c = 0; c < 4; c++) g[c] = (float)json_number_value(json_array_get(b, (size_t)c));
+        /* A head-and-shoulders box around the face, as a detector gives. */
+        people[np++] = (face_box){g[0] - g[2], g[1] - g[3] / 2, g[2] * 3, g[3] * 4, 0.9f};
+    }
+    assert_int_equal(faces_detect_guided(g_model, &img, people, np, &near, &n_near, &err),
+                     SCRY_OK);
+    assert_int_equal(n_all, (int)json_array_size(gt));
+    assert_true(n_none < n_all);          /* this photo needs the tiles */
+    assert_int_equal(n_big, n_none);
+    for (int i = 0; i < n_big; i++) assert_true(fabsf(big[i].x - none[i].x) < 0.01f);
+    assert_int_equal(n_near, n_all);
+    for (int i = 0; i < n_all; i++) {
+        int same = 0;
+        for (int m = 0; m < n_near; m++)
+            same |= fabsf(near[m].x - all[i].x) < 1.0f && fabsf(near[m].y - all[i].y) < 1.0f;
+        assert_true(same);
+    }
+    free(all), free(none), free(big), free(near);
+    g_free(img.px);
+    json_decref(root);
+}
+
 typedef struct job {
     const img_rgb *img;
     face_box *f;
@@ -252,6 +309,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_group_photos_recall),
         cmocka_unit_test(test_face_found_at_any_size),
         cmocka_unit_test(test_no_faces_in_animal_photos),
+        cmocka_unit_test(test_guided_tiling),
         cmocka_unit_test(test_threads_share_a_model),
         cmocka_unit_test(test_bad_input_and_expand),
     };
