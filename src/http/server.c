@@ -41,6 +41,7 @@ typedef struct upload_part {
     unsigned char head[SNIFF_BYTES];
     size_t headlen;
     const char *format;         /* sniffed; NULL = not (yet) an image */
+    int announced;              /* opened by an empty call, no bytes yet */
 } upload_part;
 
 enum req_kind { REQ_PLAIN = 0, REQ_MULTIPART, REQ_RAW };
@@ -146,6 +147,13 @@ static char *clean_filename(const char *name, const char *fallback) {
     return strndup(base, 255);
 }
 
+static int same_filename(const upload_part *p, const char *filename) {
+    char *clean = clean_filename(filename, "upload");
+    int same = clean && strcmp(clean, p->filename) == 0;
+    free(clean);
+    return same;
+}
+
 static upload_part *part_new(req_state *rs, const char *filename) {
     if (rs->nparts >= MAX_PARTS) {
         req_fail(rs, 413, "too_large", "more than %d files in one request", MAX_PARTS);
@@ -191,8 +199,21 @@ static enum MHD_Result post_iterator(void *cls, enum MHD_ValueKind kind, const c
     if (rs->status) return MHD_YES;       /* already failed: just drain */
     if (!filename) return MHD_YES;        /* a plain form field: not a file */
     upload_part *p = NULL;
-    if (off == 0 || rs->nparts == 0) p = part_new(rs, filename);
-    else p = &rs->parts[rs->nparts - 1];
+    if (off == 0 || rs->nparts == 0) {
+        /* libmicrohttpd announces a part with an empty call at offset 0 when
+         * the part's first bytes are not yet in the buffer, then delivers
+         * them at offset 0 again: that is the same part, not a new empty
+         * one (an empty part is still one part, refused as not an image). */
+        upload_part *last = rs->nparts ? &rs->parts[rs->nparts - 1] : NULL;
+        if (last && last->announced && last->headlen == 0 && size > 0 &&
+            same_filename(last, filename))
+            p = last;
+        else
+            p = part_new(rs, filename);
+        if (p) p->announced = size == 0;
+    } else {
+        p = &rs->parts[rs->nparts - 1];
+    }
     if (p) part_write(rs, p, data, size);
     return MHD_YES;
 }
