@@ -14,7 +14,8 @@
  * aliased away. Pixels that fall outside the source take the pad colour.
  *
  * Self-contained (no libvips): it runs inside worker threads on memory the
- * caller owns and allocates nothing. */
+ * caller owns; axis-aligned maps take a separable path that mallocs a few
+ * rows of scratch (and falls back to the general path if it cannot). */
 #ifndef SCRY_WARP_H
 #define SCRY_WARP_H
 
