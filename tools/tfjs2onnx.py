@@ -338,7 +338,97 @@ class Converter:
         return self.binary("Sub", ins, "sub")
 
     def op_Mul(self, name, ins, a):
+        pat = self.hard_swish_input(ins)
+        if pat is not None:
+            xc = self.nchw(self.value(pat[0]))
+            return self.nhwc(self.emit("Mul", [xc, self.hard_sigmoid_nchw(xc, pat)], "hswish"))
+        pat = self.hard_sigmoid_input(ins)
+        if pat is not None:
+            return self.nhwc(self.hard_sigmoid_nchw(self.nchw(self.value(pat[0])), pat))
         return self.binary("Mul", ins, "mul")
+
+    # -- MobileNetV3's hard-swish and hard-sigmoid -------------------------
+    # TF.js spells them x * c * relu6(x + k) and c * relu6(x + k) (k = 3 and
+    # c = 1/6 as stored in float16: 0.16662598): four and three elementwise
+    # ops, none of which ONNX Runtime's NCHWc layout (its fast convolution
+    # path) runs, so each costs a reorder out of that layout and back.
+    # Rewritten with ops it runs on blocked tensors -- per-channel affine maps
+    # (BatchNormalization, which it turns into a depthwise 1x1 convolution),
+    # Relu, Add, Mul -- as the same function with the model's own constants:
+    #   c * relu6(x + k) = relu(c*x + c*k) - relu(c*x + c*k - 6c)
+    # The setup check against TF.js covers it like every other op.
+    CONV_OPS = ("FusedConv2D", "Conv2D", "DepthwiseConv2dNative", "FusedDepthwiseConv2dNative")
+
+    def tf_node(self, ref):
+        if ref is None or ref.startswith("^"):
+            return None
+        return self.nodes.get(ref.split(":")[0])
+
+    def scalar(self, ref):
+        """The value of a scalar constant, or None."""
+        r = self.ref(ref)
+        if r not in self.consts or np.size(self.consts[r]) != 1:
+            return None
+        return float(np.asarray(self.consts[r], dtype=np.float32).reshape(-1)[0])
+
+    def conv_channels(self, ref):
+        """Output channels of a convolution node (None if ref is not one)."""
+        n = self.tf_node(ref)
+        if n is None or n["op"].lstrip("_") not in self.CONV_OPS:
+            return None
+        filt = self.consts.get(self.ref(n["input"][1]))
+        if filt is None or filt.ndim != 4:
+            return None
+        return int(filt.shape[3]) if "Depthwise" not in n["op"] else int(filt.shape[2] * filt.shape[3])
+
+    def relu6_shift(self, ref):
+        """(x, k) if ref is relu6(x + k) with x a convolution, else None."""
+        r = self.tf_node(ref)
+        if r is None or r["op"] != "Relu6":
+            return None
+        add = self.tf_node(r["input"][0])
+        if add is None or add["op"] not in ("Add", "AddV2"):
+            return None
+        for p, q in ((0, 1), (1, 0)):
+            k = self.scalar(add["input"][q])
+            if k is not None and self.conv_channels(add["input"][p]):
+                return add["input"][p], k
+        return None
+
+    def hard_sigmoid_input(self, ins):
+        """(x, c, k) if Mul(ins) is c * relu6(x + k), else None."""
+        for a, b in ((0, 1), (1, 0)):
+            c, xk = self.scalar(ins[a]), self.relu6_shift(ins[b])
+            if c is not None and c > 0 and xk is not None:
+                return xk[0], c, xk[1]
+        return None
+
+    def hard_swish_input(self, ins):
+        """(x, c, k) if Mul(ins) is (x * c) * relu6(x + k), else None."""
+        for a, b in ((0, 1), (1, 0)):
+            m, xk = self.tf_node(ins[a]), self.relu6_shift(ins[b])
+            if m is None or m["op"] != "Mul" or xk is None:
+                continue
+            mi = m["input"]
+            for p, q in ((0, 1), (1, 0)):
+                c = self.scalar(mi[p])
+                if c is not None and c > 0 and self.ref(mi[q]) == self.ref(xk[0]):
+                    return xk[0], c, xk[1]
+        return None
+
+    def hard_sigmoid_nchw(self, xc, pat):
+        xref, c, k = pat
+        n = self.conv_channels(xref)
+
+        def affine(v, scale, bias):
+            return self.emit("BatchNormalization",
+                             [v, self.const(np.full(n, scale, np.float32)),
+                              self.const(np.full(n, bias, np.float32)),
+                              self.const(np.zeros(n, np.float32)),
+                              self.const(np.ones(n, np.float32))], "hsig_affine", epsilon=0.0)
+        lo = self.emit("Relu", [affine(xc, c, c * k)], "hsig_lo")
+        hi = self.emit("Relu", [affine(xc, c, c * k - 6.0 * c)], "hsig_hi")
+        return self.emit("Add", [lo, affine(hi, -1.0, 0.0)], "hsig")
 
     def op_RealDiv(self, name, ins, a):
         return self.binary("Div", ins, "div")
@@ -381,6 +471,10 @@ class Converter:
 
     def op_Mean(self, name, ins, a):
         axes = [int(v) for v in np.atleast_1d(self.constval(ins[1]))]
+        if sorted(axes) == [1, 2] and a.get("keep_dims") and self.conv_channels(ins[0]):
+            # The spatial mean of a feature map (squeeze-and-excite): as
+            # GlobalAveragePool it stays in ONNX Runtime's NCHWc layout.
+            return self.nhwc(self.emit("GlobalAveragePool", [self.nchw(self.value(ins[0]))], "gap"))
         return self.emit("ReduceMean", [self.value(ins[0])], "mean", axes=axes,
                          keepdims=1 if a.get("keep_dims") else 0)
 
@@ -476,6 +570,14 @@ def main():
             raise ConvertError("output %s is not in the model signature" % o)
         graph_outputs.append(helper.make_tensor_value_info(o, conv.dtypes.get(src) or TensorProto.FLOAT,
                                                            sig_shapes[tfname]))
+    # Drop what no output needs (the pieces of rewritten patterns).
+    needed, live = {o for o in outputs}, []
+    for n in reversed(conv.onnx_nodes):
+        if any(o in needed for o in n.output):
+            live.append(n)
+            needed.update(i for i in n.input if i)
+    conv.onnx_nodes = live[::-1]
+    conv.initializers = [t for t in conv.initializers if t.name in needed]
     graph = helper.make_graph(conv.onnx_nodes, os.path.basename(args.model_json), conv.inputs,
                               graph_outputs, conv.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", args.opset)],
