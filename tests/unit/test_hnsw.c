@@ -623,6 +623,14 @@ static void test_compact_with_concurrent_writes(void **state) {
     hnsw_get_stats(ix, &st);
     assert_int_equal(st.deleted, (n0 + 1) / 2);
 
+    /* Two searching threads run through it all as well (TSan coverage). */
+    enum { R = 2 };
+    pthread_t rth[R];
+    reader_ctx rc_[R];
+    for (int t = 0; t < R; t++) {
+        rc_[t] = (reader_ctx){ix, base + (size_t)t * 30 * DIM, 30, small ? 2 : 6, (int64_t)n, 0, 0};
+        assert_int_equal(pthread_create(&rth[t], NULL, reader, &rc_[t]), 0);
+    }
     compact_ctx cc = {ix, -1, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, compact_thread, &cc), 0);
@@ -660,6 +668,10 @@ static void test_compact_with_concurrent_writes(void **state) {
     }
     pthread_join(th, NULL);
     assert_int_equal(cc.rc, SCRY_OK);
+    for (int t = 0; t < R; t++) {
+        pthread_join(rth[t], NULL);
+        assert_int_equal(rc_[t].errors, 0);
+    }
     printf("compaction: %zu writes, %zu of them while it ran\n", ops, during);
     assert_true(during > 0);
 
