@@ -1297,20 +1297,6 @@ typedef struct file_header {
 } file_header;
 _Static_assert(sizeof(file_header) <= HEADER_SIZE, "header fits its block");
 
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int hnsw_save(hnsw_index *ix, const char *path, scry_err *err) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
@@ -1345,13 +1331,13 @@ int hnsw_save(hnsw_index *ix, const char *path, scry_err *err) {
         goto out;
     }
     static const char zeros[HEADER_SIZE];
-    if (write_all(fd, &h, sizeof h) || write_all(fd, zeros, HEADER_SIZE - sizeof h)) goto ioerr;
+    if (scry_write_all(fd, &h, sizeof h) || scry_write_all(fd, zeros, HEADER_SIZE - sizeof h)) goto ioerr;
     uint64_t pos = HEADER_SIZE;
     for (int i = 0; i < NSECT; i++) {
-        if (write_all(fd, src[i], sizes[i])) goto ioerr;
+        if (scry_write_all(fd, src[i], sizes[i])) goto ioerr;
         pos += sizes[i];
         uint64_t next = i + 1 < NSECT ? h.sect[i + 1].offset : h.file_size;
-        if (write_all(fd, zeros, next - pos)) goto ioerr;
+        if (scry_write_all(fd, zeros, next - pos)) goto ioerr;
         pos = next;
     }
     if (fsync(fd) != 0) goto ioerr;

@@ -171,8 +171,7 @@ static void test_recall_random(void **state) {
 
 static const char *glove_path(void) {
     static char buf[4096];
-    const char *deps = getenv("SCRY_DEPS");
-    snprintf(buf, sizeof buf, "%s/wordvec/vectors.f32", deps && *deps ? deps : "deps");
+    snprintf(buf, sizeof buf, "%s", tu_deps("wordvec/vectors.f32"));
     return buf;
 }
 

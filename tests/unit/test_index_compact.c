@@ -76,9 +76,14 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Store image i (caption, ready, encoded vector); fills its id and rowid. */
-static void store_images(meta_db *db, char ids[][SCRY_ID_LEN + 1], int64_t *rowids) {
+/* A fresh database in dir holding every image (caption, ready, encoded
+ * vector); fills their ids and rowids. */
+static meta_db *store_images(const char *dir, char ids[][SCRY_ID_LEN + 1], int64_t *rowids) {
     scry_err err = {0};
+    char path[1200];
+    snprintf(path, sizeof path, "%s/meta.db", dir);
+    meta_db *db = NULL;
+    assert_int_equal(meta_open(&db, path, &err), SCRY_OK);
     meta_new_image *news = calloc((size_t)nimg, sizeof *news);
     char names[MAXIMG][32];
     for (int i = 0; i < nimg; i++) {
@@ -110,6 +115,7 @@ static void store_images(meta_db *db, char ids[][SCRY_ID_LEN + 1], int64_t *rowi
     }
     free(vec);
     free(news);
+    return db;
 }
 
 /* Vector-only ranking of every image for query q: rowids best first. */
@@ -155,16 +161,13 @@ static void same_survivors(const int64_t *before, int nb, const int64_t *after, 
 static void test_policy_compacts_past_threshold(void **state) {
     (void)state;
     char *dir = tu_tempdir("compact");
-    char path[1200], idxdir[1200];
-    snprintf(path, sizeof path, "%s/meta.db", dir);
+    char idxdir[1200];
     snprintf(idxdir, sizeof idxdir, "%s/index", dir);
     scry_err err = {0};
-    meta_db *db = NULL;
-    assert_int_equal(meta_open(&db, path, &err), SCRY_OK);
     static char ids[MAXIMG][SCRY_ID_LEN + 1];
     static int64_t rowids[MAXIMG];
     static int deleted[MAXIMG];
-    store_images(db, ids, rowids);
+    meta_db *db = store_images(dir, ids, rowids);
 
     search_engine *se = NULL;
     assert_int_equal(search_create(&se, db, enc, lex, idxdir, &err), SCRY_OK);
@@ -260,14 +263,10 @@ static void test_policy_compacts_past_threshold(void **state) {
 static void test_policy_off(void **state) {
     (void)state;
     char *dir = tu_tempdir("compact-off");
-    char path[1200];
-    snprintf(path, sizeof path, "%s/meta.db", dir);
     scry_err err = {0};
-    meta_db *db = NULL;
-    assert_int_equal(meta_open(&db, path, &err), SCRY_OK);
     static char ids[MAXIMG][SCRY_ID_LEN + 1];
     static int64_t rowids[MAXIMG];
-    store_images(db, ids, rowids);
+    meta_db *db = store_images(dir, ids, rowids);
     search_engine *se = NULL;
     assert_int_equal(search_create(&se, db, enc, lex, NULL, &err), SCRY_OK);
     search_set_compaction(se, 0, 1);
