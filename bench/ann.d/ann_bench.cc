@@ -268,6 +268,16 @@ struct HnswlibLib : Lib {
     }
 };
 
+// Top-K ids of one query on a FAISS index (both FAISS libraries).
+static int faiss_top(faiss::Index *idx, const float *q, long *ids) {
+    float dist[K];
+    faiss::Index::idx_t lab[K];
+    idx->search(1, q, K, dist, lab);
+    int n = 0;
+    for (int i = 0; i < K; i++) if (lab[i] >= 0) ids[n++] = (long)lab[i];
+    return n;
+}
+
 struct FaissHnsw : Lib {
     faiss::IndexHNSWFlat *idx = nullptr;
     int M, efc;
@@ -280,12 +290,7 @@ struct FaissHnsw : Lib {
     }
     int search(const float *q, int ef, long *ids) override {
         idx->hnsw.efSearch = ef;
-        float dist[K];
-        faiss::Index::idx_t lab[K];
-        idx->search(1, q, K, dist, lab);
-        int n = 0;
-        for (int i = 0; i < K; i++) if (lab[i] >= 0) ids[n++] = (long)lab[i];
-        return n;
+        return faiss_top(idx, q, ids);
     }
 };
 
@@ -306,12 +311,7 @@ struct FaissIvf : Lib {
     }
     int search(const float *q, int nprobe, long *ids) override {
         idx->nprobe = nprobe;
-        float dist[K];
-        faiss::Index::idx_t lab[K];
-        idx->search(1, q, K, dist, lab);
-        int n = 0;
-        for (int i = 0; i < K; i++) if (lab[i] >= 0) ids[n++] = (long)lab[i];
-        return n;
+        return faiss_top(idx, q, ids);
     }
 };
 

@@ -14,38 +14,31 @@
 #include "core/util.h"
 #include "vision/faces.h"
 #include "vision/objects.h"
+#include "../../tools/rgbload.h"
+#include "cputime.h"
 
-/* CPU seconds of this process: unlike wall time, not inflated when other
- * work shares the cores (ONNX Runtime runs 1 intra-op thread here). */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
+/* The photo as RGB8 (tools/rgbload.h), resized by scale (--scale). */
 static int load_rgb(const char *path, double scale, img_rgb *out) {
-    VipsImage *im = vips_image_new_from_file(path, NULL);
-    if (!im) return -1;
-    if (scale != 1.0) {
-        VipsImage *t = NULL;
-        if (vips_resize(im, &t, scale, NULL)) return g_object_unref(im), -1;
-        g_object_unref(im);
-        im = t;
-    }
-    VipsImage *rgb = NULL;
-    if (vips_colourspace(im, &rgb, VIPS_INTERPRETATION_sRGB, NULL)) return g_object_unref(im), -1;
-    g_object_unref(im);
-    if (vips_image_get_bands(rgb) > 3) {
-        VipsImage *t = NULL;
-        vips_extract_band(rgb, &t, 0, "n", 3, NULL);
-        g_object_unref(rgb);
-        rgb = t;
-    }
+    if (rgbload(path, &out->w, &out->h, &out->px)) return -1;
+    if (scale == 1.0) return 0;
+    VipsImage *im = vips_image_new_from_memory(out->px, (size_t)out->w * out->h * 3, out->w, out->h,
+                                               3, VIPS_FORMAT_UCHAR);
+    VipsImage *t = NULL;
+    int rc = !im || vips_resize(im, &t, scale, NULL);
     size_t n = 0;
-    out->px = vips_image_write_to_memory(rgb, &n);
-    out->w = vips_image_get_width(rgb);
-    out->h = vips_image_get_height(rgb);
-    g_object_unref(rgb);
+    void *mem = rc ? NULL : vips_image_write_to_memory(t, &n);
+    if (mem) {
+        out->w = vips_image_get_width(t);
+        out->h = vips_image_get_height(t);
+    }
+    if (t) g_object_unref(t);
+    if (im) g_object_unref(im);
+    free(out->px);
+    out->px = NULL;
+    if (!mem) return -1;
+    out->px = malloc(n);
+    if (out->px) memcpy(out->px, mem, n);
+    g_free(mem);
     return out->px ? 0 : -1;
 }
 
@@ -165,7 +158,7 @@ int main(int argc, char **argv) {
                        p[i].score);
         tot_gt += ngt, tot_pred += np, tot_hit += hit, tot_hit3 += hit3, tot_ms += ms;
         free(p);
-        g_free(img.px);
+        free(img.px);
     }
     json_decref(root);
     faces_free(m);

@@ -25,34 +25,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "vision/ocr.h"
-
-/* CPU seconds of this process: unlike wall time, not inflated when other
- * work shares the cores (ONNX Runtime runs 1 intra-op thread here). */
-static double cpu_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int load_rgb(const char *path, img_rgb *out) {
-    VipsImage *im = vips_image_new_from_file(path, NULL);
-    if (!im) return -1;
-    VipsImage *rgb = NULL;
-    if (vips_colourspace(im, &rgb, VIPS_INTERPRETATION_sRGB, NULL)) return g_object_unref(im), -1;
-    g_object_unref(im);
-    if (vips_image_get_bands(rgb) > 3) {
-        VipsImage *t = NULL;
-        vips_extract_band(rgb, &t, 0, "n", 3, NULL);
-        g_object_unref(rgb);
-        rgb = t;
-    }
-    size_t n = 0;
-    out->px = vips_image_write_to_memory(rgb, &n);
-    out->w = vips_image_get_width(rgb);
-    out->h = vips_image_get_height(rgb);
-    g_object_unref(rgb);
-    return out->px ? 0 : -1;
-}
+#include "../../tools/rgbload.h"
+#include "cputime.h"
 
 /* Lowercase, trim non-alphanumerics at both ends, into out (size cap). */
 static void norm(const char *s, char *out, size_t cap) {
@@ -166,7 +140,7 @@ int main(int argc, char **argv) {
         if (ng < 0) continue;
         snprintf(path, sizeof path, "%s/images/img_%d.jpg", argv[2], id);
         img_rgb img;
-        if (load_rgb(path, &img)) {
+        if (rgbload(path, &img.w, &img.h, &img.px)) {
             fprintf(stderr, "ocr: cannot load %s\n", path);
             return 1;
         }
@@ -214,7 +188,7 @@ int main(int argc, char **argv) {
         }
         free(pn), free(used), free(used_loc);
         ocr_words_free(w, nw);
-        g_free(img.px);
+        free(img.px);
     }
     ocr_free(m);
     double recall = gt_words ? (double)found / (double)gt_words : 0;

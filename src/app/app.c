@@ -55,6 +55,7 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     snprintf(path, sizeof path, "%s/index", cfg->data_dir);
     rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, path, err);
     if (rc) goto fail;
+    search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
     pipeline_set_hook(app->pipe, on_indexed, app);
     if (with_workers && cfg->workers > 0) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,

@@ -7,18 +7,19 @@
 #include <string.h>
 #include <unistd.h>
 
-enum kind { K_STR, K_INT, K_I64 };
+enum kind { K_STR, K_INT, K_I64, K_DBL };
 
 static const struct opt {
     const char *flag, *env;
     enum kind kind;
     size_t off, cap;
-    long long min, max;
+    long long min, max;         /* K_DBL: the range too (integral bounds suffice) */
     const char *help;
 } g_opts[] = {
 #define STR(f, e, field, h) {f, e, K_STR, offsetof(scry_config, field), sizeof(((scry_config *)0)->field), 0, 0, h}
 #define INT(f, e, field, lo, hi, h) {f, e, K_INT, offsetof(scry_config, field), 0, lo, hi, h}
 #define I64(f, e, field, lo, hi, h) {f, e, K_I64, offsetof(scry_config, field), 0, lo, hi, h}
+#define DBL(f, e, field, lo, hi, h) {f, e, K_DBL, offsetof(scry_config, field), 0, lo, hi, h}
     STR("data", "SCRY_DATA", data_dir, "data folder (SQLite database, blobs, index)"),
     STR("models", "SCRY_MODELS", models_dir, "folder of prepared model files"),
     STR("wordvec", "SCRY_WORDVEC", wordvec_path, "word-vector file of the sentence encoder"),
@@ -41,6 +42,10 @@ static const struct opt {
         "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
     INT("ocr", "SCRY_OCR", ocr, 0, 1, "read text in images (OCR), when vision is on"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
+    DBL("compact-fraction", "SCRY_COMPACT_FRACTION", compact_fraction, 0, 1,
+        "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
+    INT("compact-min", "SCRY_COMPACT_MIN", compact_min, 1, 1 << 30,
+        "...and are at least this many (small indexes are not rebuilt constantly)"),
 };
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
@@ -63,6 +68,8 @@ void config_defaults(scry_config *c) {
     c->vision = 1;
     c->ocr = 1;
     strcpy(c->log_level, "info");
+    c->compact_fraction = 0.2;
+    c->compact_min = 1000;
 }
 
 static int apply(scry_config *c, const struct opt *o, const char *value, const char *from,
@@ -76,6 +83,14 @@ static int apply(scry_config *c, const struct opt *o, const char *value, const c
     }
     errno = 0;
     char *end = NULL;
+    if (o->kind == K_DBL) {
+        double d = strtod(value, &end);
+        if (errno || !end || end == value || *end || !(d >= (double)o->min && d <= (double)o->max))
+            return scry_fail(err, SCRY_EINVAL, "%s: expected a number in [%lld, %lld], got '%s'",
+                             from, o->min, o->max, value);
+        *(double *)base = d;
+        return SCRY_OK;
+    }
     long long v = strtoll(value, &end, 10);
     if (errno || !end || end == value || *end || v < o->min || v > o->max)
         return scry_fail(err, SCRY_EINVAL, "%s: expected an integer in [%lld, %lld], got '%s'",
@@ -115,6 +130,7 @@ void config_print_help(FILE *out) {
         const char *base = (const char *)&d + o->off;
         if (o->kind == K_STR) snprintf(def, sizeof def, "%s", base);
         else if (o->kind == K_INT) snprintf(def, sizeof def, "%d", *(const int *)base);
+        else if (o->kind == K_DBL) snprintf(def, sizeof def, "%g", *(const double *)base);
         else snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)base);
         fprintf(out, "  --%-14s %-20s %s (default %s)\n", o->flag, o->env, o->help, def);
     }

@@ -29,6 +29,8 @@ typedef struct scry_config {
     int vision;                 /* --vision    SCRY_VISION      1: models required (a missing one stops start-up) */
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
     char log_level[16];         /* --log-level SCRY_LOG         info */
+    double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
+    int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */
 } scry_config;
 
 void config_defaults(scry_config *c);

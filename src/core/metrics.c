@@ -20,6 +20,10 @@ static const char *const g_names[M_COUNTER_COUNT][2] = {
     {"scry_images_indexed_total", "Images processed successfully by the pipeline"},
     {"scry_images_failed_total", "Images the pipeline failed on"},
     {"scry_searches_total", "Search queries answered"},
+    {"scry_index_compactions_total", "ANN index compactions completed"},
+    {"scry_index_compaction_dropped_total", "Tombstones removed by ANN index compactions"},
+    {"scry_index_compaction_ms_total", "Milliseconds spent rebuilding the ANN index"},
+    {"scry_index_compaction_failures_total", "ANN index compactions that failed"},
 };
 
 #define MAX_STAGES 32

@@ -123,24 +123,30 @@ int scry_fsync_dir(const char *dir, scry_err *err) {
     return SCRY_OK;
 }
 
+int scry_write_all(int fd, const void *data, size_t n) {
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int scry_write_file_durable(const char *path, const void *data, size_t n, scry_err *err) {
     char tmp[4200], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%lx", path, (int)getpid(), (unsigned long)random());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return scry_fail(err, SCRY_EIO, "create %s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return scry_fail(err, SCRY_EIO, "write %s: %s", tmp, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    if (scry_write_all(fd, data, n) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return scry_fail(err, SCRY_EIO, "write %s: %s", tmp, strerror(e));
     }
     if (fsync(fd) != 0) {
         int e = errno;

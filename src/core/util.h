@@ -37,6 +37,9 @@ void scry_sha256_final(scry_sha256 *h, char out[SCRY_SHA256_HEX + 1]); /* frees 
 int scry_mkdirs(const char *path, scry_err *err);
 /* Write data to path durably (temp + fsync + rename + fsync dir). */
 int scry_write_file_durable(const char *path, const void *data, size_t n, scry_err *err);
+/* write() all n bytes, retrying short writes and EINTR: 0, or -1 with errno
+ * set. Writes at most 1 GiB per call (Linux caps a write near 2 GiB). */
+int scry_write_all(int fd, const void *data, size_t n);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int scry_fsync_dir(const char *dir, scry_err *err);
 /* Read a whole file into a malloc'ed buffer (NUL-terminated for convenience,

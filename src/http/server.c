@@ -610,6 +610,17 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, scry_app *app) {
         fprintf(f, "# HELP scry_queue_items Work items waiting\n# TYPE scry_queue_items gauge\n");
         fprintf(f, "scry_queue_items %lld\n", (long long)st.items_pending);
     }
+    hnsw_stats ix;
+    if (search_index_stats(app->search, &ix) == SCRY_OK) {
+        fprintf(f, "# HELP scry_index_nodes ANN index graph nodes, tombstones included\n"
+                   "# TYPE scry_index_nodes gauge\nscry_index_nodes %zu\n", ix.nodes);
+        fprintf(f, "# HELP scry_index_live Searchable vectors in the ANN index\n"
+                   "# TYPE scry_index_live gauge\nscry_index_live %zu\n", ix.live);
+        fprintf(f, "# HELP scry_index_tombstones Deleted ANN index entries awaiting compaction\n"
+                   "# TYPE scry_index_tombstones gauge\nscry_index_tombstones %zu\n", ix.deleted);
+        fprintf(f, "# HELP scry_index_bytes ANN index memory (heap plus mapped file)\n"
+                   "# TYPE scry_index_bytes gauge\nscry_index_bytes %zu\n", ix.bytes_heap + ix.bytes_mapped);
+    }
     fclose(f);
     return send_body(c, 200, "text/plain; version=0.0.4", full, len);
 }

@@ -37,7 +37,9 @@
  * The rwlock prefers writers so a steady search load cannot starve inserts.
  *
  * Deletes are tombstones (excluded from results, still used for routing);
- * hnsw_compact rebuilds from live vectors outside the write lock and swaps.
+ * hnsw_compact rebuilds from live vectors holding no lock across the
+ * rebuild (searches and writes go on; writes are logged and replayed into
+ * the copy) and swaps under the write lock.
  *
  * Persistence. File = 4 KiB header + 64-byte aligned sections (the arrays
  * above), each with a CRC32C (hardware instruction when available, ~8 GB/s),
@@ -55,6 +57,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,9 +233,17 @@ struct hnsw_index {
     pthread_rwlock_t lock;
     pthread_mutex_t writer_mu;
     pthread_mutex_t pool_mu;
+    pthread_mutex_t compact_mu;  /* one compaction at a time */
     scratch *pool;
     dot_fn dot;
     graph g;
+    /* While a compaction rebuilds off to the side, writers note the labels
+     * they touch (under writer_mu) so it can replay them before the swap. */
+    int compacting;
+    int touched_lost;            /* a note failed (out of memory): abandon */
+    int64_t *touched;
+    size_t touched_n, touched_cap;
+    atomic_int cancel;           /* hnsw_compact_cancel */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -711,6 +722,7 @@ static int index_alloc(hnsw_index **out, scry_err *err) {
     pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&ix->writer_mu, NULL);
     pthread_mutex_init(&ix->pool_mu, NULL);
+    pthread_mutex_init(&ix->compact_mu, NULL);
     ix->dot = pick_dot();
     ix->g.entry = -1;
     ix->g.max_level = -1;
@@ -774,6 +786,8 @@ void hnsw_free(hnsw_index *ix) {
     pthread_rwlock_destroy(&ix->lock);
     pthread_mutex_destroy(&ix->writer_mu);
     pthread_mutex_destroy(&ix->pool_mu);
+    pthread_mutex_destroy(&ix->compact_mu);
+    free(ix->touched);
     free(ix);
 }
 
@@ -794,6 +808,22 @@ static int prepare_vector(const hnsw_index *ix, const float *in, float *out, scr
         memcpy(out, in, (size_t)g->dim * sizeof *out);
     }
     return SCRY_OK;
+}
+
+/* Caller holds writer_mu. */
+static void note_touched(hnsw_index *ix, int64_t label) {
+    if (!ix->compacting || ix->touched_lost) return;
+    if (ix->touched_n == ix->touched_cap) {
+        size_t nc = ix->touched_cap ? 2 * ix->touched_cap : 256;
+        int64_t *t = realloc(ix->touched, nc * sizeof *t);
+        if (!t) {
+            ix->touched_lost = 1;
+            return;
+        }
+        ix->touched = t;
+        ix->touched_cap = nc;
+    }
+    ix->touched[ix->touched_n++] = label;
 }
 
 static void tombstone(graph *g, uint32_t id) {
@@ -906,6 +936,7 @@ int hnsw_add(hnsw_index *ix, int64_t label, const float *vec, scry_err *err) {
         g->entry = id;
     }
     pthread_rwlock_unlock(&ix->lock);
+    note_touched(ix, label);
 
 out_unlocked:
     free(pl.nbr);
@@ -921,6 +952,7 @@ int hnsw_remove(hnsw_index *ix, int64_t label) {
     int64_t id = lmap_find(&ix->g, label);
     if (id >= 0) tombstone(&ix->g, (uint32_t)id);
     pthread_rwlock_unlock(&ix->lock);
+    if (id >= 0) note_touched(ix, label);
     pthread_mutex_unlock(&ix->writer_mu);
     return id >= 0 ? SCRY_OK : SCRY_ENOTFOUND;
 }
@@ -1096,34 +1128,133 @@ done:
     return rc;
 }
 
-int hnsw_compact(hnsw_index *ix, scry_err *err) {
-    pthread_mutex_lock(&ix->writer_mu);
-    graph *g = &ix->g;
-    /* Holding writer_mu, nobody mutates g: reading it without the rwlock is
-     * safe alongside concurrent readers. */
-    hnsw_params p = {g->metric, g->M, g->efc, splitmix(&g->rng), (size_t)(g->n - g->n_deleted) + 1};
-    double t0 = scry_mono_s();
-    size_t before = g->n;
-    hnsw_index *fresh;
-    int rc = hnsw_create(&fresh, g->dim, &p, err);
-    for (uint32_t id = 0; rc == SCRY_OK && id < g->n; id++)
-        if (!(g->flags[id] & FLAG_DELETED)) rc = hnsw_add(fresh, g->labels[id], vec_of(g, id), err);
-    if (rc) {
-        hnsw_free(fresh);
-        pthread_mutex_unlock(&ix->writer_mu);
-        return rc;
-    }
-    pthread_rwlock_wrlock(&ix->lock);
-    graph old = ix->g;
-    ix->g = fresh->g;
-    fresh->g = old;
+/* Compaction runs in three phases so that neither searches nor writers
+ * wait for the rebuild:
+ *   1. (writer_mu, briefly) note the node count n0 and start the touched-label
+ *      log; from now on hnsw_add/hnsw_remove record every label they change;
+ *   2. (no index lock held across it) copy each live node below n0 into a
+ *      fresh index, taking the read lock per node -- writers keep going;
+ *   3. replay the touched labels into the fresh index: their current state
+ *      (live vector, or gone) is read from the old graph, so order and
+ *      duplicates do not matter. Long logs are replayed without writer_mu
+ *      (new writes land in a new log) until the rest is short; the last
+ *      round runs under writer_mu and ends with the swap under the write
+ *      lock, so readers see the old graph or the new one, never a mixture,
+ *      and both hold exactly the same live labels and vectors. */
+#define REPLAY_LOCKED_MAX 256
+#define REPLAY_ROUNDS 4
+
+/* Bring label's state in fresh in line with ix (its vector or its absence). */
+static int replay_label(hnsw_index *ix, hnsw_index *fresh, int64_t label, float *buf,
+                        scry_err *err) {
+    pthread_rwlock_rdlock(&ix->lock);
+    int64_t id = lmap_find(&ix->g, label);
+    if (id >= 0) memcpy(buf, vec_of(&ix->g, (uint32_t)id), (size_t)ix->g.dim * sizeof(float));
     pthread_rwlock_unlock(&ix->lock);
-    hnsw_free(fresh);
-    log_info("hnsw.compact", "nodes_before=%zu nodes_after=%u secs=%.2f", before, ix->g.n,
-             scry_mono_s() - t0);
-    pthread_mutex_unlock(&ix->writer_mu);
+    if (id >= 0) return hnsw_add(fresh, label, buf, err);
+    hnsw_remove(fresh, label);   /* SCRY_ENOTFOUND: it never made it in */
     return SCRY_OK;
 }
+
+static int replay_all(hnsw_index *ix, hnsw_index *fresh, const int64_t *labels, size_t n,
+                      float *buf, scry_err *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load(&ix->cancel))
+            return scry_fail(err, SCRY_EBUSY, "hnsw: compaction cancelled");
+        int rc = replay_label(ix, fresh, labels[i], buf, err);
+        if (rc) return rc;
+    }
+    return SCRY_OK;
+}
+
+/* Phase 2: copy every node below n0 that is live when we get to it. */
+static int copy_live(hnsw_index *ix, hnsw_index *fresh, uint32_t n0, float *buf, scry_err *err) {
+    graph *g = &ix->g;
+    for (uint32_t id = 0; id < n0; id++) {
+        if ((id & 63) == 0 && atomic_load(&ix->cancel))
+            return scry_fail(err, SCRY_EBUSY, "hnsw: compaction cancelled");
+        pthread_rwlock_rdlock(&ix->lock);
+        int live = !(g->flags[id] & FLAG_DELETED);
+        int64_t label = g->labels[id];
+        if (live) memcpy(buf, vec_of(g, id), (size_t)g->dim * sizeof(float));
+        pthread_rwlock_unlock(&ix->lock);
+        int rc = live ? hnsw_add(fresh, label, buf, err) : SCRY_OK;
+        if (rc) return rc;
+    }
+    return SCRY_OK;
+}
+
+int hnsw_compact(hnsw_index *ix, scry_err *err) {
+    pthread_mutex_lock(&ix->compact_mu);
+    double t0 = scry_mono_s();
+    graph *g = &ix->g;
+
+    pthread_mutex_lock(&ix->writer_mu);
+    hnsw_params p = {g->metric, g->M, g->efc, splitmix(&g->rng), (size_t)(g->n - g->n_deleted) + 1};
+    uint32_t n0 = g->n, before = g->n;
+    int dim = g->dim;
+    ix->compacting = 1;
+    ix->touched_lost = 0;
+    ix->touched_n = 0;
+    pthread_mutex_unlock(&ix->writer_mu);
+
+    hnsw_index *fresh = NULL;
+    float *buf = malloc((size_t)dim * sizeof *buf);
+    int rc = buf ? hnsw_create(&fresh, dim, &p, err) : scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
+    if (rc == SCRY_OK) rc = copy_live(ix, fresh, n0, buf, err);
+
+    size_t replayed = 0;
+    for (int round = 0; rc == SCRY_OK; round++) {
+        pthread_mutex_lock(&ix->writer_mu);
+        if (ix->touched_lost) {
+            rc = scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory (compaction log)");
+            pthread_mutex_unlock(&ix->writer_mu);
+            break;
+        }
+        if (ix->touched_n > REPLAY_LOCKED_MAX && round < REPLAY_ROUNDS) {
+            int64_t *labels = ix->touched;
+            size_t n = ix->touched_n;
+            ix->touched = NULL;
+            ix->touched_n = ix->touched_cap = 0;
+            pthread_mutex_unlock(&ix->writer_mu);
+            rc = replay_all(ix, fresh, labels, n, buf, err);
+            replayed += n;
+            free(labels);
+            continue;
+        }
+        /* Last round: writers wait (searches do not) while the short rest
+         * is replayed, then the graphs are swapped. */
+        rc = replay_all(ix, fresh, ix->touched, ix->touched_n, buf, err);
+        replayed += ix->touched_n;
+        if (rc == SCRY_OK) {
+            pthread_rwlock_wrlock(&ix->lock);
+            graph old = ix->g;
+            ix->g = fresh->g;
+            fresh->g = old;
+            pthread_rwlock_unlock(&ix->lock);
+            ix->compacting = 0;
+            ix->touched_n = 0;
+        }
+        pthread_mutex_unlock(&ix->writer_mu);
+        break;
+    }
+    if (rc != SCRY_OK) {
+        pthread_mutex_lock(&ix->writer_mu);
+        ix->compacting = 0;
+        ix->touched_n = 0;
+        pthread_mutex_unlock(&ix->writer_mu);
+    }
+    hnsw_free(fresh);   /* after a swap: the old graph */
+    free(buf);
+    atomic_store(&ix->cancel, 0);
+    if (rc == SCRY_OK)
+        log_debug("hnsw.compact", "nodes_before=%u replayed=%zu secs=%.3f", before, replayed,
+                  scry_mono_s() - t0);
+    pthread_mutex_unlock(&ix->compact_mu);
+    return rc;
+}
+
+void hnsw_compact_cancel(hnsw_index *ix) { atomic_store(&ix->cancel, 1); }
 
 void hnsw_get_stats(hnsw_index *ix, hnsw_stats *st) {
     pthread_rwlock_rdlock(&ix->lock);
@@ -1166,20 +1297,6 @@ typedef struct file_header {
 } file_header;
 _Static_assert(sizeof(file_header) <= HEADER_SIZE, "header fits its block");
 
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int hnsw_save(hnsw_index *ix, const char *path, scry_err *err) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
@@ -1214,13 +1331,13 @@ int hnsw_save(hnsw_index *ix, const char *path, scry_err *err) {
         goto out;
     }
     static const char zeros[HEADER_SIZE];
-    if (write_all(fd, &h, sizeof h) || write_all(fd, zeros, HEADER_SIZE - sizeof h)) goto ioerr;
+    if (scry_write_all(fd, &h, sizeof h) || scry_write_all(fd, zeros, HEADER_SIZE - sizeof h)) goto ioerr;
     uint64_t pos = HEADER_SIZE;
     for (int i = 0; i < NSECT; i++) {
-        if (write_all(fd, src[i], sizes[i])) goto ioerr;
+        if (scry_write_all(fd, src[i], sizes[i])) goto ioerr;
         pos += sizes[i];
         uint64_t next = i + 1 < NSECT ? h.sect[i + 1].offset : h.file_size;
-        if (write_all(fd, zeros, next - pos)) goto ioerr;
+        if (scry_write_all(fd, zeros, next - pos)) goto ioerr;
         pos = next;
     }
     if (fsync(fd) != 0) goto ioerr;

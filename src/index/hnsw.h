@@ -6,8 +6,8 @@
  *   HNSW_COSINE  vectors and queries are L2-normalised, score = cosine;
  *   HNSW_IP      raw inner product.
  *
- * Writes: one writer at a time (hnsw_add / hnsw_remove / hnsw_compact are
- * serialised by an internal mutex), any number of concurrent readers
+ * Writes: one writer at a time (hnsw_add / hnsw_remove are serialised by an
+ * internal mutex; hnsw_compact rebuilds alongside them), any number of concurrent readers
  * (hnsw_search / hnsw_exact_search / hnsw_save / stats). A deleted label is
  * never returned; re-adding a deleted (or live) label stores the new vector.
  * Deletes are tombstones: the node keeps routing searches until
@@ -98,9 +98,17 @@ int hnsw_search(hnsw_index *idx, const float *query, int k, int ef, const hnsw_f
 int hnsw_exact_search(hnsw_index *idx, const float *query, int k, const hnsw_filter *filter,
                       hnsw_hit *out, int *nout, scry_err *err);
 
-/* Rebuild the graph from live vectors, dropping tombstones. Readers keep
- * searching the old graph during the rebuild; the swap is brief. */
+/* Rebuild the graph from live vectors, dropping tombstones. Neither
+ * searches nor writers wait for the rebuild: searches use the old graph,
+ * writes go to the old graph and are replayed into the new one; writers
+ * wait only for the final short replay, searches only for the pointer swap.
+ * Needs memory for a second copy of the live set while it runs. One
+ * compaction at a time (a second call waits for the first). SCRY_EBUSY when
+ * cancelled (the index is then unchanged). */
 int hnsw_compact(hnsw_index *idx, scry_err *err);
+/* Make a running hnsw_compact (or, if none runs, the next one) give up
+ * soon; for shutdown. */
+void hnsw_compact_cancel(hnsw_index *idx);
 
 /* Persistence. Missing file: SCRY_ENOTFOUND; truncated, corrupt or of an
  * unknown version: SCRY_ECORRUPT (callers rebuild from stored vectors). */

@@ -5,13 +5,25 @@
  * hold it shared for their whole run, search_sync and search_forget take it
  * exclusive. The HNSW index has its own lock (many readers, one writer), and
  * is only written under our exclusive lock, so queries never see a vector
- * without its catalog entry. */
+ * without its catalog entry.
+ *
+ * Compaction policy: deletes (and re-indexed images) leave tombstones in the
+ * HNSW graph, which cost memory and search time (they are still traversed).
+ * After every write we compare the index's tombstones with the policy
+ * (more than `compact_fraction` of the nodes, and at least `compact_min`)
+ * and, when it is due, wake one background thread that runs hnsw_compact --
+ * which rebuilds off to the side while searches and writes go on -- and then
+ * saves the index (atomically, as every save). The check is a stats read
+ * under the index's read lock: cheap enough for every write. A failed
+ * compaction is not retried until `compact_min` more tombstones have come,
+ * so a persistent failure (out of memory) cannot turn into a busy loop. */
 #include "search/search.h"
 
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +61,19 @@ struct search_engine {
     catalog *cat;
     kwindex *kw;                /* BM25 over the facts, in memory */
     pthread_rwlock_t lock;
-    pthread_mutex_t sync_lock;
+    pthread_mutex_t sync_lock;  /* also serialises saves */
     int64_t synced_ms;
-    int dirty;                  /* index changes since the last save */
+    atomic_int dirty;           /* index changes since the last save */
     double last_save;
+    /* compaction policy and its background thread */
+    pthread_mutex_t compact_mu;
+    pthread_cond_t compact_cv;  /* wakes the thread; signals idleness */
+    pthread_t compactor;
+    int compactor_started;
+    double compact_fraction;    /* 0: never */
+    size_t compact_min;
+    size_t retry_at;            /* after a failure: tombstones needed to try again */
+    int compact_wanted, compact_running, compact_stop;
 };
 
 /* ---- index lifecycle ------------------------------------------------------- */
@@ -133,7 +154,8 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
     return SCRY_OK;
 }
 
-int search_save(search_engine *se, scry_err *err) {
+/* Caller holds sync_lock (or is the only thread left). */
+static int save_locked(search_engine *se, scry_err *err) {
     if (!se->index || !se->index_path[0]) return SCRY_OK;
     double t0 = scry_mono_s();
     int rc = hnsw_save(se->index, se->index_path, err);
@@ -146,6 +168,137 @@ int search_save(search_engine *se, scry_err *err) {
     return rc;
 }
 
+int search_save(search_engine *se, scry_err *err) {
+    pthread_mutex_lock(&se->sync_lock);
+    int rc = save_locked(se, err);
+    pthread_mutex_unlock(&se->sync_lock);
+    return rc;
+}
+
+/* ---- compaction policy ------------------------------------------------------- */
+
+static int compaction_due(search_engine *se, const hnsw_stats *st) {
+    return se->compact_fraction > 0 && st->deleted >= se->compact_min &&
+           st->deleted >= se->retry_at &&
+           (double)st->deleted > se->compact_fraction * (double)st->nodes;
+}
+
+/* After index writes: wake the compactor when the policy says so. */
+static void maybe_compact(search_engine *se) {
+    if (!se->index) return;
+    hnsw_stats st;
+    hnsw_get_stats(se->index, &st);
+    pthread_mutex_lock(&se->compact_mu);
+    if (se->compactor_started && !se->compact_running && !se->compact_wanted &&
+        compaction_due(se, &st)) {
+        se->compact_wanted = 1;
+        pthread_cond_broadcast(&se->compact_cv);
+    }
+    pthread_mutex_unlock(&se->compact_mu);
+}
+
+static void compact_once(search_engine *se) {
+    hnsw_stats before, after;
+    hnsw_get_stats(se->index, &before);
+    pthread_mutex_lock(&se->compact_mu);
+    int due = compaction_due(se, &before);
+    pthread_mutex_unlock(&se->compact_mu);
+    if (!due) return;
+    scry_err err = {0};
+    double t0 = scry_mono_s();
+    int rc = hnsw_compact(se->index, &err);
+    double ms = (scry_mono_s() - t0) * 1000;
+    if (rc == SCRY_EBUSY) {
+        log_info("index.compact_cancelled", "ms=%.1f", ms);
+        return;
+    }
+    if (rc != SCRY_OK) {
+        metrics_add(M_INDEX_COMPACT_FAILURES, 1);
+        pthread_mutex_lock(&se->compact_mu);
+        se->retry_at = before.deleted + se->compact_min;
+        pthread_mutex_unlock(&se->compact_mu);
+        log_error("index.compact_failed", "tombstones=%zu ms=%.1f reason=\"%s\"", before.deleted, ms,
+                  err.msg);
+        return;
+    }
+    hnsw_get_stats(se->index, &after);
+    pthread_mutex_lock(&se->compact_mu);
+    se->retry_at = 0;
+    pthread_mutex_unlock(&se->compact_mu);
+    se->dirty++;
+    double ts = scry_mono_s();
+    pthread_mutex_lock(&se->sync_lock);
+    int src = save_locked(se, &err);
+    pthread_mutex_unlock(&se->sync_lock);
+    double save_ms = (scry_mono_s() - ts) * 1000;
+    if (src != SCRY_OK) log_error("index.save_failed", "reason=\"%s\"", err.msg);
+    metrics_add(M_INDEX_COMPACTIONS, 1);
+    metrics_add(M_INDEX_COMPACT_DROPPED, before.deleted);
+    metrics_add(M_INDEX_COMPACT_MS, (uint64_t)(ms + 0.5));
+    log_info("index.compacted",
+             "nodes_before=%zu tombstones_before=%zu nodes_after=%zu tombstones_after=%zu live=%zu "
+             "ms=%.1f save_ms=%.1f saved=%d",
+             before.nodes, before.deleted, after.nodes, after.deleted, after.live, ms, save_ms,
+             src == SCRY_OK);
+}
+
+static void *compactor_main(void *arg) {
+    search_engine *se = arg;
+    pthread_mutex_lock(&se->compact_mu);
+    for (;;) {
+        while (!se->compact_wanted && !se->compact_stop) pthread_cond_wait(&se->compact_cv, &se->compact_mu);
+        if (se->compact_stop) break;
+        se->compact_wanted = 0;
+        se->compact_running = 1;
+        pthread_mutex_unlock(&se->compact_mu);
+        compact_once(se);
+        hnsw_stats st;
+        hnsw_get_stats(se->index, &st);
+        pthread_mutex_lock(&se->compact_mu);
+        /* Deletes made during the rebuild may already call for another;
+         * decided before we look idle, so search_wait_compaction cannot
+         * slip in between. */
+        se->compact_wanted = compaction_due(se, &st);
+        se->compact_running = 0;
+        pthread_cond_broadcast(&se->compact_cv);
+    }
+    pthread_mutex_unlock(&se->compact_mu);
+    return NULL;
+}
+
+void search_set_compaction(search_engine *se, double fraction, int min_tombstones) {
+    pthread_mutex_lock(&se->compact_mu);
+    se->compact_fraction = fraction > 0 && fraction <= 1 ? fraction : 0;
+    se->compact_min = min_tombstones > 1 ? (size_t)min_tombstones : 1;
+    se->retry_at = 0;
+    pthread_mutex_unlock(&se->compact_mu);
+    maybe_compact(se);
+}
+
+int search_wait_compaction(search_engine *se, double timeout_s) {
+    double deadline = scry_mono_s() + timeout_s;
+    pthread_mutex_lock(&se->compact_mu);
+    while ((se->compact_wanted || se->compact_running) && scry_mono_s() < deadline) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&se->compact_cv, &se->compact_mu, &ts);
+    }
+    int busy = se->compact_wanted || se->compact_running;
+    pthread_mutex_unlock(&se->compact_mu);
+    return busy ? SCRY_EBUSY : SCRY_OK;
+}
+
+int search_index_stats(search_engine *se, hnsw_stats *out) {
+    if (!se || !se->index) return SCRY_ENOTFOUND;
+    hnsw_get_stats(se->index, out);
+    return SCRY_OK;
+}
+
 int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
                   const scry_lexicon *lex, const char *index_dir, scry_err *err) {
     search_engine *se = calloc(1, sizeof *se);
@@ -156,24 +309,45 @@ int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
     se->cat = catalog_new();
     se->kw = kw_new();
     se->last_save = scry_mono_s();
+    se->compact_fraction = SEARCH_COMPACT_FRACTION;
+    se->compact_min = SEARCH_COMPACT_MIN;
     pthread_rwlock_init(&se->lock, NULL);
     pthread_mutex_init(&se->sync_lock, NULL);
+    pthread_mutex_init(&se->compact_mu, NULL);
+    pthread_cond_init(&se->compact_cv, NULL);
     int rc = se->cat && se->kw ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
     if (rc == SCRY_OK && enc) rc = open_index(se, index_dir, err);
     if (rc == SCRY_OK) rc = search_sync(se, err);
+    if (rc == SCRY_OK && se->index) {
+        if (pthread_create(&se->compactor, NULL, compactor_main, se) != 0)
+            rc = scry_fail(err, SCRY_EIO, "cannot start the index compaction thread");
+        else se->compactor_started = 1;
+    }
     if (rc != SCRY_OK) {
         search_free(se);
         return rc;
     }
+    maybe_compact(se);          /* a loaded index may already need it */
     *out = se;
     return SCRY_OK;
 }
 
 void search_free(search_engine *se) {
     if (!se) return;
+    if (se->compactor_started) {
+        /* A compaction in progress gives up (the index stays as it was,
+         * tombstones and all) rather than holding up shutdown. */
+        pthread_mutex_lock(&se->compact_mu);
+        se->compact_stop = 1;
+        int running = se->compact_running;
+        pthread_cond_broadcast(&se->compact_cv);
+        pthread_mutex_unlock(&se->compact_mu);
+        if (running) hnsw_compact_cancel(se->index);
+        pthread_join(se->compactor, NULL);
+    }
     if (se->dirty) {
         scry_err err = {0};
-        if (search_save(se, &err) != SCRY_OK)
+        if (save_locked(se, &err) != SCRY_OK)
             log_error("index.save_failed", "reason=\"%s\"", err.msg);
     }
     hnsw_free(se->index);
@@ -181,6 +355,8 @@ void search_free(search_engine *se) {
     kw_free(se->kw);
     pthread_rwlock_destroy(&se->lock);
     pthread_mutex_destroy(&se->sync_lock);
+    pthread_mutex_destroy(&se->compact_mu);
+    pthread_cond_destroy(&se->compact_cv);
     free(se);
 }
 
@@ -247,10 +423,11 @@ int search_sync(search_engine *se, scry_err *err) {
     if (rc == SCRY_OK && se->dirty && se->index_path[0] &&
         scry_mono_s() - se->last_save > SAVE_EVERY_S) {
         scry_err serr = {0};
-        if (search_save(se, &serr) != SCRY_OK)
+        if (save_locked(se, &serr) != SCRY_OK)
             log_error("index.save_failed", "reason=\"%s\"", serr.msg);
     }
     pthread_mutex_unlock(&se->sync_lock);
+    if (sc.changed) maybe_compact(se);
     return rc;
 }
 
@@ -261,6 +438,7 @@ void search_forget(search_engine *se, int64_t rowid) {
     if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
         se->dirty++;
     pthread_rwlock_unlock(&se->lock);
+    maybe_compact(se);
 }
 
 /* ---- the document text ------------------------------------------------------- */

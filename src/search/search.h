@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "index/hnsw.h"
 #include "store/meta.h"
 
 typedef struct scry_encoder scry_encoder;
@@ -86,6 +87,24 @@ int search_sync(search_engine *se, scry_err *err);
 void search_forget(search_engine *se, int64_t rowid);
 /* Write the ANN index to disk now (atomically). */
 int search_save(search_engine *se, scry_err *err);
+
+/* Automatic compaction of the ANN index. Deletes leave tombstones in the
+ * graph (memory, and search time: they are still traversed). When they are
+ * more than `fraction` of the graph's nodes and at least `min_tombstones`,
+ * a background thread rebuilds the index without them (searches and writes
+ * go on meanwhile; see hnsw_compact), saves it, logs `index.compacted` with
+ * before/after counts and milliseconds, and counts it in /metrics.
+ * fraction 0 turns it off. Defaults, until this is called:
+ * SEARCH_COMPACT_FRACTION and SEARCH_COMPACT_MIN (the config's defaults). */
+#define SEARCH_COMPACT_FRACTION 0.2
+#define SEARCH_COMPACT_MIN 1000
+void search_set_compaction(search_engine *se, double fraction, int min_tombstones);
+/* Wait until no compaction is due or running, at most timeout_s seconds:
+ * SCRY_OK, or SCRY_EBUSY at the timeout. For tests and benchmarks. */
+int search_wait_compaction(search_engine *se, double timeout_s);
+/* The ANN index's figures (nodes, live, tombstones, bytes); SCRY_ENOTFOUND
+ * when there is no index (no encoder). */
+int search_index_stats(search_engine *se, hnsw_stats *out);
 
 /* The text an image's vector is computed from: caption, detected objects
  * (with colours), face emotions, OCR text, and filename words, as plain

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/util.h"
 #include "store/blob_backend.h"
 
 /* The root is capped well below PATH_MAX so that every path derived from it
@@ -66,20 +67,6 @@ static void fanout_path(const fs_store *fs, const char *sha, char *out, size_t c
 
 static void blob_path(const fs_store *fs, const char *sha, char *out, size_t cap) {
     snprintf(out, cap, "%s/%.2s/%s", fs->objects, sha, sha + 2);
-}
-
-static int write_all(int fd, const void *data, size_t n) {
-    const char *p = data;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* ---- temp objects ------------------------------------------------------ */
@@ -113,7 +100,7 @@ static int fs_tmp_open(void *backend, void **out, scry_err *err) {
 static int fs_tmp_write(void *backend, void *tmp, const void *data, size_t n, scry_err *err) {
     (void)backend;
     fs_tmp *t = tmp;
-    if (write_all(t->fd, data, n) != 0)
+    if (scry_write_all(t->fd, data, n) != 0)
         return scry_fail(err, SCRY_EIO, "write %s: %s", t->path, strerror(errno));
     return SCRY_OK;
 }

@@ -177,9 +177,8 @@ static void test_tally_and_interface(void **state) {
 static void test_caption_of_real_detections(void **state) {
     (void)state;
     log_set_level(LOG_WARN);
-    const char *deps = getenv("SCRY_DEPS");
     char dir[1024];
-    snprintf(dir, sizeof dir, "%s/models", deps && *deps ? deps : "deps");
+    snprintf(dir, sizeof dir, "%s", tu_deps("models"));
     objects_model *m = NULL;
     scry_err err = {0};
     if (objects_load(dir, &m, &err) != SCRY_OK) skip();

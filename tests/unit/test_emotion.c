@@ -23,9 +23,8 @@ static emotion_model *g_model;
 static int setup(void **state) {
     (void)state;
     log_set_level(LOG_WARN);
-    const char *deps = getenv("SCRY_DEPS");
     char dir[1024], path[1100];
-    snprintf(dir, sizeof dir, "%s/models", deps && *deps ? deps : "deps");
+    snprintf(dir, sizeof dir, "%s", tu_deps("models"));
     snprintf(path, sizeof path, "%s/%s", dir, EMOTION_MODEL_FILE);
     FILE *f = fopen(path, "rb");
     if (!f) return 0;

@@ -13,24 +13,10 @@
 
 #include "vision/faces.h"
 #include "vision/onnx.h"
+#include "../../tools/rgbload.h"
 
 static char g_models[1024];
 static faces_model *g_model;
-
-static int load_rgb(const char *path, img_rgb *out) {
-    VipsImage *im = vips_image_new_from_file(path, NULL);
-    if (!im) return -1;
-    VipsImage *rgb = NULL;
-    int rc = vips_colourspace(im, &rgb, VIPS_INTERPRETATION_sRGB, NULL);
-    g_object_unref(im);
-    if (rc) return -1;
-    size_t n = 0;
-    out->px = vips_image_write_to_memory(rgb, &n);
-    out->w = vips_image_get_width(rgb);
-    out->h = vips_image_get_height(rgb);
-    g_object_unref(rgb);
-    return out->px && n == (size_t)out->w * (size_t)out->h * 3 ? 0 : -1;
-}
 
 static float iou(const float *g, const face_box *b) {
     float x0 = fmaxf(g[0], b->x), y0 = fmaxf(g[1], b->y);
@@ -41,8 +27,7 @@ static float iou(const float *g, const face_box *b) {
 
 static int setup(void **state) {
     (void)state;
-    const char *deps = getenv("SCRY_DEPS");
-    snprintf(g_models, sizeof g_models, "%s/models", deps && *deps ? deps : "deps");
+    snprintf(g_models, sizeof g_models, "%s", tu_deps("models"));
     char p[1100];
     snprintf(p, sizeof p, "%s/blazeface_back_256.onnx", g_models);
     if (access(p, R_OK) != 0) return 0;   /* tests skip */
@@ -89,7 +74,7 @@ static void test_group_photos_recall(void **state) {
         snprintf(rel, sizeof rel, "data/faces/images/%s",
                  json_string_value(json_object_get(e, "file")));
         img_rgb img;
-        assert_int_equal(load_rgb(tu_shared(rel), &img), 0);
+        assert_int_equal(rgbload(tu_shared(rel), &img.w, &img.h, &img.px), 0);
         face_box *f = NULL;
         int n = 0;
         scry_err err = {0};
@@ -115,7 +100,7 @@ static void test_group_photos_recall(void **state) {
         }
         preds += n;
         free(f);
-        g_free(img.px);
+        free(img.px);
     }
     json_decref(root);
     assert_int_equal(gt_total, 43);
@@ -129,7 +114,7 @@ static void test_face_found_at_any_size(void **state) {
     (void)state;
     NEED_MODEL();
     img_rgb src;
-    assert_int_equal(load_rgb(tu_shared("data/faces/images/2008_002506.jpg"), &src), 0);
+    assert_int_equal(rgbload(tu_shared("data/faces/images/2008_002506.jpg"), &src.w, &src.h, &src.px), 0);
     /* Labelled face [329,78,109,109]; crop with some margin. */
     int cx0 = 309, cy0 = 58, cw = 150, ch = 150;
     static const int sizes[3] = {60, 150, 400};
@@ -161,7 +146,7 @@ static void test_face_found_at_any_size(void **state) {
         free(f);
         free(canvas.px);
     }
-    g_free(src.px);
+    free(src.px);
 }
 
 /* Photos with no visible face: an eagle, a giraffe, horses, and a person
@@ -172,14 +157,14 @@ static void test_no_faces_in_animal_photos(void **state) {
     const char *names[] = {"eagle.jpg", "giraffe.jpg", "horses.jpg", "person.jpg"};
     for (int i = 0; i < 4; i++) {
         img_rgb img;
-        if (load_rgb(tu_darknet(names[i]), &img) != 0) skip();
+        if (rgbload(tu_darknet(names[i]), &img.w, &img.h, &img.px) != 0) skip();
         face_box *f = NULL;
         int n = -1;
         scry_err err = {0};
         assert_int_equal(faces_detect(g_model, &img, &f, &n, &err), SCRY_OK);
         assert_int_equal(n, 0);
         free(f);
-        g_free(img.px);
+        free(img.px);
     }
 }
 
@@ -204,7 +189,7 @@ static void test_guided_tiling(void **state) {
     img_rgb img;
     char rel[256];
     snprintf(rel, sizeof rel, "data/faces/images/%s", file);
-    assert_int_equal(load_rgb(tu_shared(rel), &img), 0);
+    assert_int_equal(rgbload(tu_shared(rel), &img.w, &img.h, &img.px), 0);
     scry_err err = {0};
     face_box *all = NULL, *none = NULL, *big = NULL, *near = NULL;
     int n_all = 0, n_none = 0, n_big = 0, n_near = 0;
@@ -236,7 +221,7 @@ static void test_guided_tiling(void **state) {
         assert_true(same);
     }
     free(all), free(none), free(big), free(near);
-    g_free(img.px);
+    free(img.px);
     json_decref(root);
 }
 
@@ -258,7 +243,7 @@ static void test_threads_share_a_model(void **state) {
     (void)state;
     NEED_MODEL();
     img_rgb img;
-    assert_int_equal(load_rgb(tu_shared("data/faces/images/2008_004176.jpg"), &img), 0);
+    assert_int_equal(rgbload(tu_shared("data/faces/images/2008_004176.jpg"), &img.w, &img.h, &img.px), 0);
     job a = {&img, NULL, 0, -1}, b = {&img, NULL, 0, -1}, c = {&img, NULL, 0, -1};
     detect_job(&c);
     pthread_t ta, tb;
@@ -275,7 +260,7 @@ static void test_threads_share_a_model(void **state) {
         assert_true(fabsf(a.f[i].x - c.f[i].x) < 0.01f && fabsf(b.f[i].y - c.f[i].y) < 0.01f);
     }
     free(a.f), free(b.f), free(c.f);
-    g_free(img.px);
+    free(img.px);
 }
 
 static void test_bad_input_and_expand(void **state) {

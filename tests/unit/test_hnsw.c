@@ -171,8 +171,7 @@ static void test_recall_random(void **state) {
 
 static const char *glove_path(void) {
     static char buf[4096];
-    const char *deps = getenv("SCRY_DEPS");
-    snprintf(buf, sizeof buf, "%s/wordvec/vectors.f32", deps && *deps ? deps : "deps");
+    snprintf(buf, sizeof buf, "%s", tu_deps("wordvec/vectors.f32"));
     return buf;
 }
 
@@ -587,6 +586,187 @@ static void test_concurrent_search_while_inserting(void **state) {
     free(base);
 }
 
+/* Compaction while a writer keeps adding, replacing and removing labels:
+ * afterwards the index holds exactly the expected live labels with their
+ * latest vectors, deleted labels never come back, graph search agrees with
+ * brute force, and the saved file loads to the same answers. */
+typedef struct compact_ctx {
+    hnsw_index *ix;
+    int rc;
+    volatile int done;
+} compact_ctx;
+
+static void *compact_thread(void *arg) {
+    compact_ctx *c = arg;
+    scry_err err = {0};
+    c->rc = hnsw_compact(c->ix, &err);
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_compact_with_concurrent_writes(void **state) {
+    (void)state;
+    const char *small = getenv("SCRY_HNSW_TSAN");
+    size_t n0 = small ? 600 : 2500, extra = small ? 300 : 1200;
+    size_t n = n0 + extra;
+    float *base = clustered(n + n0, DIM, 25, 21);   /* rows n.. are replacement vectors */
+    hnsw_index *ix = build(base, n0, DIM, 12, 80);
+    /* which row of `base` each label currently holds; -1 = deleted */
+    long *row = malloc(n * sizeof *row);
+    for (size_t i = 0; i < n; i++) row[i] = i < n0 ? (long)i : -1;
+    for (size_t i = 0; i < n0; i += 2) {            /* 50% tombstones */
+        assert_int_equal(hnsw_remove(ix, (int64_t)i), SCRY_OK);
+        row[i] = -1;
+    }
+    hnsw_stats st;
+    hnsw_get_stats(ix, &st);
+    assert_int_equal(st.deleted, (n0 + 1) / 2);
+
+    /* Two searching threads run through it all as well (TSan coverage). */
+    enum { R = 2 };
+    pthread_t rth[R];
+    reader_ctx rc_[R];
+    for (int t = 0; t < R; t++) {
+        rc_[t] = (reader_ctx){ix, base + (size_t)t * 30 * DIM, 30, small ? 2 : 6, (int64_t)n, 0, 0};
+        assert_int_equal(pthread_create(&rth[t], NULL, reader, &rc_[t]), 0);
+    }
+    compact_ctx cc = {ix, -1, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, compact_thread, &cc), 0);
+    scry_err err = {0};
+    size_t ops = 0, during = 0, next_new = n0;
+    /* The writer goes on until the compaction is over (and at least a few
+     * hundred operations): new labels, re-added deleted labels, replaced
+     * vectors, removals. */
+    while (!__atomic_load_n(&cc.done, __ATOMIC_ACQUIRE) || ops < 300) {
+        int running = !__atomic_load_n(&cc.done, __ATOMIC_ACQUIRE);
+        size_t k = ops++;
+        if (k % 4 == 0 && next_new < n) {                 /* a new label */
+            assert_int_equal(hnsw_add(ix, (int64_t)next_new, base + next_new * DIM, &err), SCRY_OK);
+            row[next_new] = (long)next_new;
+            next_new++;
+        } else if (k % 4 == 1) {                           /* re-add a deleted one */
+            size_t l = (k * 2) % n0 & ~(size_t)1;
+            if (row[l] < 0) {
+                assert_int_equal(hnsw_add(ix, (int64_t)l, base + l * DIM, &err), SCRY_OK);
+                row[l] = (long)l;
+            }
+        } else if (k % 4 == 2) {                           /* replace a live vector */
+            size_t l = (k * 7) % n0;
+            long r = (long)(n + l);
+            assert_int_equal(hnsw_add(ix, (int64_t)l, base + (size_t)r * DIM, &err), SCRY_OK);
+            row[l] = r;
+        } else {                                           /* remove */
+            size_t l = (k * 13) % n0;
+            int rc = hnsw_remove(ix, (int64_t)l);
+            assert_int_equal(rc, row[l] >= 0 ? SCRY_OK : SCRY_ENOTFOUND);
+            row[l] = -1;
+        }
+        if (running) during++;
+        if (ops > 20000) break;
+    }
+    pthread_join(th, NULL);
+    assert_int_equal(cc.rc, SCRY_OK);
+    for (int t = 0; t < R; t++) {
+        pthread_join(rth[t], NULL);
+        assert_int_equal(rc_[t].errors, 0);
+    }
+    printf("compaction: %zu writes, %zu of them while it ran\n", ops, during);
+    assert_true(during > 0);
+
+    /* Exactly the expected live set, each with its latest vector. */
+    size_t live = 0;
+    float got[DIM], want[DIM];
+    for (size_t l = 0; l < n; l++) {
+        assert_int_equal(hnsw_contains(ix, (int64_t)l), row[l] >= 0);
+        if (row[l] < 0) continue;
+        live++;
+        assert_int_equal(hnsw_get(ix, (int64_t)l, got, &err), SCRY_OK);
+        memcpy(want, base + (size_t)row[l] * DIM, sizeof want);
+        normalise(want, DIM);
+        for (int j = 0; j < DIM; j++) assert_true(fabsf(got[j] - want[j]) < 1e-5f);
+    }
+    assert_int_equal(hnsw_count(ix), live);
+    hnsw_get_stats(ix, &st);
+    /* Tombstones left are only those of writes made during the rebuild. */
+    assert_true(st.deleted <= during);
+    assert_int_equal(st.nodes, live + st.deleted);
+
+    /* Searches: never a deleted label; recall against brute force. */
+    float *cur = malloc(n * DIM * sizeof(float));
+    int *gone = calloc(n, sizeof(int));
+    for (size_t l = 0; l < n; l++) {
+        if (row[l] < 0) { gone[l] = 1; memset(cur + l * DIM, 0, DIM * sizeof(float)); cur[l * DIM] = 1; }
+        else memcpy(cur + l * DIM, base + (size_t)row[l] * DIM, DIM * sizeof(float));
+    }
+    char *dir = tu_tempdir("hnsw-compact");
+    char path[700];
+    snprintf(path, sizeof path, "%s/index.hnsw", dir);
+    assert_int_equal(hnsw_save(ix, path, &err), SCRY_OK);
+    hnsw_index *lx = NULL;
+    assert_int_equal(hnsw_load(&lx, path, &err), SCRY_OK);
+    assert_int_equal(hnsw_count(lx), live);
+    double rsum = 0;
+    int nq = 0;
+    for (size_t qi = 1; qi < n; qi += 17, nq++) {
+        const float *q = base + qi * DIM;               /* deleted labels' vectors too */
+        hnsw_hit h[10], e[10], hl[10];
+        int nh, ne, nl;
+        int64_t tw[10];
+        assert_int_equal(hnsw_search(ix, q, 10, 64, NULL, h, &nh, &err), SCRY_OK);
+        assert_int_equal(hnsw_exact_search(ix, q, 10, NULL, e, &ne, &err), SCRY_OK);
+        assert_int_equal(hnsw_search(lx, q, 10, 64, NULL, hl, &nl, &err), SCRY_OK);
+        assert_int_equal(nh, 10);
+        assert_int_equal(nl, nh);
+        for (int i = 0; i < nh; i++) {
+            assert_false(gone[h[i].label]);
+            assert_false(gone[e[i].label]);
+            assert_int_equal(hl[i].label, h[i].label);
+        }
+        truth(cur, n, DIM, q, 10, NULL, NULL, gone, tw);
+        assert_true(overlap(tw, 10, e, ne) >= 0.999);
+        rsum += overlap(tw, 10, h, nh);
+    }
+    printf("recall@10 after compaction with concurrent writes: %.3f\n", rsum / nq);
+    assert_true(rsum / nq >= 0.9);
+    hnsw_free(lx);
+    tu_rmtree(dir);
+    free(dir);
+    free(cur);
+    free(gone);
+    free(row);
+    hnsw_free(ix);
+    free(base);
+}
+
+/* A cancelled compaction leaves the index as it was. */
+static void test_compact_cancel(void **state) {
+    (void)state;
+    enum { n = 1500 };
+    float *base = clustered(n, DIM, 10, 3);
+    hnsw_index *ix = build(base, n, DIM, 8, 40);
+    for (int i = 0; i < n; i += 2) assert_int_equal(hnsw_remove(ix, i), SCRY_OK);
+    hnsw_compact_cancel(ix);             /* no compaction runs: the next one gives up */
+    scry_err err = {0};
+    assert_int_equal(hnsw_compact(ix, &err), SCRY_EBUSY);
+    hnsw_stats st;
+    hnsw_get_stats(ix, &st);
+    assert_int_equal(st.nodes, n);
+    assert_int_equal(st.deleted, n / 2);
+    assert_int_equal(hnsw_count(ix), n / 2);
+    /* ...and a later one runs (the cancel was consumed). */
+    assert_int_equal(hnsw_compact(ix, &err), SCRY_OK);
+    hnsw_get_stats(ix, &st);
+    assert_int_equal(st.nodes, n / 2);
+    assert_int_equal(st.deleted, 0);
+    hnsw_hit h[1];
+    int nh;
+    assert_int_equal(hnsw_search(ix, base + 7 * DIM, 1, 40, NULL, h, &nh, &err), SCRY_OK);
+    assert_int_equal(h[0].label, 7);
+    hnsw_free(ix);
+    free(base);
+}
+
 int main(void) {
     const char *filter = getenv("SCRY_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);
@@ -600,6 +780,8 @@ int main(void) {
         cmocka_unit_test(test_corruption_detected),
         cmocka_unit_test(test_bad_input_and_ip),
         cmocka_unit_test(test_concurrent_search_while_inserting),
+        cmocka_unit_test(test_compact_with_concurrent_writes),
+        cmocka_unit_test(test_compact_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

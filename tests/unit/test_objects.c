@@ -18,8 +18,7 @@ static char g_models[1024];
 static objects_model *g_model;
 
 static const char *models_dir(void) {
-    const char *deps = getenv("SCRY_DEPS");
-    snprintf(g_models, sizeof g_models, "%s/models", deps && *deps ? deps : "deps");
+    snprintf(g_models, sizeof g_models, "%s", tu_deps("models"));
     return g_models;
 }
 

@@ -15,24 +15,10 @@
 
 #include "vision/ocr.h"
 #include "vision/onnx.h"
+#include "../../tools/rgbload.h"
 
 static char g_models[1024];
 static ocr_model *g_pp;
-
-static int load_rgb(const char *path, img_rgb *out) {
-    VipsImage *im = vips_image_new_from_file(path, NULL);
-    if (!im) return -1;
-    VipsImage *rgb = NULL;
-    int rc = vips_colourspace(im, &rgb, VIPS_INTERPRETATION_sRGB, NULL);
-    g_object_unref(im);
-    if (rc) return -1;
-    size_t n = 0;
-    out->px = vips_image_write_to_memory(rgb, &n);
-    out->w = vips_image_get_width(rgb);
-    out->h = vips_image_get_height(rgb);
-    g_object_unref(rgb);
-    return out->px && n == (size_t)out->w * (size_t)out->h * 3 ? 0 : -1;
-}
 
 /* Draw text (rendered by libvips/pango) in colour fg onto canvas at (x, y);
  * returns the width and height drawn. */
@@ -74,8 +60,7 @@ static int inside(const ocr_word *w, float x0, float y0, float x1, float y1) {
 
 static int setup(void **state) {
     (void)state;
-    const char *deps = getenv("SCRY_DEPS");
-    snprintf(g_models, sizeof g_models, "%s/models", deps && *deps ? deps : "deps");
+    snprintf(g_models, sizeof g_models, "%s", tu_deps("models"));
     char p[1100];
     snprintf(p, sizeof p, "%s/ppocrv4_rec.onnx", g_models);
     if (access(p, R_OK) != 0) return 0;   /* PP-OCR tests skip */
@@ -171,7 +156,7 @@ static void test_reads_icdar_photos(void **state) {
     (void)state;
     NEED_MODEL();
     img_rgb img;
-    if (load_rgb(tu_shared("data/icdar2015/images/img_5.jpg"), &img) != 0) {
+    if (rgbload(tu_shared("data/icdar2015/images/img_5.jpg"), &img.w, &img.h, &img.px) != 0) {
         fprintf(stderr, "icdar2015 absent in %s\n", tu_shared("data"));
         skip();
     }
@@ -189,9 +174,9 @@ static void test_reads_icdar_photos(void **state) {
     assert_true(inside(slow, 600, 190, 690, 240));
     assert_true(slow->w < 120 && slow->h < 60);
     ocr_words_free(w, n);
-    g_free(img.px);
+    free(img.px);
 
-    assert_int_equal(load_rgb(tu_shared("data/icdar2015/images/img_2.jpg"), &img), 0);
+    assert_int_equal(rgbload(tu_shared("data/icdar2015/images/img_2.jpg"), &img.w, &img.h, &img.px), 0);
     assert_int_equal(ocr_read(g_pp, &img, &w, &n, &err), SCRY_OK);
     static const char *want2[] = {"joint", "pain", "free", "from", "yourself"};
     found = 0;
@@ -204,7 +189,7 @@ static void test_reads_icdar_photos(void **state) {
         assert_true(isalnum((unsigned char)w[i].text[0]));
     }
     ocr_words_free(w, n);
-    g_free(img.px);
+    free(img.px);
 }
 
 /* No text on a blank or noisy image; empty input is refused. */

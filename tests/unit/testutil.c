@@ -35,6 +35,13 @@ const char *tu_shared(const char *rel) {
     return buf;
 }
 
+const char *tu_deps(const char *rel) {
+    static char buf[1024];
+    const char *root = getenv("SCRY_DEPS");
+    snprintf(buf, sizeof buf, "%s/%s", root && *root ? root : "deps", rel);
+    return buf;
+}
+
 const char *tu_darknet(const char *name) {
     static char buf[512];
     snprintf(buf, sizeof buf, "/usr/share/darknet/data/%s", name);

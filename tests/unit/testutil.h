@@ -16,6 +16,10 @@ void tu_rmtree(const char *path);
  * run), or of a darknet sample photo. NULL-safe: returns a static buffer. */
 const char *tu_shared(const char *rel);
 const char *tu_darknet(const char *name);   /* e.g. "dog.jpg" */
+/* Path of something prepared by ./scripts/setup.sh: rel under $SCRY_DEPS
+ * (default deps/, relative to the repo root), e.g. tu_deps("models").
+ * Static buffer, like tu_shared. */
+const char *tu_deps(const char *rel);
 /* Whole file into memory; fails the test when it cannot be read. */
 void *tu_read(const char *path, size_t *n);
 
