@@ -971,6 +971,23 @@ size_t hnsw_count(hnsw_index *ix) {
     return n;
 }
 
+int hnsw_labels(hnsw_index *ix, int64_t **out, size_t *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    pthread_rwlock_rdlock(&ix->lock);
+    const graph *g = &ix->g;
+    size_t live = (size_t)(g->n - g->n_deleted);
+    int64_t *v = malloc((live ? live : 1) * sizeof *v);
+    if (v) {
+        for (uint32_t id = 0; id < g->n; id++)
+            if (!(g->flags[id] & FLAG_DELETED)) v[(*n)++] = g->labels[id];
+    }
+    pthread_rwlock_unlock(&ix->lock);
+    if (!v) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    *out = v;
+    return SCRY_OK;
+}
+
 int hnsw_get(hnsw_index *ix, int64_t label, float *out, scry_err *err) {
     pthread_rwlock_rdlock(&ix->lock);
     int64_t id = lmap_find(&ix->g, label);

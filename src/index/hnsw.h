@@ -88,6 +88,9 @@ int hnsw_contains(hnsw_index *idx, int64_t label);
 size_t hnsw_count(hnsw_index *idx);
 /* Copy the stored vector (normalised for cosine) into out[dim]. */
 int hnsw_get(hnsw_index *idx, int64_t label, float *out, scry_err *err);
+/* A snapshot of the live labels, in no particular order (*out malloc'ed,
+ * caller frees). */
+int hnsw_labels(hnsw_index *idx, int64_t **out, size_t *n, scry_err *err);
 
 /* k nearest by HNSW with beam width ef (ef < k is raised to k; 0 = 64).
  * filter may be NULL. Fills out[0..*nout) best first; *nout < k only when

@@ -78,7 +78,13 @@ struct search_engine {
 
 /* ---- index lifecycle ------------------------------------------------------- */
 
-typedef struct catchup { search_engine *se; int added; int bad; float *old; } catchup;
+typedef struct catchup {
+    search_engine *se;
+    int added, bad;
+    float *old;
+    int64_t *stored;            /* rowids with a stored vector, as visited */
+    size_t nstored, capstored;
+} catchup;
 
 /* Same direction (the index stores normalised copies). */
 static int same_vector(const float *a, const float *b, int dim) {
@@ -95,6 +101,13 @@ static int same_vector(const float *a, const float *b, int dim) {
  * first catalog sync then trusts the index (no per-row vector reads). */
 static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
     catchup *c = ctx;
+    if (c->nstored == c->capstored) {
+        size_t cap = c->capstored ? c->capstored * 2 : 1024;
+        int64_t *v = realloc(c->stored, cap * sizeof *v);
+        if (!v) return SCRY_ENOMEM;
+        c->stored = v, c->capstored = cap;
+    }
+    c->stored[c->nstored++] = rowid;
     if (dim != c->se->enc->dim) { c->bad++; return 0; }
     if (hnsw_contains(c->se->index, rowid)) {
         if (hnsw_get(c->se->index, rowid, c->old, NULL) == SCRY_OK && same_vector(c->old, v, dim))
@@ -104,6 +117,24 @@ static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
     if (hnsw_add(c->se->index, rowid, v, NULL) == SCRY_OK) c->added++;
     else c->bad++;
     return 0;
+}
+
+static int cmp_i64(const void *a, const void *b);
+
+/* Remove the index's labels that have no stored vector any more (c->stored
+ * is in rowid order: meta_vector_each walks that way). */
+static int prune_unstored(search_engine *se, catchup *c, int *removed, scry_err *err) {
+    *removed = 0;
+    int64_t *labels = NULL;
+    size_t n = 0;
+    int rc = hnsw_labels(se->index, &labels, &n, err);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++)
+        if (!bsearch(&labels[i], c->stored, c->nstored, sizeof *c->stored, cmp_i64) &&
+            hnsw_remove(se->index, labels[i]) == SCRY_OK)
+            (*removed)++;
+    free(labels);
+    return SCRY_OK;
 }
 
 static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
@@ -139,17 +170,23 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
         if (rc) return rc;
     }
     /* Catch up from the durable vectors: whatever the file missed (a crash
-     * before the last save, or no file at all) is added now. */
-    catchup c = {se, 0, 0, malloc((size_t)se->enc->dim * sizeof(float))};
+     * before the last save, or no file at all) is added now, and whatever it
+     * holds that is no longer stored (an image deleted after the last save)
+     * is removed. */
+    catchup c = {se, 0, 0, malloc((size_t)se->enc->dim * sizeof(float)), NULL, 0, 0};
     if (!c.old) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double t0 = scry_mono_s();
     int rc = meta_vector_each(se->meta, se->enc->name, catchup_vec, &c, err);
     free(c.old);
+    if (rc == SCRY_ENOMEM) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int removed = 0;
+    if (rc == SCRY_OK) rc = prune_unstored(se, &c, &removed, err);
+    free(c.stored);
     if (rc) return rc;
-    if (c.added || c.bad) {
-        log_info("index.caught_up", "added=%d skipped=%d ms=%.1f", c.added, c.bad,
-                 (scry_mono_s() - t0) * 1000);
-        se->dirty += c.added;
+    if (c.added || c.bad || removed) {
+        log_info("index.caught_up", "added=%d removed=%d skipped=%d ms=%.1f", c.added, removed,
+                 c.bad, (scry_mono_s() - t0) * 1000);
+        se->dirty += c.added + removed;
     }
     return SCRY_OK;
 }

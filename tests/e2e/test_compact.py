@@ -105,3 +105,31 @@ def test_compaction_after_deletes(tmpdir_path):
         check_search(s, ids)
     finally:
         s.stop()
+
+
+def test_delete_then_crash_leaves_no_ghost_in_index(tmpdir_path):
+    """An image deleted after the index was last saved, then a SIGKILL: the
+    saved index still holds its vector, and start-up must drop it (the
+    catch-up walk removes labels with no stored vector), not keep a ghost."""
+    data = os.path.join(tmpdir_path, "data")
+    names = ["dog.jpg", "cat.jpg", "bus.jpg"]
+    s = Server(data, ["--workers", "1", "--vision", "0"]).start()
+    try:
+        r = s.upload([(n, read(PHOTOS[n])) for n in names])
+        assert r.status == 202, r.body
+        ids = {i["filename"]: i["id"] for i in r.json()["images"]}
+        assert s.wait_job(r.json()["job_id"])["status"] == "completed"
+    finally:
+        s.stop()                         # graceful: the index is saved with 3
+    s = Server(data, ["--workers", "1", "--vision", "0"]).start()
+    assert metric(s, "scry_index_live") == 3
+    assert s.delete("/v1/images/" + ids["cat.jpg"]).status in (200, 204)
+    s.kill()                             # no save after the delete
+    s = Server(data, ["--workers", "1", "--vision", "0"]).start()
+    try:
+        assert metric(s, "scry_index_live") == 2
+        assert "removed=1" in s.tail(), s.tail()
+        got = {i for i, _ in vector_results(s, "cat")}
+        assert got == {ids["dog.jpg"], ids["bus.jpg"]}, got
+    finally:
+        s.stop()

@@ -133,6 +133,31 @@ enum { DIM = 32, N = 4000, NQ = 100 };
 
 /* ----------------------------------------------------------- tests */
 
+/* hnsw_labels lists exactly the live labels: not the removed, not a
+ * replaced label twice. */
+static void test_labels_snapshot(void **state) {
+    (void)state;
+    float *base = clustered(50, DIM, 5, 3);
+    hnsw_index *ix = build(base, 50, DIM, 12, 100);
+    scry_err err = {0};
+    for (int64_t l = 0; l < 50; l += 5) assert_int_equal(hnsw_remove(ix, l), SCRY_OK);
+    assert_int_equal(hnsw_add(ix, 7, base + 8 * DIM, &err), SCRY_OK);      /* replace */
+    int64_t *labels = NULL;
+    size_t n = 0;
+    assert_int_equal(hnsw_labels(ix, &labels, &n, &err), SCRY_OK);
+    assert_int_equal(n, 40);
+    char seen[50] = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_true(labels[i] >= 0 && labels[i] < 50);
+        assert_true(labels[i] % 5 != 0);
+        assert_false(seen[labels[i]]);
+        seen[labels[i]] = 1;
+    }
+    free(labels);
+    hnsw_free(ix);
+    free(base);
+}
+
 static void test_recall_random(void **state) {
     (void)state;
     float *base = clustered(N, DIM, 40, 1);
@@ -771,6 +796,7 @@ int main(void) {
     const char *filter = getenv("SCRY_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_labels_snapshot),
         cmocka_unit_test(test_recall_random),
         cmocka_unit_test(test_recall_glove),
         cmocka_unit_test(test_delete_reinsert_compact),
