@@ -241,13 +241,21 @@ static int tile_starts(int len, int t, float *starts, int max) {
  * is estimated as a third of the box's shorter side (a standing person is
  * ~2.5 heads wide, a seated or cropped one wider, so this errs small, i.e.
  * towards tiling), and compared in the whole pass's input pixels. */
-#ifndef FACES_WHOLE_PASS_GOOD_BOX
+/* Estimated face side, in whole-pass input pixels, below which a tile is
+ * pointless: ~8 px in a tile's input, half what BlazeFace finds. */
+#define FACES_TILE_MIN_FACE 5.0f
+
+/* A face the whole pass found narrower than this (input px) is re-examined
+ * by the tile over its person: found, but poorly boxed. */
 #define FACES_WHOLE_PASS_GOOD_BOX 20.0f
-#endif
 
 static int person_needs_tiles(const face_box *person, const cands *whole, float whole_scale) {
     float est_face = fminf(person->w, person->h) / 3.0f * whole_scale;
     if (est_face >= FACES_WHOLE_PASS_MIN_FACE) return 0;
+    /* Nor when the person is so small that even a tile (~1.7x finer) would
+     * show the face below what the detector can find: most people in street
+     * and crowd scenes, where tiles would cost passes and find nothing. */
+    if (est_face < FACES_TILE_MIN_FACE) return 0;
     for (int i = 0; i < whole->n; i++) {
         /* A face the whole pass saw tiny is found but poorly boxed: the
          * tile pass refines it. */
