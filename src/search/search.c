@@ -1,5 +1,15 @@
 /* search.c -- see search.h.
  *
+ * Sync. Every query first asks the store's change feed for rows updated
+ * since the last sync. The feed is re-read from the last millisecond seen
+ * (rows stamped in that millisecond may have committed after our read), so
+ * the newest few rows come back on every query. Re-applying them cost ~1 ms
+ * per query at 100k images (JSON parsing for the catalog and the keyword
+ * index, a vector read); the engine remembers those edge rows by (rowid,
+ * updated_at, fingerprint of every field it indexes) and skips a row that
+ * comes back unchanged. A row rewritten within the same millisecond has a
+ * different fingerprint and is applied again.
+ *
  * Locking: `lock` (rwlock) guards the catalog, the keyword index and the
  * sync state; queries
  * hold it shared for their whole run, search_sync and search_forget take it
@@ -39,6 +49,13 @@
 #define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
 #define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
 #define SAVE_EVERY_S 60.0
+#define EDGE_MAX 256            /* feed rows remembered from the last sync's final ms */
+
+/* A row the last sync applied from its final milliseconds. */
+typedef struct edge_row {
+    int64_t rowid, updated_at;
+    uint64_t print;             /* fingerprint of the indexed fields */
+} edge_row;
 
 struct search_engine {
     meta_db *meta;
@@ -53,6 +70,8 @@ struct search_engine {
     int64_t synced_ms;
     int dirty;                  /* index changes since the last save */
     double last_save;
+    edge_row edge[EDGE_MAX];    /* rows of the feed's last ms, re-read by the next sync */
+    int nedge;
 };
 
 /* ---- index lifecycle ------------------------------------------------------- */
@@ -186,11 +205,54 @@ void search_free(search_engine *se) {
 
 /* ---- sync -------------------------------------------------------------------- */
 
-typedef struct sync_ctx { search_engine *se; float *vec; int changed; } sync_ctx;
+typedef struct sync_ctx {
+    search_engine *se;
+    float *vec;
+    int changed;
+    edge_row seen[EDGE_MAX];    /* ring of the newest rows of this sync */
+    int nseen;
+} sync_ctx;
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+static uint64_t fnv_str(uint64_t h, const char *s) {
+    return s ? fnv(h, s, strlen(s) + 1) : fnv(h, "\xff", 1); /* NULL != "" */
+}
+
+/* Everything sync_row reads from a row. */
+static uint64_t row_print(const image_rec *r) {
+    uint64_t h = 1469598103934665603ULL;
+    h = fnv_str(h, r->status);
+    h = fnv_str(h, r->filename);
+    h = fnv_str(h, r->caption);
+    h = fnv_str(h, r->tags_json);
+    h = fnv_str(h, r->faces_json);
+    h = fnv_str(h, r->colors_json);
+    h = fnv_str(h, r->text);
+    h = fnv_str(h, r->exif_json);
+    h = fnv(h, &r->taken_at, sizeof r->taken_at);
+    h = fnv(h, &r->created_at, sizeof r->created_at);
+    return h;
+}
+
+/* Whether r is an edge row of the previous sync, unchanged. */
+static int seen_unchanged(const search_engine *se, const image_rec *r, uint64_t print) {
+    if (se->synced_ms == 0 || r->updated_at > se->synced_ms) return 0;
+    for (int i = 0; i < se->nedge; i++)
+        if (se->edge[i].rowid == r->rowid && se->edge[i].updated_at == r->updated_at)
+            return se->edge[i].print == print;
+    return 0;
+}
 
 static int sync_row(const image_rec *r, void *ctx) {
     sync_ctx *sc = ctx;
     search_engine *se = sc->se;
+    uint64_t print = row_print(r);
+    sc->seen[sc->nseen++ % EDGE_MAX] = (edge_row){r->rowid, r->updated_at, print};
+    if (seen_unchanged(se, r, print)) return 0;
     catalog_upsert(se->cat, r);
     /* Pending images are findable by filename at once; failed ones never. */
     if (strcmp(r->status, "failed") == 0) kw_remove(se->kw, r->rowid);
@@ -229,7 +291,10 @@ static int sync_row(const image_rec *r, void *ctx) {
 int search_sync(search_engine *se, scry_err *err) {
     pthread_mutex_lock(&se->sync_lock);
     pthread_rwlock_wrlock(&se->lock);
-    sync_ctx sc = {se, NULL, 0};
+    sync_ctx sc;                /* ~6 KB: the edge ring */
+    sc.se = se;
+    sc.vec = NULL;
+    sc.changed = sc.nseen = 0;
     int rc = SCRY_OK;
     if (se->enc) {
         sc.vec = malloc(2 * (size_t)se->enc->dim * sizeof(float));
@@ -241,7 +306,17 @@ int search_sync(search_engine *se, scry_err *err) {
     if (rc == SCRY_OK)
         rc = meta_image_each_since(se->meta, se->synced_ms > 0 ? se->synced_ms - 1 : 0, sync_row,
                                    &sc, &last, err);
-    if (rc == SCRY_OK) se->synced_ms = last;
+    if (rc == SCRY_OK) {
+        /* Remember the rows of the last two ms (what the next sync re-reads):
+         * the ring holds the newest rows, in feed order. */
+        int n = sc.nseen < EDGE_MAX ? sc.nseen : EDGE_MAX;
+        se->nedge = 0;
+        for (int i = 0; i < n; i++) {
+            const edge_row *e = &sc.seen[(sc.nseen - n + i) % EDGE_MAX];
+            if (e->updated_at >= last - 1) se->edge[se->nedge++] = *e;
+        }
+        se->synced_ms = last;
+    }
     free(sc.vec);
     pthread_rwlock_unlock(&se->lock);
     if (rc == SCRY_OK && se->dirty && se->index_path[0] &&
