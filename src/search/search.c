@@ -331,6 +331,9 @@ int search_sync(search_engine *se, scry_err *err) {
 
 void search_forget(search_engine *se, int64_t rowid) {
     pthread_rwlock_wrlock(&se->lock);
+    /* never skip this row as "unchanged" if the feed shows it again */
+    for (int i = 0; i < se->nedge; i++)
+        if (se->edge[i].rowid == rowid) se->edge[i] = se->edge[--se->nedge], i--;
     catalog_remove(se->cat, rowid);
     kw_remove(se->kw, rowid);
     if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
@@ -818,7 +821,10 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     double max_bm25 = 0;
     if (want_bm25) {
         char *kwq = keyword_text(q);
-        int nm = kwq ? kw_search(se->kw, kwq, k, allow_kw_cb, &qc, kh) : SCRY_ENOMEM;
+        /* Failed images are never in the keyword index (sync_row), so only
+         * hard filters need the per-document check. */
+        int nm = kwq ? kw_search(se->kw, kwq, k, hard_filters(&qc) ? allow_kw_cb : NULL, &qc, kh)
+                     : SCRY_ENOMEM;
         free(kwq);
         if (nm < 0) {
             rc = scry_fail(err, nm, "out of memory");
