@@ -232,10 +232,19 @@ static double pct(const double *sorted, int n, double p) {
     return sorted[i];
 }
 
-typedef struct lat { double p50, p90, p99, max, mean; } lat;
+typedef struct lat { double p50, p90, p99, max, mean, cpu_p50; } lat;
 
-static lat run_mix(search_engine *se, double *ms, int *nresults_out) {
+static double thread_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* dump (may be NULL): one line per query, the ranked rowids and scores, for
+ * comparing the rankings of two builds (bench/search.d/compare.py). */
+static lat run_mix(search_engine *se, double *ms, int *nresults_out, FILE *dump) {
     int nres = 0;
+    double *cpu = malloc(sizeof(double) * nq);
     for (int i = 0; i < nq; i++) {
         search_params p;
         search_params_init(&p);
@@ -244,21 +253,30 @@ static lat run_mix(search_engine *se, double *ms, int *nresults_out) {
         p.now = 1735689600; /* 2025-01-01, fixed for relative dates */
         search_response r;
         scry_err err = {0};
-        double t0 = scry_mono_s();
+        double t0 = scry_mono_s(), c0 = thread_cpu_s();
         int rc = search_run(se, &p, &r, &err);
         ms[i] = (scry_mono_s() - t0) * 1000;
+        cpu[i] = (thread_cpu_s() - c0) * 1000;
         if (rc) {
             fprintf(stderr, "search failed: %s\n", err.msg);
             exit(1);
         }
         nres += r.n;
+        if (dump) {
+            fprintf(dump, "%d", i);
+            for (int j = 0; j < r.n; j++) fprintf(dump, " %lld:%.5f", (long long)r.results[j].rowid, r.results[j].score);
+            fputc('\n', dump);
+        }
         search_response_free(&r);
     }
     double *s = malloc(sizeof(double) * nq), sum = 0;
     memcpy(s, ms, sizeof(double) * nq);
     qsort(s, (size_t)nq, sizeof *s, cmp_d);
     for (int i = 0; i < nq; i++) sum += s[i];
-    lat l = {pct(s, nq, 0.5), pct(s, nq, 0.9), pct(s, nq, 0.99), s[nq - 1], sum / nq};
+    lat l = {pct(s, nq, 0.5), pct(s, nq, 0.9), pct(s, nq, 0.99), s[nq - 1], sum / nq, 0};
+    qsort(cpu, (size_t)nq, sizeof *cpu, cmp_d);
+    l.cpu_p50 = pct(cpu, nq, 0.5);
+    free(cpu);
     free(s);
     *nresults_out = nres;
     return l;
@@ -382,11 +400,18 @@ int main(int argc, char **argv) {
 
         double *ms = malloc(sizeof(double) * nq);
         int nres1, nres2;
-        lat cold = run_mix(se, ms, &nres1);
-        lat warm = run_mix(se, ms, &nres2);
+        /* SEARCH_BENCH_DUMP=FILE: the first pass's rankings, largest size */
+        const char *dump_path = getenv("SEARCH_BENCH_DUMP");
+        FILE *dump = dump_path && a == argc - 1 ? fopen(dump_path, "w") : NULL;
+        lat cold = run_mix(se, ms, &nres1, dump);
+        if (dump) fclose(dump);
+        lat warm = run_mix(se, ms, &nres2, NULL);
         printf("%8d %9.2f %9.2f %9.2f %9.2f %9.2f | %9.2f %9.2f | %10.2f %10.2f   (inserted in %.0f s; %.1f results/query)\n",
                target, cold.p50, cold.p90, cold.p99, cold.max, cold.mean, warm.p50, warm.p99, start_s,
                restart_s, ins_s, (double)nres1 / nq);
+        /* CPU time of the searching thread: what the engine costs, without
+         * the time other processes on a shared box took from it */
+        printf("%8s cpu p50 %.2f ms (first pass), %.2f ms (warm)\n", "", cold.cpu_p50, warm.cpu_p50);
         if (getenv("SEARCH_BENCH_SLOW")) {
             /* the slowest queries of the warm pass, for profiling */
             for (int k = 0; k < 8; k++) {
@@ -401,7 +426,7 @@ int main(int argc, char **argv) {
         p50_last = cold.p50;
         p99_last = cold.p99;
     }
-    printf("\nencoder: %.0f sentences/s (document texts, 1 thread, %ld sentences)\n", enc_n / enc_s, enc_n);
+    if (enc_n) printf("\nencoder: %.0f sentences/s (document texts, 1 thread, %ld sentences)\n", enc_n / enc_s, enc_n);
     printf("search: p50_ms_100k=%.2f p99_ms_100k=%.2f\n", p50_last, p99_last);
     free(vec);
     for (int i = 0; i < nq; i++) free(queries[i]);

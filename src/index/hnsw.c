@@ -28,7 +28,7 @@
  * Filters. The allowed fraction is estimated on a fixed sample of nodes; a
  * small allowed set (few thousand nodes or <5%) is answered by an exact scan
  * of the allowed nodes (cheap, and exact, where graph search would wander),
- * otherwise by the graph search with ef raised by 1/fraction (capped).
+ * otherwise by the graph search with ef raised by 1/fraction (capped at 2x).
  *
  * Concurrency. One rwlock guards the graph; writers are serialised by a
  * mutex. An insert runs its (expensive) neighbour search holding only the
@@ -79,6 +79,13 @@
 #define EXACT_MAX_ALLOWED 8192.0
 #define EXACT_MAX_FRACTION 0.05
 #define FILTER_SAMPLE 512
+/* A filtered graph search widens its beam by 1/allowed fraction, at most
+ * this much. The search already walks on until it holds ef eligible nodes;
+ * the widening only buys recall. Measured in bench/search at 100k images
+ * (filtered searches of the query mix, k = ef = 300, against exact): cap 8
+ * recall@300 0.9978, @50 0.9997; cap 2 0.9970, 0.9997 at ~1/3 less cost
+ * per search; cap 1 0.9861, 0.9986. */
+#define FILTER_EF_BOOST_MAX 2.0
 
 /* ---------------------------------------------------------------- kernels */
 
@@ -1095,7 +1102,7 @@ int hnsw_search(hnsw_index *ix, const float *query, int k, int ef, const hnsw_fi
         double frac = allowed_fraction(g, &el);
         double live = (double)(g->n - g->n_deleted);
         if (frac < EXACT_MAX_FRACTION || frac * live < EXACT_MAX_ALLOWED) exact = 1;
-        else efs = (size_t)fmin((double)efs / frac, (double)efs * 8);
+        else efs = (size_t)fmin((double)efs / frac, (double)efs * FILTER_EF_BOOST_MAX);
     }
     if (!exact) {
         uint32_t cur = (uint32_t)g->entry;

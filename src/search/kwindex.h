@@ -52,7 +52,8 @@ size_t kw_count(const kwindex *kw);
 /* The best k documents for the words of text (any word may match), best
  * first, ties by newer rowid; allow (may be NULL) filters documents. Returns
  * the number written to out (<= k), or SCRY_ENOMEM. Safe to call from
- * several threads at once (no writes). */
+ * several threads at once (the index is only read; scratch buffers come
+ * from an internal pool behind its own mutex). */
 int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t rowid, void *ctx),
               void *ctx, kw_hit *out);
 
