@@ -99,6 +99,7 @@ void pipeline_set_hook(pipeline *p, void (*fn)(void *ctx), void *ctx) {
 const char *const *pipeline_stage_names(const pipeline *p) { return p->names; }
 
 static void ctx_free(stage_ctx *ctx) {
+    stage_ctx_finish_deferred(ctx, NULL);
     if (ctx->vision && ctx->vision_free) ctx->vision_free(ctx->vision);
     if (ctx->decoded) img_decoded_free(&ctx->dec);
     free(ctx->bytes);
@@ -155,6 +156,19 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
             res->ok = 0;
             break;
         }
+        res->nonfatal++;
+    }
+    /* A blob write still in flight (the thumbnail) must be on disk before
+     * the row that names it; its failure counts as its stage's. */
+    memset(&serr, 0, sizeof serr);
+    if (stage_ctx_finish_deferred(&ctx, &serr) != SCRY_OK) {
+        log_warn("stage.failed", "image=%s stage=thumbnail required=0 reason=\"%s\"",
+                 w->image_id, serr.msg);
+        if (!res->stage[0]) {
+            snprintf(res->stage, sizeof res->stage, "thumbnail");
+            snprintf(res->message, sizeof res->message, "%s", serr.msg);
+        }
+        ctx.rec.thumb_sha256[0] = 0;
         res->nonfatal++;
     }
     snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");

@@ -1,6 +1,7 @@
 /* stages_basic.c -- the model-free stages: decode (+ dimensions, format,
  * EXIF), thumbnail, dominant colours and the perceptual hash. All of them
  * work from the one decoded working copy (see vision/image.h). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +28,7 @@ static int run_thumbnail(stage_ctx *ctx, scry_err *err) {
     size_t len = 0;
     int rc = img_thumbnail_jpeg(&ctx->dec.work, ctx->cfg->thumb_size, &jpeg, &len, err);
     if (rc != SCRY_OK) return rc;
-    rc = blob_put(ctx->blobs, jpeg, len, ctx->rec.thumb_sha256, err);
-    free(jpeg);
-    return rc;
+    return stage_put_deferred(ctx, jpeg, len, ctx->rec.thumb_sha256, err);
 }
 
 static int run_colors(stage_ctx *ctx, scry_err *err) {
@@ -45,6 +44,58 @@ static int run_phash(stage_ctx *ctx, scry_err *err) {
     ctx->rec.phash = img_phash(&ctx->dec.work);
     ctx->rec.has_phash = 1;
     return SCRY_OK;
+}
+
+/* ---- deferred blob writes ---- */
+
+struct deferred_put {
+    pthread_t thread;
+    blob_store *blobs;
+    void *data;
+    size_t n;
+    char *sha_out;
+    char sha[SCRY_SHA256_HEX + 1];
+    int rc;
+    scry_err err;
+};
+
+static void *deferred_run(void *arg) {
+    struct deferred_put *d = arg;
+    d->rc = blob_put(d->blobs, d->data, d->n, d->sha, &d->err);
+    return NULL;
+}
+
+int stage_put_deferred(stage_ctx *ctx, void *data, size_t n, char *sha_out, scry_err *err) {
+    int rc = stage_ctx_finish_deferred(ctx, err);     /* one at a time */
+    if (rc != SCRY_OK) {
+        free(data);
+        return rc;
+    }
+    struct deferred_put *d = calloc(1, sizeof *d);
+    if (d) {
+        *d = (struct deferred_put){.blobs = ctx->blobs, .data = data, .n = n, .sha_out = sha_out};
+        if (pthread_create(&d->thread, NULL, deferred_run, d) == 0) {
+            ctx->deferred = d;
+            return SCRY_OK;
+        }
+        free(d);
+    }
+    rc = blob_put(ctx->blobs, data, n, sha_out, err);
+    free(data);
+    return rc;
+}
+
+int stage_ctx_finish_deferred(stage_ctx *ctx, scry_err *err) {
+    struct deferred_put *d = ctx->deferred;
+    if (!d) return SCRY_OK;
+    ctx->deferred = NULL;
+    pthread_join(d->thread, NULL);
+    int rc = d->rc;
+    if (rc == SCRY_OK) memcpy(d->sha_out, d->sha, sizeof d->sha);
+    else if (err) *err = d->err;
+    free(d->data);
+    free(d);
+    return rc;
 }
 
 const stage stage_decode = {"decode", 1, run_decode};

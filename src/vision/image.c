@@ -60,6 +60,7 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "vision/warp.h"
 
 #define DEFAULT_MAX_PIXELS 100000000LL
 #define DEFAULT_WORK_SIZE 1280
@@ -491,24 +492,50 @@ int img_thumbnail_jpeg(const img_rgb *src, int max_side, void **jpeg, size_t *le
     *len = 0;
     if (!src || !src->px || src->w <= 0 || src->h <= 0 || max_side <= 0)
         return scry_fail(err, SCRY_EINVAL, "thumbnail: empty image or bad size");
-    VipsImage *ctx = vips_image_new();
-    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(ctx), 3);
-    int rc = SCRY_OK;
-    t[0] = vips_image_new_from_memory(src->px, (size_t)src->w * src->h * 3, src->w, src->h, 3,
-                                      VIPS_FORMAT_UCHAR);
-    /* A plain lanczos3 resize: the input is already upright sRGB without
-     * metadata, so vips_thumbnail_image's extra steps would only cost time.
-     * Never upscale. */
+    /* Never upscale. The shrink is our separable area-averaging resampler
+     * (vision/warp.h) rather than libvips's lanczos3: on a 640-px photo
+     * libvips took ~8 ms of CPU per thumbnail through its per-call pipeline
+     * set-up, ours ~1 ms, and at thumbnail size the difference in filter
+     * (no ringing, slightly softer) does not show. libvips encodes. */
     int longest = src->w > src->h ? src->w : src->h;
     double scale = longest > max_side ? (double)max_side / longest : 1.0;
+    img_rgb small = *src;
+    uint8_t *owned = NULL;
+    if (scale < 1.0) {
+        int dw = (int)lround(src->w * scale), dh = (int)lround(src->h * scale);
+        if (dw < 1) dw = 1;
+        if (dh < 1) dh = 1;
+        size_t n = (size_t)dw * (size_t)dh * 3;
+        float *f = malloc(n * sizeof(float));
+        owned = malloc(n);
+        if (!f || !owned) {
+            free(f);
+            free(owned);
+            return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        }
+        static const warp_format raw = {{0, 0, 0}, {1 / 255.f, 1 / 255.f, 1 / 255.f}, 0, 0,
+                                        {0, 0, 0}};
+        warp_affine m = warp_rect(0, 0, (float)src->w, (float)src->h, dw, dh);
+        warp_to_tensor(src, &m, dw, dh, &raw, f);
+        for (size_t i = 0; i < n; i++) {
+            float v = f[i] + 0.5f;
+            owned[i] = (uint8_t)(v <= 0 ? 0 : v >= 255 ? 255 : v);
+        }
+        free(f);
+        small = (img_rgb){dw, dh, owned};
+    }
+    VipsImage *ctx = vips_image_new();
+    VipsImage **t = (VipsImage **)vips_object_local_array(VIPS_OBJECT(ctx), 2);
+    int rc = SCRY_OK;
+    t[0] = vips_image_new_from_memory(small.px, (size_t)small.w * small.h * 3, small.w, small.h,
+                                      3, VIPS_FORMAT_UCHAR);
     if (!t[0] ||
         vips_copy(t[0], &t[1], "interpretation", VIPS_INTERPRETATION_sRGB, NULL) ||
-        (scale < 1.0 ? vips_resize(t[1], &t[2], scale, NULL)
-                     : vips_copy(t[1], &t[2], NULL)) ||
-        vips_jpegsave_buffer(t[2], jpeg, len, "Q", 80, "strip", TRUE, "optimize_coding", TRUE,
+        vips_jpegsave_buffer(t[1], jpeg, len, "Q", 80, "strip", TRUE, "optimize_coding", TRUE,
                              NULL))
         rc = vips_fail(err, SCRY_EIO, "thumbnail");
     g_object_unref(ctx);
+    free(owned);
     return rc;
 }
 

@@ -82,14 +82,18 @@ static void store(const warp_format *fmt, const float mul[3], const float add[3]
 
 typedef struct axis_taps {
     int n;
-    int idx[MAX_TAPS];          /* source pixel index, may be outside */
-    float w[MAX_TAPS];          /* weights, summing to 1 */
+    int idx[MAX_TAPS];          /* source pixel index */
+    float w[MAX_TAPS];          /* weights; with pad_w they sum to 1 */
+    float pad_w;                /* total weight of taps outside the source */
 } axis_taps;
 
 /* The taps of destination index u: k samples at scale*(u+(i+0.5)/k)+offset,
- * each blending the two source pixels around it. */
-static void make_taps(float scale, float offset, int k, int u, axis_taps *t) {
+ * each blending the two source pixels around it. Taps outside [0, len) are
+ * folded into pad_w (they all read the pad colour), so that the inner loops
+ * only ever read inside the source. */
+static void make_taps(float scale, float offset, int k, int u, int len, axis_taps *t) {
     t->n = 0;
+    t->pad_w = 0;
     for (int i = 0; i < k; i++) {
         float x = scale * ((float)u + ((float)i + 0.5f) / (float)k) + offset - 0.5f;
         float fx = floorf(x);
@@ -98,6 +102,10 @@ static void make_taps(float scale, float offset, int k, int u, axis_taps *t) {
         int idx[2] = {x0, x0 + 1};
         float w[2] = {(1.0f - ax) / (float)k, ax / (float)k};
         for (int j = 0; j < 2; j++) {
+            if (idx[j] < 0 || idx[j] >= len) {
+                t->pad_w += w[j];
+                continue;
+            }
             int at = 0;
             while (at < t->n && t->idx[at] != idx[j]) at++;
             if (at == t->n) t->idx[t->n] = idx[j], t->w[t->n++] = 0;
@@ -106,29 +114,27 @@ static void make_taps(float scale, float offset, int k, int u, axis_taps *t) {
     }
 }
 
-/* Source row y filtered horizontally into dw*3 floats. */
+/* Source row y filtered horizontally into dw*3 floats; fsrc is scratch for
+ * the row as floats (each source pixel feeds several taps: convert once). */
 static void filter_row(const img_rgb *s, int y, const axis_taps *cols, int dw,
-                       const unsigned char pad[3], float *dst) {
+                       const unsigned char pad[3], float *fsrc, float *dst) {
     if (y < 0 || y >= s->h) {
         for (int u = 0; u < dw; u++)
             for (int c = 0; c < 3; c++) dst[u * 3 + c] = pad[c];
         return;
     }
     const uint8_t *row = s->px + (size_t)y * (size_t)s->w * 3;
+    for (int i = 0; i < s->w * 3; i++) fsrc[i] = (float)row[i];
+    const float p0 = pad[0], p1 = pad[1], p2 = pad[2];
     for (int u = 0; u < dw; u++) {
         const axis_taps *t = &cols[u];
-        float acc[3] = {0, 0, 0};
+        float a0 = t->pad_w * p0, a1 = t->pad_w * p1, a2 = t->pad_w * p2;
         for (int j = 0; j < t->n; j++) {
-            int x = t->idx[j];
+            const float *p = fsrc + (size_t)t->idx[j] * 3;
             const float w = t->w[j];
-            if (x < 0 || x >= s->w) {
-                for (int c = 0; c < 3; c++) acc[c] += w * (float)pad[c];
-            } else {
-                const uint8_t *p = row + (size_t)x * 3;
-                for (int c = 0; c < 3; c++) acc[c] += w * (float)p[c];
-            }
+            a0 += w * p[0], a1 += w * p[1], a2 += w * p[2];
         }
-        for (int c = 0; c < 3; c++) dst[u * 3 + c] = acc[c];
+        dst[u * 3] = a0, dst[u * 3 + 1] = a1, dst[u * 3 + 2] = a2;
     }
 }
 
@@ -139,35 +145,43 @@ static int warp_separable(const img_rgb *src, const warp_affine *m, int dw, int 
     int kx = samples_for(fabsf(m->a)), ky = samples_for(fabsf(m->e));
     size_t row_floats = (size_t)dw * 3;
     axis_taps *cols = malloc((size_t)dw * sizeof *cols);
-    float *rows = malloc((ROW_CACHE * row_floats + row_floats) * sizeof(float));
+    float *rows = malloc((ROW_CACHE * row_floats + row_floats + (size_t)src->w * 3) *
+                         sizeof(float));
     if (!cols || !rows) {
         free(cols);
         free(rows);
         return 0;
     }
-    float *acc = rows + ROW_CACHE * row_floats;
+    float *acc = rows + ROW_CACHE * row_floats, *fsrc = acc + row_floats;
     int cached[ROW_CACHE];
     for (int i = 0; i < ROW_CACHE; i++) cached[i] = INT32_MIN;
-    for (int u = 0; u < dw; u++) make_taps(m->a, m->c, kx, u, &cols[u]);
+    for (int u = 0; u < dw; u++) make_taps(m->a, m->c, kx, u, src->w, &cols[u]);
+    const float p[3] = {fmt->pad[0], fmt->pad[1], fmt->pad[2]};
     size_t plane = (size_t)dw * (size_t)dh;
     for (int v = 0; v < dh; v++) {
         axis_taps rt;
-        make_taps(m->e, m->f, ky, v, &rt);
-        memset(acc, 0, row_floats * sizeof(float));
+        make_taps(m->e, m->f, ky, v, src->h, &rt);
+        for (int u = 0; u < dw; u++)
+            for (int c = 0; c < 3; c++) acc[u * 3 + c] = rt.pad_w * p[c];
         for (int j = 0; j < rt.n; j++) {
             int y = rt.idx[j];
             int slot = (int)((unsigned)y % ROW_CACHE);
             float *r = rows + (size_t)slot * row_floats;
             if (cached[slot] != y) {
-                filter_row(src, y, cols, dw, fmt->pad, r);
+                filter_row(src, y, cols, dw, fmt->pad, fsrc, r);
                 cached[slot] = y;
             }
             const float w = rt.w[j];
             for (size_t i = 0; i < row_floats; i++) acc[i] += w * r[i];
         }
-        for (int u = 0; u < dw; u++)
-            store(fmt, mul, add, out, plane, (size_t)v * (size_t)dw + (size_t)u, acc + u * 3,
-                  1.0f);
+        if (!fmt->planar && !fmt->bgr) {
+            float *o = out + (size_t)v * row_floats;
+            for (size_t i = 0; i < row_floats; i++) o[i] = acc[i] * mul[i % 3] + add[i % 3];
+        } else {
+            for (int u = 0; u < dw; u++)
+                store(fmt, mul, add, out, plane, (size_t)v * (size_t)dw + (size_t)u,
+                      acc + u * 3, 1.0f);
+        }
     }
     free(cols);
     free(rows);
