@@ -305,3 +305,20 @@ def test_unknown_ids(server):
         assert r.status == 404, path
         assert r.json()["error"]["code"] == "not_found"
     assert server.delete("/v1/images/" + unknown).status == 404
+
+
+def test_no_faces_on_animals_but_faces_in_a_crowd(server):
+    """A horse photo in which BlazeFace alone sees a 'face' (0.6-0.7) but
+    the object detector sees nobody gets no face -- and so no expression in
+    its caption -- while a group photo keeps all of its faces."""
+    horse = os.path.join(SHARED, "data", "coco", "images", "000000078499.jpg")
+    group = os.path.join(SHARED, "data", "faces", "images", "2008_002079.jpg")
+    r = server.upload([("horse.jpg", read(horse)), ("group.jpg", read(group))])
+    assert r.status == 202, r.body
+    ids = {i["filename"]: i["id"] for i in r.json()["images"]}
+    assert server.wait_job(r.json()["job_id"])["status"] == "completed"
+    h = server.get("/v1/images/" + ids["horse.jpg"]).json()
+    assert "horse" in [t["label"] for t in h["tags"]], h["tags"]
+    assert h["faces"] == [], h["faces"]
+    g = server.get("/v1/images/" + ids["group.jpg"]).json()
+    assert len(g["faces"]) >= 5, g["faces"]
