@@ -122,9 +122,9 @@ static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
     catchup *c = ctx;
     if (c->nstored == c->capstored) {
         size_t cap = c->capstored ? c->capstored * 2 : 1024;
-        int64_t *v = realloc(c->stored, cap * sizeof *v);
-        if (!v) return SCRY_ENOMEM;
-        c->stored = v, c->capstored = cap;
+        int64_t *grown = realloc(c->stored, cap * sizeof *grown);
+        if (!grown) return SCRY_ENOMEM;
+        c->stored = grown, c->capstored = cap;
     }
     c->stored[c->nstored++] = rowid;
     if (dim != c->se->enc->dim) { c->bad++; return 0; }
@@ -486,14 +486,9 @@ static int sync_row(const image_rec *r, void *ctx) {
         /* Skip the re-insert when the vector did not change (a status or
          * caption update without new facts for the encoder). */
         float *old = sc->vec + se->enc->dim;
-        if (hnsw_get(se->index, r->rowid, old, NULL) == SCRY_OK) {
-            double dot = 0, nn = 0;
-            for (int i = 0; i < se->enc->dim; i++) {
-                dot += (double)old[i] * sc->vec[i];
-                nn += (double)sc->vec[i] * sc->vec[i];
-            }
-            if (nn > 0 && dot / sqrt(nn) > 0.99999) return 0;
-        }
+        if (hnsw_get(se->index, r->rowid, old, NULL) == SCRY_OK &&
+            same_vector(old, sc->vec, se->enc->dim))
+            return 0;
         hnsw_remove(se->index, r->rowid);
     }
     if (hnsw_add(se->index, r->rowid, sc->vec, &err) == SCRY_OK) se->dirty++;
