@@ -98,8 +98,19 @@ void pipeline_set_hook(pipeline *p, void (*fn)(void *ctx), void *ctx) {
 
 const char *const *pipeline_stage_names(const pipeline *p) { return p->names; }
 
+/* Log a stage's failure and keep the first one as the item's reason. */
+static void note_failure(pipeline_result *res, const char *image_id, const char *stage,
+                         int required, const char *msg) {
+    log_warn("stage.failed", "image=%s stage=%s required=%d reason=\"%s\"", image_id, stage,
+             required, msg);
+    if (!res->stage[0]) {
+        snprintf(res->stage, sizeof res->stage, "%s", stage);
+        snprintf(res->message, sizeof res->message, "%s", msg);
+    }
+}
+
 static void ctx_free(stage_ctx *ctx) {
-    stage_ctx_finish_deferred(ctx, NULL);
+    stage_ctx_finish_deferred(ctx, NULL, NULL);
     if (ctx->vision && ctx->vision_free) ctx->vision_free(ctx->vision);
     if (ctx->decoded) img_decoded_free(&ctx->dec);
     free(ctx->bytes);
@@ -140,18 +151,14 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
             abort();
         }
         memset(&serr, 0, sizeof serr);
+        ctx.stage = s->name;
         double t0 = scry_mono_s();
         int src = fault_matches(p->fail_stage, p->fail_name, s->name, ctx.rec.filename)
                       ? scry_fail(&serr, SCRY_EIO, "injected failure (SCRY_FAULT_FAIL)")
                       : s->run(&ctx, &serr);
         metrics_stage(s->name, scry_mono_s() - t0, src == SCRY_OK);
         if (src == SCRY_OK) continue;
-        log_warn("stage.failed", "image=%s stage=%s required=%d reason=\"%s\"", w->image_id,
-                 s->name, s->required, serr.msg);
-        if (!res->stage[0]) {
-            snprintf(res->stage, sizeof res->stage, "%s", s->name);
-            snprintf(res->message, sizeof res->message, "%s", serr.msg);
-        }
+        note_failure(res, w->image_id, s->name, s->required, serr.msg);
         if (s->required) {
             res->ok = 0;
             break;
@@ -159,16 +166,12 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
         res->nonfatal++;
     }
     /* A blob write still in flight (the thumbnail) must be on disk before
-     * the row that names it; its failure counts as its stage's. */
+     * the row that names it; its failure counts as the failure of the
+     * (optional) stage that started it. */
     memset(&serr, 0, sizeof serr);
-    if (stage_ctx_finish_deferred(&ctx, &serr) != SCRY_OK) {
-        log_warn("stage.failed", "image=%s stage=thumbnail required=0 reason=\"%s\"",
-                 w->image_id, serr.msg);
-        if (!res->stage[0]) {
-            snprintf(res->stage, sizeof res->stage, "thumbnail");
-            snprintf(res->message, sizeof res->message, "%s", serr.msg);
-        }
-        ctx.rec.thumb_sha256[0] = 0;
+    const char *deferred_stage = NULL;
+    if (stage_ctx_finish_deferred(&ctx, &deferred_stage, &serr) != SCRY_OK) {
+        note_failure(res, w->image_id, deferred_stage, 0, serr.msg);
         res->nonfatal++;
     }
     snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");

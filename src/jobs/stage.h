@@ -53,18 +53,20 @@ typedef struct stage_ctx {
     int decoded;
     void *vision;               /* per-image scratch of the vision stages (owned by them) */
     void (*vision_free)(void *);
+    const char *stage;          /* name of the stage running (set by the pipeline) */
     struct deferred_put *deferred;  /* a blob write still running (see below) */
 } stage_ctx;
 
 /* A blob write handed to a background thread so that its fsyncs overlap the
  * stages after it (the thumbnail's two fsyncs cost a few ms of a worker's
- * time otherwise). The digest is written to sha_out when the write is done;
- * stage_ctx_finish_deferred joins it -- the pipeline calls it before the
- * facts are persisted -- and reports the write's failure, if any, in err.
- * Takes ownership of data (freed with free). Falls back to writing at once
- * when no thread can be started. */
+ * time otherwise). The digest is written to sha_out when the write is done
+ * ("" if it failed); stage_ctx_finish_deferred joins it -- the pipeline
+ * calls it before the facts are persisted -- and reports the write's
+ * failure, if any, in err, with the name of the stage that started it in
+ * *stage (either may be NULL). Takes ownership of data (freed with free).
+ * Falls back to writing at once when no thread can be started. */
 int stage_put_deferred(stage_ctx *ctx, void *data, size_t n, char *sha_out, scry_err *err);
-int stage_ctx_finish_deferred(stage_ctx *ctx, scry_err *err);
+int stage_ctx_finish_deferred(stage_ctx *ctx, const char **stage, scry_err *err);
 
 typedef struct stage {
     const char *name;

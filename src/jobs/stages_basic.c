@@ -50,6 +50,7 @@ static int run_phash(stage_ctx *ctx, scry_err *err) {
 
 struct deferred_put {
     pthread_t thread;
+    const char *stage;          /* the stage that started it */
     blob_store *blobs;
     void *data;
     size_t n;
@@ -66,14 +67,15 @@ static void *deferred_run(void *arg) {
 }
 
 int stage_put_deferred(stage_ctx *ctx, void *data, size_t n, char *sha_out, scry_err *err) {
-    int rc = stage_ctx_finish_deferred(ctx, err);     /* one at a time */
+    int rc = stage_ctx_finish_deferred(ctx, NULL, err);   /* one at a time */
     if (rc != SCRY_OK) {
         free(data);
         return rc;
     }
     struct deferred_put *d = calloc(1, sizeof *d);
     if (d) {
-        *d = (struct deferred_put){.blobs = ctx->blobs, .data = data, .n = n, .sha_out = sha_out};
+        *d = (struct deferred_put){.stage = ctx->stage, .blobs = ctx->blobs, .data = data, .n = n,
+                                   .sha_out = sha_out};
         if (pthread_create(&d->thread, NULL, deferred_run, d) == 0) {
             ctx->deferred = d;
             return SCRY_OK;
@@ -85,14 +87,19 @@ int stage_put_deferred(stage_ctx *ctx, void *data, size_t n, char *sha_out, scry
     return rc;
 }
 
-int stage_ctx_finish_deferred(stage_ctx *ctx, scry_err *err) {
+int stage_ctx_finish_deferred(stage_ctx *ctx, const char **stage, scry_err *err) {
     struct deferred_put *d = ctx->deferred;
     if (!d) return SCRY_OK;
     ctx->deferred = NULL;
     pthread_join(d->thread, NULL);
     int rc = d->rc;
-    if (rc == SCRY_OK) memcpy(d->sha_out, d->sha, sizeof d->sha);
-    else if (err) *err = d->err;
+    if (rc == SCRY_OK) {
+        memcpy(d->sha_out, d->sha, sizeof d->sha);
+    } else {
+        d->sha_out[0] = 0;
+        if (err) *err = d->err;
+        if (stage) *stage = d->stage ? d->stage : "?";
+    }
     free(d->data);
     free(d);
     return rc;
