@@ -235,12 +235,6 @@ static int tile_starts(int len, int t, float *starts, int max) {
     return n;
 }
 
-/* Does the whole-image pass need help from tiles for this person? Not when
- * it already found a face inside the person's box, nor when the person is so
- * large that its face is well within what the whole pass sees: the face side
- * is estimated as a third of the box's shorter side (a standing person is
- * ~2.5 heads wide, a seated or cropped one wider, so this errs small, i.e.
- * towards tiling), and compared in the whole pass's input pixels. */
 /* Estimated face side, in whole-pass input pixels, below which a tile is
  * pointless: ~8 px in a tile's input, half what BlazeFace finds. */
 #define FACES_TILE_MIN_FACE 5.0f
@@ -249,6 +243,12 @@ static int tile_starts(int len, int t, float *starts, int max) {
  * by the tile over its person: found, but poorly boxed. */
 #define FACES_WHOLE_PASS_GOOD_BOX 20.0f
 
+/* Does the whole-image pass need help from tiles for this person? Not when
+ * it already found a face inside the person's box, nor when the person is so
+ * large that its face is well within what the whole pass sees: the face side
+ * is estimated as a third of the box's shorter side (a standing person is
+ * ~2.5 heads wide, a seated or cropped one wider, so this errs small, i.e.
+ * towards tiling), and compared in the whole pass's input pixels. */
 static int person_needs_tiles(const face_box *person, const cands *whole, float whole_scale) {
     float est_face = fminf(person->w, person->h) / 3.0f * whole_scale;
     if (est_face >= FACES_WHOLE_PASS_MIN_FACE) return 0;
