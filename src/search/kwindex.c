@@ -484,33 +484,6 @@ static void q_word(void *ctx, const char *t, float weight) {
     q->ids[q->n++] = id;
 }
 
-/* min-heap on (score, rowid): the root is the weakest kept hit */
-static int weaker(const kw_hit *a, const kw_hit *b) {
-    return a->score < b->score || (a->score == b->score && a->rowid < b->rowid);
-}
-static void sift_down(kw_hit *h, int n, int i) {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && weaker(&h[l], &h[m])) m = l;
-        if (r < n && weaker(&h[r], &h[m])) m = r;
-        if (m == i) return;
-        kw_hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-static void sift_up(kw_hit *h, int i) {
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!weaker(&h[i], &h[p])) return;
-        kw_hit t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
-
 static kw_scratch *scratch_get(kwindex *kw) {
     pthread_mutex_lock(&kw->pool_mu);
     kw_scratch *s = kw->pool;
@@ -586,25 +559,14 @@ int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t r
     int n = 0;
     for (size_t i = 0; i < ntouched; i++) {
         uint32_t slot = touched[i];
-        kw_hit h = {kw->docs[slot].rowid, acc[slot]};
+        kw_hit h = {kw->docs[slot].rowid, acc[slot], NULL};
         acc[slot] = 0;          /* leaves the accumulator clean for the next search */
-        if (n == k && !weaker(&out[0], &h)) continue;
+        /* the cheap test first: allow() only for hits that would get in */
+        if (n == k && !topk_weaker(&out[0], &h)) continue;
         if (allow && !allow(h.rowid, ctx)) continue;
-        if (n < k) {
-            out[n] = h;
-            sift_up(out, n++);
-        } else {
-            out[0] = h;
-            sift_down(out, n, 0);
-        }
+        topk_offer(out, &n, k, h);
     }
     scratch_put(mkw, s);
-    /* heap -> best first */
-    for (int m = n; m > 1; m--) {
-        kw_hit t = out[0];
-        out[0] = out[m - 1];
-        out[m - 1] = t;
-        sift_down(out, m - 1, 0);
-    }
+    topk_sort(out, n);
     return n;
 }

@@ -32,14 +32,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "search/topk.h"
 #include "store/meta.h"
 
 typedef struct kwindex kwindex;
 
-typedef struct kw_hit {
-    int64_t rowid;
-    float score;
-} kw_hit;
+/* rowid and score (ref unused); see search/topk.h */
+typedef topk_hit kw_hit;
 
 kwindex *kw_new(void);
 void kw_free(kwindex *kw);

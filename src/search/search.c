@@ -778,39 +778,6 @@ static int cmp_date(const void *a, const void *b) {
     return cmp_fused(a, b);
 }
 
-/* A min-heap of structured scores (root = weakest kept) for the scan. */
-typedef struct struct_hit {
-    double st;
-    int64_t rowid;
-    const cat_entry *e;
-} struct_hit;
-
-static int sh_weaker(const struct_hit *a, const struct_hit *b) {
-    return a->st < b->st || (a->st == b->st && a->rowid < b->rowid);
-}
-static void sh_down(struct_hit *h, int n, int i) {
-    for (;;) {
-        int l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && sh_weaker(&h[l], &h[m])) m = l;
-        if (r < n && sh_weaker(&h[r], &h[m])) m = r;
-        if (m == i) return;
-        struct_hit t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-static void sh_up(struct_hit *h, int i) {
-    while (i > 0) {
-        int p = (i - 1) / 2;
-        if (!sh_weaker(&h[i], &h[p])) return;
-        struct_hit t = h[i];
-        h[i] = h[p];
-        h[p] = t;
-        i = p;
-    }
-}
-
 /* Words of the residual plus the label names and texts the parse found, as
  * the keyword query: "puppy" also searches "dog". */
 static char *keyword_text(const scry_query *q) {
@@ -1055,7 +1022,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         rc = vector_in(se, qvec, &st_set, &cs, err);
         if (rc) goto done;
     } else if (want_struct) {
-        struct_hit *sh = malloc((size_t)k * sizeof *sh);
+        topk_hit *sh = malloc((size_t)k * sizeof *sh);
         if (!sh) {
             rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
             goto done;
@@ -1068,16 +1035,9 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             const cat_entry *e = catalog_at(se->cat, i);
             double st = structured(q, e, NULL, 0);
             if (st <= 0) continue;
-            struct_hit h = {st, e->rowid, e};
-            if (ns < k) {
-                sh[ns] = h;
-                sh_up(sh, ns++);
-            } else if (sh_weaker(&sh[0], &h)) {
-                sh[0] = h;
-                sh_down(sh, ns, 0);
-            }
+            topk_offer(sh, &ns, k, (topk_hit){e->rowid, st, e});
         }
-        for (int i = 0; i < ns; i++) cand_get(&cs, sh[i].rowid, sh[i].e);
+        for (int i = 0; i < ns; i++) cand_get(&cs, sh[i].rowid, sh[i].ref);
         free(sh);
     }
     if (filter_only && cs.n == 0)
