@@ -137,6 +137,12 @@ int scry_write_all(int fd, const void *data, size_t n) {
     return 0;
 }
 
+uint64_t scry_fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
 int scry_write_file_durable(const char *path, const void *data, size_t n, scry_err *err) {
     char tmp[4200], dir[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d.%lx", path, (int)getpid(), (unsigned long)random());

@@ -40,6 +40,10 @@ int scry_write_file_durable(const char *path, const void *data, size_t n, scry_e
 /* write() all n bytes, retrying short writes and EINTR: 0, or -1 with errno
  * set. Writes at most 1 GiB per call (Linux caps a write near 2 GiB). */
 int scry_write_all(int fd, const void *data, size_t n);
+/* FNV-1a (64-bit) of n bytes, continuing from h: start from SCRY_FNV1A_INIT.
+ * For hash tables and change fingerprints, not for anything adversarial. */
+#define SCRY_FNV1A_INIT 1469598103934665603ULL
+uint64_t scry_fnv1a(uint64_t h, const void *p, size_t n);
 /* fsync a directory so that a rename or unlink inside it is durable. */
 int scry_fsync_dir(const char *dir, scry_err *err);
 /* Read a whole file into a malloc'ed buffer (NUL-terminated for convenience,

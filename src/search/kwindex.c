@@ -16,6 +16,8 @@
  * documents have length -1) instead of striding over the document records.
  * Stopwords are found by binary search in a sorted table. */
 #include "search/kwindex.h"
+
+#include "core/util.h"
 #include "search/rowmap.h"
 
 #include <jansson.h>
@@ -199,11 +201,7 @@ static void each_word(const char *text, float weight, word_fn fn, void *ctx) {
 
 /* ---- the dictionary ---------------------------------------------------------------- */
 
-static uint64_t hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t hash_str(const char *s) { return scry_fnv1a(SCRY_FNV1A_INIT, s, strlen(s)); }
 
 static int64_t term_find(const kwindex *kw, const char *s) {
     if (!kw->thcap) return -1;

@@ -426,18 +426,13 @@ typedef struct sync_ctx {
     int nseen;
 } sync_ctx;
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
-    return h;
-}
 static uint64_t fnv_str(uint64_t h, const char *s) {
-    return s ? fnv(h, s, strlen(s) + 1) : fnv(h, "\xff", 1); /* NULL != "" */
+    return s ? scry_fnv1a(h, s, strlen(s) + 1) : scry_fnv1a(h, "\xff", 1); /* NULL != "" */
 }
 
 /* Everything sync_row reads from a row. */
 static uint64_t row_print(const image_rec *r) {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SCRY_FNV1A_INIT;
     h = fnv_str(h, r->status);
     h = fnv_str(h, r->filename);
     h = fnv_str(h, r->caption);
@@ -446,8 +441,8 @@ static uint64_t row_print(const image_rec *r) {
     h = fnv_str(h, r->colors_json);
     h = fnv_str(h, r->text);
     h = fnv_str(h, r->exif_json);
-    h = fnv(h, &r->taken_at, sizeof r->taken_at);
-    h = fnv(h, &r->created_at, sizeof r->created_at);
+    h = scry_fnv1a(h, &r->taken_at, sizeof r->taken_at);
+    h = scry_fnv1a(h, &r->created_at, sizeof r->created_at);
     return h;
 }
 

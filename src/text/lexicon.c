@@ -26,6 +26,7 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/util.h"
 
 #define MAX_SENSES 8
 #define MAX_DEPTH 16
@@ -193,9 +194,7 @@ struct scry_lexicon {
 };
 
 static map_cached *cache_slot(const scry_lexicon *lex, const char *word) {
-    uint32_t h = 2166136261u;
-    for (const char *p = word; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    uint32_t i = h & (MAP_CACHE_SLOTS - 1);
+    uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (MAP_CACHE_SLOTS - 1);
     while (lex->cache[i].word[0] && strcmp(lex->cache[i].word, word) != 0) i = (i + 1) & (MAP_CACHE_SLOTS - 1);
     return &lex->cache[i];
 }
