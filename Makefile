@@ -15,8 +15,6 @@ LDLIBS   = -lpthread -lm
 CFLAGS   = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -Isrc
 OPT     ?= -O2
 
--include mk/*.mk
-
 ifeq ($(SAN),1)
 BUILD   ?= build-asan
 CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -25,6 +23,9 @@ else
 BUILD   ?= build
 CFLAGS  += $(OPT)
 endif
+
+# After BUILD is known (mk/tools.mk names targets under it).
+-include mk/*.mk
 
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) $(LDLIBS)

@@ -566,10 +566,10 @@ def main():
         tfname = o.split(":")[0]
         src = conv.value(tfname)
         conv.onnx_nodes.append(helper.make_node("Identity", [src], [o]))
-        if tfname not in sig_shapes:
-            raise ConvertError("output %s is not in the model signature" % o)
+        # An inner tensor exposed for a learned head (a feature map, NHWC)
+        # has no shape in the signature: rank 4, sizes left to ONNX Runtime.
         graph_outputs.append(helper.make_tensor_value_info(o, conv.dtypes.get(src) or TensorProto.FLOAT,
-                                                           sig_shapes[tfname]))
+                                                           sig_shapes.get(tfname, [None] * 4)))
     # Drop what no output needs (the pieces of rewritten patterns).
     needed, live = {o for o in outputs}, []
     for n in reversed(conv.onnx_nodes):

@@ -383,11 +383,11 @@ int main(int argc, char **argv) {
         snprintf(idx, sizeof idx, "%s/index-%d", dir, target);
         search_engine *se;
         double t0 = scry_mono_s();
-        if (search_create(&se, db, enc, lex, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
         double start_s = scry_mono_s() - t0;
         search_free(se); /* saves the index */
         t0 = scry_mono_s();
-        if (search_create(&se, db, enc, lex, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
         double restart_s = scry_mono_s() - t0;
 
         /* 3. fresh lexicon + encoder: query words are looked up cold */
@@ -396,7 +396,7 @@ int main(int argc, char **argv) {
         scry_lexicon_close(lex);
         if (scry_lexicon_open(&lex, &err)) die("lexicon", &err);
         if (scry_sif_encoder_new(wv, lex, NULL, &enc, &err)) die("encoder", &err);
-        if (search_create(&se, db, enc, lex, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
 
         double *ms = malloc(sizeof(double) * nq);
         int nres1, nres2;

@@ -28,7 +28,7 @@ PY=/usr/bin/python3
 out="$SCRY_DEPS/models"
 ort="${ORT_DIR:-$SCRY_DEPS/onnxruntime}"
 
-stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER") "$here/tools/tfjs2onnx.py" \
+stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER") "$0" "$here/tools/tfjs2onnx.py" \
   "$here/tools/tfjs_ref.js" "$here/tools/model_check.c" "$here/tools/rgbload.h" \
   "$here"/src/vision/{onnx,objects,emotion}.c | sha256sum | cut -d' ' -f1)
 if [ -f "$out/centernet.onnx" ] && [ -f "$out/emotion.onnx" ] &&
@@ -42,9 +42,13 @@ tar xzf "$tgz" -C "$tmp" package/models/centernet.json package/models/centernet.
   package/models/emotion.json package/models/emotion.bin
 src="$tmp/package/models"
 
+# Inner tensors exposed after the three detector outputs, for the concept
+# heads (vision/objects.h: objects_features; same order): the backbone's last
+# feature map, two squeeze-and-excite means and the head's global mean.
+CENTERNET_FEATURES=tower_0/extern1/hard_swish/mul_1,tower_0/MobilenetV3/expanded_conv_14/squeeze_excite/Mean,tower_0/CenternetHead/Mean,tower_0/MobilenetV3/expanded_conv_11/squeeze_excite/Mean
 echo "  converting TF.js -> ONNX"
 "$PY" "$here/tools/tfjs2onnx.py" "$src/centernet.json" "$tmp/centernet.onnx" \
-  --outputs tower_0/detections,tower_0/keypoints,tower_0/wh | sed 's/^/  /'
+  --outputs tower_0/detections,tower_0/keypoints,tower_0/wh,$CENTERNET_FEATURES | sed 's/^/  /'
 "$PY" "$here/tools/tfjs2onnx.py" "$src/emotion.json" "$tmp/emotion.onnx" | sed 's/^/  /'
 
 # Reference runtime: pure-JS TF.js, no install scripts (nothing native).

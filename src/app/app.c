@@ -9,6 +9,7 @@
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/wordvec.h"
+#include "vision/concepts.h"
 #include "vision/image.h"
 
 /* The sentence encoder and the lexicon. Without the word-vector file (setup
@@ -23,6 +24,26 @@ static int open_text(scry_app *app, scry_err *err) {
         return SCRY_OK;
     }
     return scry_sif_encoder_new(app->wordvec, app->lexicon, NULL, &app->encoder, err);
+}
+
+/* The concept head is small and read by both sides (the concepts stage and
+ * the query's projection), so it is loaded whenever its file is there --
+ * even with --vision 0, whose searches still meet images another process
+ * indexed with it -- and required when the vision models are (--vision 1). */
+static int open_concepts(scry_app *app, scry_err *err) {
+    scry_err cerr = {0};
+    int rc = concepts_load(app->cfg.models_dir, &app->concepts, &cerr);
+    if (rc == SCRY_OK) {
+        log_info("concepts.loaded", "name=%s concepts=%d dim=%d", concepts_name(app->concepts),
+                 concepts_count(app->concepts), concepts_proj_dim(app->concepts));
+        return SCRY_OK;
+    }
+    if (app->cfg.vision > 0) {
+        *err = cerr;
+        return rc;
+    }
+    log_warn("concepts.unavailable", "reason=\"%s\" concepts=0", cerr.msg);
+    return SCRY_OK;
 }
 
 /* After each indexed image: make it searchable before its job can complete. */
@@ -50,10 +71,14 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     if (rc) goto fail;
     rc = open_text(app, err);
     if (rc) goto fail;
-    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, err);
+    rc = open_concepts(app, err);
+    if (rc) goto fail;
+    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
+                         err);
     if (rc) goto fail;
     snprintf(path, sizeof path, "%s/index", cfg->data_dir);
-    rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, path, err);
+    rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, app->concepts, path,
+                       err);
     if (rc) goto fail;
     search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
     pipeline_set_hook(app->pipe, on_indexed, app);
@@ -74,6 +99,7 @@ void app_close(scry_app *app) {
     app->jobs = NULL;
     search_free(app->search);
     pipeline_free(app->pipe);
+    concepts_free(app->concepts);
     scry_encoder_free(app->encoder);
     scry_wordvec_close(app->wordvec);
     scry_lexicon_close(app->lexicon);

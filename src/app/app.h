@@ -28,6 +28,7 @@ typedef struct scry_app {
     struct scry_wordvec *wordvec;   /* NULL: no word vectors (setup not run) */
     struct scry_lexicon *lexicon;
     struct scry_encoder *encoder;   /* NULL: keyword search only */
+    struct concepts_model *concepts; /* the learned concept head; NULL without it */
     /* Uploads hold it shared from blob commit to meta commit; deletes hold
      * it exclusive from meta delete to blob removal. Without it a delete
      * could remove a blob that a concurrent upload just deduplicated

@@ -435,8 +435,9 @@ static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
     const char *mode = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
     if (mode && strcmp(mode, "bm25") == 0) p.mode = SEARCH_BM25_ONLY;
     else if (mode && strcmp(mode, "vector") == 0) p.mode = SEARCH_VECTOR_ONLY;
+    else if (mode && strcmp(mode, "image") == 0) p.mode = SEARCH_IMAGE_ONLY;
     else if (mode && strcmp(mode, "fused") != 0)
-        return send_error(c, 400, "invalid_request", "parameter 'mode' must be fused, bm25 or vector");
+        return send_error(c, 400, "invalid_request", "parameter 'mode' must be fused, bm25, vector or image");
     const char *floor_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "floor");
     if (floor_arg && (!strcmp(floor_arg, "off") || !strcmp(floor_arg, "0"))) p.no_floor = 1;
     else if (floor_arg && strcmp(floor_arg, "on") != 0 && strcmp(floor_arg, "1") != 0)

@@ -8,6 +8,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "jobs/stage.h"
+#include "vision/objects.h"
 
 #define MAX_STAGES 24
 
@@ -17,6 +18,7 @@ struct pipeline {
     meta_db *meta;
     vision_models models;
     const scry_encoder *enc;
+    const concepts_model *vector_concepts;  /* fixes the image vector's layout (search.h) */
     void (*hook)(void *);
     void *hook_ctx;
     const stage *stages[MAX_STAGES];
@@ -55,7 +57,7 @@ static void add_stage(pipeline *p, const stage *s) {
 }
 
 int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, meta_db *meta,
-                    const scry_encoder *enc, scry_err *err) {
+                    const scry_encoder *enc, const concepts_model *concepts, scry_err *err) {
     (void)err;
     pipeline *p = calloc(1, sizeof *p);
     if (!p) return scry_fail(err, SCRY_ENOMEM, "out of memory");
@@ -63,6 +65,7 @@ int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, m
     p->blobs = blobs;
     p->meta = meta;
     p->enc = enc;
+    p->vector_concepts = concepts;
     parse_fault("SCRY_FAULT_CRASH", p->fault_stage, sizeof p->fault_stage, p->fault_name,
                 sizeof p->fault_name);
     parse_fault("SCRY_FAULT_FAIL", p->fail_stage, sizeof p->fail_stage, p->fail_name,
@@ -72,12 +75,28 @@ int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, m
         free(p);
         return rc;
     }
+    /* The concept head reads the detector's inner tensors: a model file
+     * converted before they were exposed cannot feed it. */
+    if (concepts && p->models.objects && !objects_has_features(p->models.objects)) {
+        if (cfg->vision > 0) {
+            vision_models_free(&p->models);
+            free(p);
+            return scry_fail(err, SCRY_EUNSUPPORTED,
+                             "%s/%s does not expose the features the concept head needs; run "
+                             "./scripts/setup.sh", cfg->models_dir, OBJECTS_MODEL_FILE);
+        }
+        log_warn("vision.concepts_unavailable", "reason=\"detector without feature outputs\" "
+                 "fix=\"./scripts/setup.sh\" stage_skipped=1");
+    } else if (p->models.objects) {
+        p->models.concepts = concepts;
+    }
     add_stage(p, &stage_decode);
     add_stage(p, &stage_thumbnail);
     add_stage(p, &stage_colors);
     add_stage(p, &stage_phash);
     if (p->models.objects) add_stage(p, &stage_objects);
     if (p->models.faces) add_stage(p, &stage_faces);
+    if (p->models.concepts) add_stage(p, &stage_concepts);
     if (p->models.ocr) add_stage(p, &stage_ocr);
     add_stage(p, &stage_caption);
     if (enc) add_stage(p, &stage_embed);
@@ -113,6 +132,7 @@ static void ctx_free(stage_ctx *ctx) {
     stage_ctx_finish_deferred(ctx, NULL, NULL);
     if (ctx->vision && ctx->vision_free) ctx->vision_free(ctx->vision);
     if (ctx->decoded) img_decoded_free(&ctx->dec);
+    free(ctx->image_vec);
     free(ctx->bytes);
     image_rec_free(&ctx->rec);
 }
@@ -120,7 +140,7 @@ static void ctx_free(stage_ctx *ctx) {
 int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry_err *err) {
     memset(res, 0, sizeof *res);
     stage_ctx ctx = {.cfg = p->cfg, .blobs = p->blobs, .meta = p->meta, .models = &p->models,
-                     .encoder = p->enc};
+                     .encoder = p->enc, .vector_concepts = p->vector_concepts};
     int rc = meta_image_get(p->meta, w->image_id, &ctx.rec, err);
     if (rc == SCRY_ENOTFOUND) {
         /* Deleted while queued: nothing to do, and nothing went wrong. */

@@ -27,11 +27,14 @@ typedef struct pipeline_result {
 } pipeline_result;
 
 typedef struct scry_encoder scry_encoder;
+typedef struct concepts_model concepts_model;
 
 /* Loads models as cfg says (vision: -1 auto, 0 off, 1 required). enc (may be
- * NULL: no vectors) is the sentence encoder of the embed stage. */
+ * NULL: no vectors) is the sentence encoder of the embed stage; concepts (may
+ * be NULL; borrowed) the learned concept head, whose stage runs when the
+ * detector exposes its features. */
 int pipeline_create(pipeline **out, const scry_config *cfg, blob_store *blobs, meta_db *meta,
-                    const scry_encoder *enc, scry_err *err);
+                    const scry_encoder *enc, const concepts_model *concepts, scry_err *err);
 /* fn(ctx) runs after each image's facts are persisted and before its work
  * item is finished: the app uses it to put the image in the search index
  * before the job can complete. */

@@ -27,11 +27,13 @@ typedef struct objects_model objects_model;
 typedef struct emotion_model emotion_model;
 typedef struct faces_model faces_model;
 typedef struct ocr_model ocr_model;
+typedef struct concepts_model concepts_model;
 typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
     faces_model *faces;         /* whole image + tiles (small faces) */
     ocr_model *ocr;
+    const concepts_model *concepts; /* borrowed (the app owns it: search uses it too) */
 } vision_models;
 
 /* Load the models under cfg->models_dir. cfg->vision: 1 = every model is
@@ -46,6 +48,7 @@ typedef struct stage_ctx {
     meta_db *meta;
     const vision_models *models;
     const struct scry_encoder *encoder; /* NULL: no embed stage */
+    const concepts_model *vector_concepts; /* the head image vectors are laid out for (or NULL) */
     image_rec rec;              /* facts so far; persisted at the end */
     void *bytes;                /* original file (owned) */
     size_t nbytes;
@@ -54,6 +57,8 @@ typedef struct stage_ctx {
     void *vision;               /* per-image scratch of the vision stages (owned by them) */
     void (*vision_free)(void *);
     const char *stage;          /* name of the stage running (set by the pipeline) */
+    float *image_vec;           /* the photo in the learned image-text space (owned), or NULL */
+    int image_vec_dim;
     struct deferred_put *deferred;  /* a blob write still running (see below) */
 } stage_ctx;
 
@@ -77,9 +82,10 @@ typedef struct stage {
 /* Stages provided by stages_basic.c: decode, thumbnail, colors, phash. */
 extern const stage stage_decode, stage_thumbnail, stage_colors, stage_phash;
 /* Stages provided by stages_vision.c: objects (with per-object colour),
- * faces (with emotions), ocr, caption. The pipeline includes a model stage
- * only when its model is loaded. */
-extern const stage stage_objects, stage_faces, stage_ocr, stage_caption;
+ * faces (with emotions), concepts (the learned head: concept tags and the
+ * image-text projection, from the detector's features), ocr, caption. The
+ * pipeline includes a model stage only when its model is loaded. */
+extern const stage stage_objects, stage_faces, stage_concepts, stage_ocr, stage_caption;
 /* stages_embed.c: the sentence vector of the facts, stored with the image. */
 extern const stage stage_embed;
 

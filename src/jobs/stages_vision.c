@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "jobs/stage.h"
 #include "vision/caption.h"
+#include "vision/concepts.h"
 #include "vision/emotion.h"
 #include "vision/faces.h"
 #include "vision/objects.h"
@@ -34,12 +35,20 @@
  * stricter bar applies only where nobody was seen (docs/vision-faces-ocr.md). */
 #define FACES_NO_PERSON_MIN_SCORE 0.75f
 
+/* A concept is stored as a tag when the head gives it this calibrated
+ * probability (a weak fact: the keyword index weighs it by its score), and
+ * said in the caption from CAPTION_CONCEPT_MIN (docs/concepts.md). */
+#define CONCEPT_TAG_MIN 0.25f
+#define CAPTION_CONCEPT_MIN 0.6f
+
 typedef struct vision_scratch {
     det_box *objects;
     int *object_colors;
     int nobjects;
+    objects_features *features; /* the detector's pooled inner tensors (concepts stage) */
     int *face_emotions;
     int nfaces;
+    float *concept_probs;       /* per concept of the head, or NULL */
 } vision_scratch;
 
 static void scratch_free(void *p) {
@@ -47,7 +56,9 @@ static void scratch_free(void *p) {
     if (!vs) return;
     free(vs->objects);
     free(vs->object_colors);
+    free(vs->features);
     free(vs->face_emotions);
+    free(vs->concept_probs);
     free(vs);
 }
 
@@ -127,8 +138,17 @@ static json_t *box_json(double s, float x, float y, float w, float h) {
 static int run_objects(stage_ctx *ctx, scry_err *err) {
     vision_scratch *vs = scratch(ctx);
     if (!vs) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    int rc = objects_detect(ctx->models->objects, &ctx->dec.work, &vs->objects, &vs->nobjects, err);
-    if (rc != SCRY_OK) return rc;
+    objects_params op;
+    objects_default_params(&op);
+    if (ctx->models->concepts && !vs->features && !(vs->features = malloc(sizeof *vs->features)))
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int rc = objects_detect_features(ctx->models->objects, &ctx->dec.work, &op, &vs->objects,
+                                     &vs->nobjects, ctx->models->concepts ? vs->features : NULL, err);
+    if (rc != SCRY_OK) {
+        free(vs->features);     /* the concepts stage then says why it cannot run */
+        vs->features = NULL;
+        return rc;
+    }
     vs->object_colors = calloc((size_t)(vs->nobjects ? vs->nobjects : 1), sizeof(int));
     if (!vs->object_colors) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double s = scale_of(ctx);
@@ -220,6 +240,72 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
     return rc;
 }
 
+/* Append {"label","score","kind":"concept"} tags to a tags JSON array
+ * (the detector's, or none yet). */
+static int add_concept_tags(stage_ctx *ctx, const float *probs, scry_err *err) {
+    const concepts_model *cm = ctx->models->concepts;
+    json_t *tags = ctx->rec.tags_json ? json_loads(ctx->rec.tags_json, 0, NULL) : NULL;
+    if (!json_is_array(tags)) {
+        json_decref(tags);
+        tags = json_array();
+    }
+    /* most probable first */
+    int n = concepts_count(cm), *order = malloc((size_t)(n ? n : 1) * sizeof *order), k = 0;
+    if (!order) {
+        json_decref(tags);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        if (probs[i] >= CONCEPT_TAG_MIN) order[k++] = i;
+    for (int i = 1; i < k; i++)
+        for (int j = i; j > 0 && probs[order[j]] > probs[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    for (int i = 0; i < k; i++) {
+        json_t *t = json_object();
+        json_object_set_new(t, "label", json_string(concepts_word(cm, order[i])));
+        json_object_set_new(t, "score", json_real((double)(int)(probs[order[i]] * 1000 + 0.5) / 1000));
+        json_object_set_new(t, "kind", json_string("concept"));
+        json_array_append_new(tags, t);
+    }
+    free(order);
+    free(ctx->rec.tags_json);
+    ctx->rec.tags_json = json_dumps(tags, JSON_COMPACT);
+    json_decref(tags);
+    return ctx->rec.tags_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+}
+
+static int run_concepts(stage_ctx *ctx, scry_err *err) {
+    const concepts_model *cm = ctx->models->concepts;
+    vision_scratch *vs = scratch(ctx);
+    if (!vs) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    if (!vs->features)
+        return scry_fail(err, SCRY_EUNSUPPORTED, "no detector features (the objects stage failed)");
+    float *feat = malloc(CONCEPT_FEAT_DIM * sizeof *feat);
+    float *probs = malloc(((size_t)concepts_count(cm) + 1) * sizeof *probs);
+    float *proj = malloc((size_t)concepts_proj_dim(cm) * sizeof *proj);
+    if (!feat || !probs || !proj) {
+        free(feat);
+        free(probs);
+        free(proj);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    img_stats st;
+    img_stats_compute(&ctx->dec.work, &st);
+    concepts_features(vs->features, vs->objects, vs->nobjects, ctx->dec.work.w, ctx->dec.work.h,
+                      &st, feat);
+    concepts_apply(cm, feat, probs, proj);
+    free(feat);
+    free(vs->concept_probs);
+    vs->concept_probs = probs;
+    free(ctx->image_vec);
+    ctx->image_vec = proj;
+    ctx->image_vec_dim = concepts_proj_dim(cm);
+    return add_concept_tags(ctx, probs, err);
+}
+
 static int run_ocr(stage_ctx *ctx, scry_err *err) {
     ocr_word *words = NULL;
     int n = 0;
@@ -270,5 +356,6 @@ static int run_caption(stage_ctx *ctx, scry_err *err) {
 
 const stage stage_objects = {"objects", 0, run_objects};
 const stage stage_faces = {"faces", 0, run_faces};
+const stage stage_concepts = {"concepts", 0, run_concepts};
 const stage stage_ocr = {"ocr", 0, run_ocr};
 const stage stage_caption = {"caption", 0, run_caption};

@@ -382,8 +382,14 @@ int kw_put(kwindex *kw, const image_rec *r) {
     json_t *el;
     json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
     json_array_foreach(tags, i, el) {
-        each_word(json_string_value(json_object_get(el, "color")), W_TAGS, acc_word, &a);
-        each_word(json_string_value(json_object_get(el, "label")), W_TAGS, acc_word, &a);
+        /* A learned concept ("kind": "concept") counts as much as the head
+         * is sure of it: "grass" at 0.4 is 0.4 of a detected label. */
+        const char *kind = json_string_value(json_object_get(el, "kind"));
+        float w = W_TAGS;
+        if (kind && strcmp(kind, "concept") == 0)
+            w *= (float)json_number_value(json_object_get(el, "score"));
+        each_word(json_string_value(json_object_get(el, "color")), w, acc_word, &a);
+        each_word(json_string_value(json_object_get(el, "label")), w, acc_word, &a);
     }
     json_decref(tags);
     json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;

@@ -50,11 +50,14 @@
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/query.h"
+#include "vision/concepts.h"
 
 /* Fusion weights and floor, measured with bench/retrieval (docs/search.md). */
 #define W_VECTOR 0.45
 #define W_BM25 0.35
 #define W_STRUCT 0.30
+#define W_IMAGE 0.45            /* the learned image-text projection (docs/concepts.md) */
+#define IMG_MIN 0.25            /* its cosine below which it is no evidence */
 #define FLOOR 0.22              /* fused score below which a result is unrelated */
 #define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
 #define CANDIDATES 300
@@ -62,6 +65,7 @@
 #define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
 #define SAVE_EVERY_S 60.0
 #define EDGE_MAX 256            /* feed rows remembered from the last sync's final ms */
+#define CONCEPT_DOC_MIN 0.5     /* concept tags this probable join the vector's text */
 
 /* A row the last sync applied from its final milliseconds. */
 typedef struct edge_row {
@@ -73,6 +77,9 @@ struct search_engine {
     meta_db *meta;
     const scry_encoder *enc;
     const scry_lexicon *lex;
+    const concepts_model *cm;   /* NULL: image vectors are sentence vectors only */
+    int vdim;                   /* image vector dimension (search_vector_dim) */
+    char vname[128];            /* the name vectors are stored under */
     hnsw_index *index;          /* NULL without an encoder */
     char index_path[1200];
     catalog *cat;
@@ -127,7 +134,7 @@ static int catchup_vec(int64_t rowid, const float *v, int dim, void *ctx) {
         c->stored = grown, c->capstored = cap;
     }
     c->stored[c->nstored++] = rowid;
-    if (dim != c->se->enc->dim) { c->bad++; return 0; }
+    if (dim != c->se->vdim) { c->bad++; return 0; }
     if (hnsw_contains(c->se->index, rowid)) {
         if (hnsw_get(c->se->index, rowid, c->old, NULL) == SCRY_OK && same_vector(c->old, v, dim))
             return 0;
@@ -162,16 +169,16 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
     if (index_dir) {
         int rc = scry_mkdirs(index_dir, err);
         if (rc) return rc;
-        snprintf(se->index_path, sizeof se->index_path, "%s/%s.hnsw", index_dir, se->enc->name);
+        snprintf(se->index_path, sizeof se->index_path, "%s/%s.hnsw", index_dir, se->vname);
         scry_err lerr = {0};
         double t0 = scry_mono_s();
         rc = hnsw_load(&se->index, se->index_path, &lerr);
         if (rc == SCRY_OK) {
             hnsw_stats st;
             hnsw_get_stats(se->index, &st);
-            if (st.dim != se->enc->dim) {
+            if (st.dim != se->vdim) {
                 log_warn("index.rebuild", "path=%s reason=\"dimension %d, encoder has %d\"",
-                         se->index_path, st.dim, se->enc->dim);
+                         se->index_path, st.dim, se->vdim);
                 hnsw_free(se->index);
                 se->index = NULL;
             } else {
@@ -185,17 +192,17 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
         }
     }
     if (!se->index) {
-        int rc = hnsw_create(&se->index, se->enc->dim, &hp, err);
+        int rc = hnsw_create(&se->index, se->vdim, &hp, err);
         if (rc) return rc;
     }
     /* Catch up from the durable vectors: whatever the file missed (a crash
      * before the last save, or no file at all) is added now, and whatever it
      * holds that is no longer stored (an image deleted after the last save)
      * is removed. */
-    catchup c = {se, 0, 0, malloc((size_t)se->enc->dim * sizeof(float)), NULL, 0, 0};
+    catchup c = {se, 0, 0, malloc((size_t)se->vdim * sizeof(float)), NULL, 0, 0};
     if (!c.old) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double t0 = scry_mono_s();
-    int rc = meta_vector_each(se->meta, se->enc->name, catchup_vec, &c, err);
+    int rc = meta_vector_each(se->meta, se->vname, catchup_vec, &c, err);
     free(c.old);
     if (rc == SCRY_ENOMEM) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
     int removed = 0;
@@ -356,12 +363,18 @@ int search_index_stats(search_engine *se, hnsw_stats *out) {
 }
 
 int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
-                  const scry_lexicon *lex, const char *index_dir, scry_err *err) {
+                  const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
+                  scry_err *err) {
     search_engine *se = calloc(1, sizeof *se);
     if (!se) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     se->meta = meta;
     se->enc = enc;
     se->lex = lex;
+    se->cm = enc ? cm : NULL;
+    if (enc) {
+        se->vdim = search_vector_dim(enc, se->cm);
+        search_vector_name(enc, se->cm, se->vname, sizeof se->vname);
+    }
     se->cat = catalog_new();
     se->kw = kw_new();
     se->last_save = scry_mono_s();
@@ -475,14 +488,14 @@ static int sync_row(const image_rec *r, void *ctx) {
      * every image's current vector in the index. */
     if (se->synced_ms == 0 && hnsw_contains(se->index, r->rowid)) return 0;
     scry_err err = {0};
-    if (meta_vector_get(se->meta, r->rowid, se->enc->name, sc->vec, se->enc->dim, &err) != SCRY_OK)
+    if (meta_vector_get(se->meta, r->rowid, se->vname, sc->vec, se->vdim, &err) != SCRY_OK)
         return 0;               /* indexed without a vector (no encoder then): keyword only */
     if (hnsw_contains(se->index, r->rowid)) {
         /* Skip the re-insert when the vector did not change (a status or
          * caption update without new facts for the encoder). */
-        float *old = sc->vec + se->enc->dim;
+        float *old = sc->vec + se->vdim;
         if (hnsw_get(se->index, r->rowid, old, NULL) == SCRY_OK &&
-            same_vector(old, sc->vec, se->enc->dim))
+            same_vector(old, sc->vec, se->vdim))
             return 0;
         hnsw_remove(se->index, r->rowid);
     }
@@ -500,7 +513,7 @@ int search_sync(search_engine *se, scry_err *err) {
     sc.changed = sc.nseen = 0;
     int rc = SCRY_OK;
     if (se->enc) {
-        sc.vec = malloc(2 * (size_t)se->enc->dim * sizeof(float));
+        sc.vec = malloc(2 * (size_t)se->vdim * sizeof(float));
         if (!sc.vec) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
     int64_t last = se->synced_ms;
@@ -563,6 +576,12 @@ static void add_words(char *buf, size_t cap, size_t *len, const char *s) {
     }
 }
 
+/* A tag of the concept head rather than a detection (search.h). */
+static int is_concept(json_t *tag) {
+    const char *kind = json_string_value(json_object_get(tag, "kind"));
+    return kind && strcmp(kind, "concept") == 0;
+}
+
 char *search_document_text(const image_rec *r) {
     size_t cap = 8192, len = 0;
     char *buf = malloc(cap);
@@ -576,6 +595,13 @@ char *search_document_text(const image_rec *r) {
     json_array_foreach(tags, i, el) {
         const char *label = json_string_value(json_object_get(el, "label"));
         const char *color = json_string_value(json_object_get(el, "color"));
+        if (is_concept(el)) {
+            /* a learned concept the head is fairly sure of ("grass") */
+            if (label && json_number_value(json_object_get(el, "score")) >= CONCEPT_DOC_MIN &&
+                len + 64 < cap)
+                len += (size_t)snprintf(buf + len, cap - len, "%.40s, ", label);
+            continue;
+        }
         int l = scry_coco_index(label);
         if (l < 0 || seen[l]++ || len + 64 >= cap) continue;
         len += (size_t)snprintf(buf + len, cap - len, "%s%s%s, ", color ? color : "",
@@ -594,6 +620,50 @@ char *search_document_text(const image_rec *r) {
         len += (size_t)snprintf(buf + len, cap - len, "%.2000s. ", r->text);
     add_words(buf, cap, &len, r->filename);
     return buf;
+}
+
+/* ---- the image vector --------------------------------------------------------- */
+
+/* The head's projection is usable with this encoder: trained against it. */
+static const concepts_model *head_for(const scry_encoder *enc, const concepts_model *cm) {
+    return enc && cm && strcmp(concepts_encoder(cm), enc->name) == 0 &&
+                   concepts_text_dim(cm) == enc->dim
+               ? cm
+               : NULL;
+}
+
+int search_vector_dim(const scry_encoder *enc, const concepts_model *cm) {
+    cm = head_for(enc, cm);
+    return enc->dim + (cm ? concepts_proj_dim(cm) : 0);
+}
+
+void search_vector_name(const scry_encoder *enc, const concepts_model *cm, char *buf, size_t cap) {
+    cm = head_for(enc, cm);
+    if (cm) snprintf(buf, cap, "%s+%s", enc->name, concepts_name(cm));
+    else snprintf(buf, cap, "%s", enc->name);
+}
+
+static void scale(float *v, int n, float s) {
+    for (int i = 0; i < n; i++) v[i] *= s;
+}
+
+int search_image_vector(const scry_encoder *enc, const concepts_model *cm, const image_rec *r,
+                        const float *image_vec, float *out, scry_err *err) {
+    cm = head_for(enc, cm);
+    char *text = search_document_text(r);
+    if (!text) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int words = scry_encode(enc, text, out, err);
+    free(text);
+    if (words < 0) return words;
+    if (!cm) return words;
+    int k = concepts_proj_dim(cm), has_image = 0;
+    for (int i = 0; image_vec && i < k && !has_image; i++) has_image = image_vec[i] != 0;
+    if (has_image) memcpy(out + enc->dim, image_vec, (size_t)k * sizeof *out);
+    else memset(out + enc->dim, 0, (size_t)k * sizeof *out);
+    /* both halves unit length: each weighs the same in the stored vector */
+    if (words > 0 && has_image) scale(out, enc->dim + k, (float)M_SQRT1_2);
+    else if (!words && has_image) memset(out, 0, (size_t)enc->dim * sizeof *out);
+    return words + has_image;
 }
 
 /* ---- query-time helpers ------------------------------------------------------ */
@@ -731,7 +801,7 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
 typedef struct cand {
     int64_t rowid;
     const cat_entry *e;
-    double vec, bm25, st, fused;
+    double vec, img, bm25, st, fused;   /* vec: facts' sentence vector; img: the projection */
     int has_vec;
 } cand;
 
@@ -812,26 +882,53 @@ static int hard_filters(const qctx *qc) {
            qc->label_filter >= 0 || qc->emotion_filter >= 0 || p->from || p->to || q->has_date;
 }
 
-static int add_hits(search_engine *se, const hnsw_hit *hits, int nh, cand_set *cs) {
+/* The query's vectors (search.h: search_image_vector): ann is the two
+ * halves weighted by their fusion weights (what the index is searched
+ * with); doc and img are the halves themselves, for each half's cosine. */
+typedef struct qvecs {
+    float *ann;                 /* vdim, unit */
+    float *doc;                 /* enc->dim: the residual's sentence vector */
+    float *img;                 /* its projection (head's proj_dim), or NULL */
+    float *scratch;             /* vdim: a stored vector being scored */
+} qvecs;
+
+static double half_cos(const float *v, const float *q, int n) {
+    double dot = 0, nn = 0;
+    for (int i = 0; i < n; i++) dot += (double)v[i] * q[i], nn += (double)v[i] * v[i];
+    return nn > 0 ? dot / sqrt(nn) : 0;
+}
+
+/* c's cosines with the query, from its stored vector v (vdim floats). */
+static void score_parts(const search_engine *se, const qvecs *qv, const float *v, cand *c) {
+    int ed = se->enc->dim;
+    c->vec = half_cos(v, qv->doc, ed);
+    c->img = qv->img ? half_cos(v + ed, qv->img, se->vdim - ed) : 0;
+    c->has_vec = 1;
+}
+
+/* Score c from the index (no-op when it has no vector there). */
+static void score_from_index(search_engine *se, const qvecs *qv, cand *c) {
+    if (!c->has_vec && hnsw_get(se->index, c->rowid, qv->scratch, NULL) == SCRY_OK)
+        score_parts(se, qv, qv->scratch, c);
+}
+
+static void add_hits(search_engine *se, const qvecs *qv, const hnsw_hit *hits, int nh, cand_set *cs) {
     for (int i = 0; i < nh; i++) {
         cand *c = cand_get(cs, hits[i].label, catalog_get(se->cat, hits[i].label));
-        if (!c) continue;
-        c->vec = hits[i].score;
-        c->has_vec = 1;
+        if (c) score_from_index(se, qv, c);
     }
-    return SCRY_OK;
 }
 
 /* The CANDIDATES nearest vectors, optionally restricted to a filter. */
-static int vector_top(search_engine *se, const float *qvec, const hnsw_filter *f, cand_set *cs,
+static int vector_top(search_engine *se, const qvecs *qv, const hnsw_filter *f, cand_set *cs,
                       scry_err *err) {
     hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
     if (!hits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     int nh = 0;
     int rc = hnsw_count(se->index) < EXACT_BELOW
-                 ? hnsw_exact_search(se->index, qvec, CANDIDATES, f, hits, &nh, err)
-                 : hnsw_search(se->index, qvec, CANDIDATES, CANDIDATES, f, hits, &nh, err);
-    if (rc == SCRY_OK) add_hits(se, hits, nh, cs);
+                 ? hnsw_exact_search(se->index, qv->ann, CANDIDATES, f, hits, &nh, err)
+                 : hnsw_search(se->index, qv->ann, CANDIDATES, CANDIDATES, f, hits, &nh, err);
+    if (rc == SCRY_OK) add_hits(se, qv, hits, nh, cs);
     free(hits);
     return rc;
 }
@@ -892,19 +989,15 @@ static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset
  * vector, and every member becomes a candidate (a rare label must not lose
  * its few images to the vector ranking); a large one restricts an index
  * search. */
-static int vector_in(search_engine *se, const float *qvec, rowset *set, cand_set *cs, scry_err *err) {
+static int vector_in(search_engine *se, const qvecs *qv, rowset *set, cand_set *cs, scry_err *err) {
     int rc = SCRY_OK;
     if (set->n <= SMALL_SET) {
-        float *v = malloc((size_t)se->enc->dim * sizeof *v);
-        if (!v) return scry_fail(err, SCRY_ENOMEM, "out of memory");
         for (size_t i = 0; i < set->n; i++) {
-            if (hnsw_get(se->index, set->ids[i], v, NULL) != SCRY_OK) continue; /* no vector */
+            if (hnsw_get(se->index, set->ids[i], qv->scratch, NULL) != SCRY_OK) continue; /* no vector */
             cand *c = cand_get(cs, set->ids[i], catalog_get(se->cat, set->ids[i]));
             if (!c) break;
-            c->vec = scry_vec_dot(v, qvec, se->enc->dim);
-            c->has_vec = 1;
+            if (!c->has_vec) score_parts(se, qv, qv->scratch, c);
         }
-        free(v);
         return SCRY_OK;
     }
     hnsw_label_set ls = {set->ids, set->n};
@@ -917,7 +1010,7 @@ static int vector_in(search_engine *se, const float *qvec, rowset *set, cand_set
     } else {
         qsort(set->ids, set->n, sizeof *set->ids, cmp_i64);
     }
-    rc = vector_top(se, qvec, &f, cs, err);
+    rc = vector_top(se, qv, &f, cs, err);
     return rc;
 }
 
@@ -957,23 +1050,43 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     cs.c = malloc((size_t)cap * sizeof *cs.c);
     cs.keys = calloc((size_t)cs.hcap, sizeof *cs.keys);
     cs.idx = malloc((size_t)cs.hcap * sizeof *cs.idx);
-    float *qvec = se->enc ? calloc((size_t)se->enc->dim, sizeof(float)) : NULL;
+    /* one block: ann and scratch (vdim each), doc (enc dim), img (proj dim) */
+    float *qblock = se->enc ? calloc((size_t)(3 * se->vdim), sizeof(float)) : NULL;
+    qvecs qv = {0};
+    if (qblock) {
+        qv.ann = qblock;
+        qv.scratch = qblock + se->vdim;
+        qv.doc = qblock + 2 * se->vdim;
+        qv.img = se->cm ? qv.doc + se->enc->dim : NULL;
+    }
     kw_hit *kh = malloc(CANDIDATES * sizeof *kh);
-    float *vscratch = se->enc ? malloc((size_t)se->enc->dim * sizeof(float)) : NULL;
-    if (!cs.c || !cs.keys || !cs.idx || (se->enc && (!qvec || !vscratch)) || !kh) {
+    if (!cs.c || !cs.keys || !cs.idx || (se->enc && !qblock) || !kh) {
         rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
         goto done;
     }
     int want_vec = p->mode != SEARCH_BM25_ONLY && se->index;
-    int want_bm25 = p->mode != SEARCH_VECTOR_ONLY;
+    int want_doc = want_vec && p->mode != SEARCH_IMAGE_ONLY;
+    int want_img = want_vec && se->cm && p->mode != SEARCH_VECTOR_ONLY;
+    int want_bm25 = p->mode == SEARCH_FUSED || p->mode == SEARCH_BM25_ONLY;
     int want_struct = p->mode == SEARCH_FUSED && nconst > 0;
 
     /* 1. vector candidates: the nearest ready images passing the filters */
     int have_qvec = 0;
-    if (want_vec && q->residual[0]) {
+    if ((want_doc || want_img) && q->residual[0]) {
         scry_err eerr = {0};
         /* > 0: some word was known; 0: all unknown, no vector evidence. */
-        have_qvec = scry_encode(se->enc, q->residual, qvec, &eerr) > 0;
+        have_qvec = scry_encode(se->enc, q->residual, qv.doc, &eerr) > 0;
+    }
+    if (have_qvec) {
+        /* the index is searched with both halves, each at its weight */
+        double a = want_doc ? W_VECTOR : 0, b = want_img ? W_IMAGE : 0;
+        memcpy(qv.ann, qv.doc, (size_t)se->enc->dim * sizeof(float));
+        scale(qv.ann, se->enc->dim, (float)a);
+        if (qv.img) {
+            concepts_project_text(se->cm, qv.doc, qv.img);
+            for (int i = 0; i < se->vdim - se->enc->dim; i++)
+                qv.ann[se->enc->dim + i] = (float)b * qv.img[i];
+        }
     }
     int k = CANDIDATES;
     /* The index holds ready images only, so without hard filters no filter
@@ -986,7 +1099,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         if (rc) goto done;
     }
     if (have_qvec) {
-        rc = need_plain ? vector_in(se, qvec, &plain, &cs, err) : vector_top(se, qvec, NULL, &cs, err);
+        rc = need_plain ? vector_in(se, &qv, &plain, &cs, err) : vector_top(se, &qv, NULL, &cs, err);
         if (rc) goto done;
     }
     /* 2. keyword candidates: BM25 over the residual, label names and texts */
@@ -1014,7 +1127,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
      * cost independent of how many match); without, a catalog scan keeping
      * the best structured scores, newest first among equals. */
     if (need_st) {
-        rc = vector_in(se, qvec, &st_set, &cs, err);
+        rc = vector_in(se, &qv, &st_set, &cs, err);
         if (rc) goto done;
     } else if (want_struct) {
         topk_hit *sh = malloc((size_t)k * sizeof *sh);
@@ -1042,25 +1155,21 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         }
 
     /* 4. fuse */
-    double wv = want_vec && have_qvec ? W_VECTOR : 0, wb = want_bm25 && max_bm25 > 0 ? W_BM25 : 0;
-    double ws = want_struct ? W_STRUCT : 0;
-    double wsum = wv + wb + ws;
+    double wv = want_doc && have_qvec ? W_VECTOR : 0, wb = want_bm25 && max_bm25 > 0 ? W_BM25 : 0;
+    double wi = want_img && have_qvec ? W_IMAGE : 0, ws = want_struct ? W_STRUCT : 0;
+    double wsum = wv + wi + wb + ws;
     int kept = 0;
     for (int i = 0; i < cs.n; i++) {
         cand *c = &cs.c[i];
         if (!c->e) continue;
-        if (wv > 0 && !c->has_vec) {
-            if (hnsw_get(se->index, c->rowid, vscratch, NULL) == SCRY_OK) {
-                c->vec = scry_vec_dot(vscratch, qvec, se->enc->dim);
-                c->has_vec = 1;
-            }
-        }
+        if (wv + wi > 0) score_from_index(se, &qv, c);
         c->st = nconst ? structured(q, c->e, NULL, 0) : 0;
-        double v = c->vec > 0 ? c->vec : 0;
+        double v = c->vec > 0 ? c->vec : 0, im = c->img > 0 ? c->img : 0;
         double b = max_bm25 > 0 ? c->bm25 / max_bm25 : 0;
-        c->fused = wsum > 0 ? (wv * v + wb * b + ws * c->st) / wsum : 0;
+        c->fused = wsum > 0 ? (wv * v + wi * im + wb * b + ws * c->st) / wsum : 0;
         if (wsum == 0) c->fused = 0.5;  /* filter-only query: everything that passed */
-        int evidence = (wv > 0 && v >= VEC_MIN) || c->bm25 > 0 || c->st > 0 || wsum == 0;
+        int evidence = (wv > 0 && v >= VEC_MIN) || (wi > 0 && im >= IMG_MIN) || c->bm25 > 0 ||
+                       c->st > 0 || wsum == 0;
         if (!p->no_floor && (c->fused < FLOOR * (wsum > 0 ? 1 : 0) || !evidence)) continue;
         cs.c[kept++] = *c;
     }
@@ -1112,8 +1221,10 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
                 if (len >= sizeof why) break;
             }
         }
-        if (c->has_vec && len < sizeof why)
-            snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", c->vec);
+        if (c->has_vec && wv > 0 && len < sizeof why)
+            len += (size_t)snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", c->vec);
+        if (c->has_vec && wi > 0 && c->img >= IMG_MIN && len < sizeof why)
+            snprintf(why + len, sizeof why - len, "%slooks like it %.2f", len ? " · " : "", c->img);
         r->why = strdup(why);
         out->n++;
         image_rec_free(&rec);
@@ -1125,9 +1236,8 @@ done:
     free(cs.c);
     free(cs.keys);
     free(cs.idx);
-    free(qvec);
+    free(qblock);
     free(kh);
-    free(vscratch);
     free(q);
     if (rc) search_response_free(out);
     return rc;

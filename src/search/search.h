@@ -31,10 +31,15 @@
 
 typedef struct scry_encoder scry_encoder;
 typedef struct scry_lexicon scry_lexicon;
+typedef struct concepts_model concepts_model;
 
 typedef enum { SORT_RELEVANCE = 0, SORT_DATE = 1 } search_sort;
-/* Which signals rank: all fused (the product), or one alone (benchmarks). */
-typedef enum { SEARCH_FUSED = 0, SEARCH_BM25_ONLY = 1, SEARCH_VECTOR_ONLY = 2 } search_mode;
+/* Which signals rank: all fused (the product), or one alone (benchmarks):
+ * keywords, the sentence vector of the facts, or the learned image-text
+ * projection (the photo's pixels against the query). */
+typedef enum {
+    SEARCH_FUSED = 0, SEARCH_BM25_ONLY = 1, SEARCH_VECTOR_ONLY = 2, SEARCH_IMAGE_ONLY = 3
+} search_mode;
 
 typedef struct search_params {
     const char *q;              /* the user's text, as typed */
@@ -68,10 +73,13 @@ typedef struct search_response {
 
 typedef struct search_engine search_engine;
 
-/* enc and lex may be NULL (keyword search only). index_dir may be NULL (the
- * ANN index then lives in memory only). */
+/* enc and lex may be NULL (keyword search only); cm (may be NULL) is the
+ * learned concept head whose image-text projection is part of every image
+ * vector (see search_image_vector). index_dir may be NULL (the ANN index
+ * then lives in memory only). */
 int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
-                  const scry_lexicon *lex, const char *index_dir, scry_err *err);
+                  const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
+                  scry_err *err);
 /* Saves the index if it changed. */
 void search_free(search_engine *se);
 
@@ -105,6 +113,25 @@ int search_wait_compaction(search_engine *se, double timeout_s);
 /* The ANN index's figures (nodes, live, tombstones, bytes); SCRY_ENOTFOUND
  * when there is no index (no encoder). */
 int search_index_stats(search_engine *se, hnsw_stats *out);
+
+/* The image vector, one per image, stored under search_vector_name and
+ * indexed by the ANN index: the sentence vector of the facts (the text
+ * below) and, with a concept head, the photo's projection into the shared
+ * image-text space, each unit length, side by side and scaled by 1/sqrt(2)
+ * (the projection half is zero when the photo had none, e.g. no detector).
+ * A query is the same two halves -- its sentence vector and that vector's
+ * projection -- weighted by the fusion weights of the two signals, so one
+ * index search ranks by both, and each half's cosine is read back apart.
+ * Without a concept head the image vector is the sentence vector alone. */
+int search_vector_dim(const scry_encoder *enc, const concepts_model *cm);
+/* "sif-glove6b-100d-v1" or "sif-glove6b-100d-v1+concepts-1a2b3c4d5e6f". */
+void search_vector_name(const scry_encoder *enc, const concepts_model *cm, char *buf, size_t cap);
+/* out[search_vector_dim] for a record and its projection (image_vec, the
+ * head's proj_dim floats, or NULL). Returns > 0 when the vector has a
+ * direction, 0 when there is nothing to encode (no known word and no
+ * projection: store no vector), or a negative SCRY_E*. */
+int search_image_vector(const scry_encoder *enc, const concepts_model *cm, const image_rec *r,
+                        const float *image_vec, float *out, scry_err *err);
 
 /* The text an image's vector is computed from: caption, detected objects
  * (with colours), face emotions, OCR text, and filename words, as plain

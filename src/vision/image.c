@@ -721,6 +721,107 @@ int img_region_color(const img_rgb *src, int x, int y, int w, int h) {
     return best;
 }
 
+/* ---------------------------------------------------------- photo stats -- */
+
+/* sRGB8 -> Oklab; oklch() above is the same transform in polar form. */
+static void oklab(double r8, double g8, double b8, float lab[3]) {
+    double L, C, h;
+    oklch(r8, g8, b8, &L, &C, &h);
+    lab[0] = (float)L;
+    lab[1] = (float)(C * cos(h * M_PI / 180.0));
+    lab[2] = (float)(C * sin(h * M_PI / 180.0));
+}
+
+void img_stats_compute(const img_rgb *src, img_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!src || !src->px || src->w <= 0 || src->h <= 0) return;
+    pthread_once(&color_lut_once, build_color_lut);
+    /* Area means over a gw x gh grid of cells (at most 128 a side): each
+     * sample is the mean colour of its cell, so noise and resolution matter
+     * little; sharpness is then measured at this fixed scale. */
+    const int gw = src->w < IMG_STATS_GRID ? src->w : IMG_STATS_GRID;
+    const int gh = src->h < IMG_STATS_GRID ? src->h : IMG_STATS_GRID;
+    float (*lab)[3] = malloc((size_t)gw * gh * sizeof *lab);
+    if (!lab) return;
+    double names[SCRY_COLOR_COUNT] = {0};
+    for (int j = 0; j < gh; j++) {
+        int y0 = (int)((int64_t)j * src->h / gh), y1 = (int)((int64_t)(j + 1) * src->h / gh);
+        for (int i = 0; i < gw; i++) {
+            int x0 = (int)((int64_t)i * src->w / gw), x1 = (int)((int64_t)(i + 1) * src->w / gw);
+            /* at most 4x4 source pixels per cell: enough for a mean colour */
+            int sy = (y1 - y0 + 3) / 4, sx = (x1 - x0 + 3) / 4;
+            double sum[3] = {0, 0, 0};
+            int n = 0;
+            for (int y = y0; y < y1; y += sy)
+                for (int x = x0; x < x1; x += sx) {
+                    const uint8_t *p = src->px + ((size_t)y * src->w + x) * 3;
+                    sum[0] += p[0], sum[1] += p[1], sum[2] += p[2];
+                    names[color_of(p)] += 1.0;
+                    n++;
+                }
+            oklab(sum[0] / n, sum[1] / n, sum[2] / n, lab[(size_t)j * gw + i]);
+        }
+    }
+    double total_names = 0;
+    for (int k = 0; k < SCRY_COLOR_COUNT; k++) total_names += names[k];
+    for (int k = 0; k < SCRY_COLOR_COUNT; k++)
+        st->color_fraction[k] = total_names > 0 ? (float)(names[k] / total_names) : 0;
+    const int n = gw * gh, L = IMG_STATS_LAYOUT;
+    double cell_n[IMG_STATS_LAYOUT * IMG_STATS_LAYOUT] = {0}, lsum = 0, lsq = 0, csum = 0;
+    double top = 0, bottom = 0;
+    int ntop = 0, nbottom = 0, grey = 0, dark = 0, bright = 0, edges = 0;
+    double lap = 0;
+    int nlap = 0;
+    for (int j = 0; j < gh; j++)
+        for (int i = 0; i < gw; i++) {
+            const float *v = lab[(size_t)j * gw + i];
+            int c = (j * L / gh) * L + i * L / gw;
+            for (int k = 0; k < 3; k++) st->layout[c][k] += v[k];
+            cell_n[c] += 1;
+            double chroma = hypot(v[1], v[2]);
+            lsum += v[0], lsq += (double)v[0] * v[0], csum += chroma;
+            grey += chroma < 0.03;
+            dark += v[0] < 0.25f;
+            bright += v[0] > 0.95f;
+            if (j < gh / 3) top += v[0], ntop++;
+            if (j >= gh - gh / 3) bottom += v[0], nbottom++;
+            if (i > 0 && j > 0 && i + 1 < gw && j + 1 < gh) {
+                double l4 = lab[(size_t)j * gw + i - 1][0] + lab[(size_t)j * gw + i + 1][0] +
+                            lab[(size_t)(j - 1) * gw + i][0] + lab[(size_t)(j + 1) * gw + i][0];
+                lap += fabs(l4 - 4.0 * v[0]);
+                nlap++;
+                double gx = lab[(size_t)j * gw + i + 1][0] - lab[(size_t)j * gw + i - 1][0];
+                double gy = lab[(size_t)(j + 1) * gw + i][0] - lab[(size_t)(j - 1) * gw + i][0];
+                edges += hypot(gx, gy) > 0.1;
+            }
+        }
+    free(lab);
+    for (int c = 0; c < L * L; c++)
+        for (int k = 0; k < 3; k++)
+            st->layout[c][k] = cell_n[c] > 0 ? (float)(st->layout[c][k] / cell_n[c]) : 0;
+    st->l_mean = (float)(lsum / n);
+    double var = lsq / n - (lsum / n) * (lsum / n);
+    st->l_std = (float)sqrt(var > 0 ? var : 0);
+    st->chroma_mean = (float)(csum / n);
+    st->grey_fraction = (float)grey / n;
+    st->dark_fraction = (float)dark / n;
+    st->bright_fraction = (float)bright / n;
+    st->top_minus_bottom = ntop && nbottom ? (float)(top / ntop - bottom / nbottom) : 0;
+    st->sharpness = nlap ? (float)(100.0 * lap / nlap) : 0;
+    st->edge_fraction = nlap ? (float)edges / nlap : 0;
+}
+
+void img_stats_flatten(const img_stats *st, float *out) {
+    size_t k = 0;
+    for (int c = 0; c < IMG_STATS_LAYOUT * IMG_STATS_LAYOUT; c++)
+        for (int i = 0; i < 3; i++) out[k++] = st->layout[c][i];
+    for (int i = 0; i < SCRY_COLOR_COUNT; i++) out[k++] = st->color_fraction[i];
+    const float tail[] = {st->l_mean, st->l_std, st->chroma_mean, st->grey_fraction,
+                          st->dark_fraction, st->bright_fraction, st->top_minus_bottom,
+                          st->sharpness, st->edge_fraction};
+    for (size_t i = 0; i < sizeof tail / sizeof *tail; i++) out[k++] = tail[i];
+}
+
 /* ---------------------------------------------------------------- pHash -- */
 
 /* 32x32 luma by area averaging (every source pixel counts once, so the

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/labels.h"
 
 /* An owned interleaved RGB8 raster: px has w*h*3 bytes, row stride w*3. */
 typedef struct img_rgb {
@@ -74,6 +75,32 @@ char *img_colors_json(const img_rgb *src, int max_colors);
 /* Dominant named colour inside a box (pixel coordinates of src), as an index
  * into scry_color_names, or -1 for an empty box. Used for "red car". */
 int img_region_color(const img_rgb *src, int x, int y, int w, int h);
+
+/* What the pixels say about the photo as a whole, for the learned concept
+ * heads (vision/concepts.h) and the photo-level facts ("black and white",
+ * "dark", "blurry"). Colour in Oklab (L 0..1; a, b ~ -0.3..0.3), measured on
+ * a grid of at most IMG_STATS_GRID x IMG_STATS_GRID samples (area means, so
+ * a photo's size barely matters). */
+#define IMG_STATS_GRID 128
+#define IMG_STATS_LAYOUT 4          /* colour layout: 4x4 cells */
+#define IMG_STATS_COUNT (IMG_STATS_LAYOUT * IMG_STATS_LAYOUT * 3 + SCRY_COLOR_COUNT + 9)
+typedef struct img_stats {
+    float layout[IMG_STATS_LAYOUT * IMG_STATS_LAYOUT][3]; /* mean L, a, b per cell, rows first */
+    float color_fraction[SCRY_COLOR_COUNT];  /* share of each named colour */
+    float l_mean, l_std;        /* lightness */
+    float chroma_mean;          /* colourfulness */
+    float grey_fraction;        /* samples with chroma < 0.03: all of a black-and-white photo */
+    float dark_fraction;        /* L < 0.25 */
+    float bright_fraction;      /* L > 0.95: blown highlights */
+    float top_minus_bottom;     /* L of the top third minus the bottom third (sky above) */
+    float sharpness;            /* mean |Laplacian| of L on the sample grid (x100) */
+    float edge_fraction;        /* samples with a gradient above 0.1 */
+} img_stats;
+
+/* Fill *st from src (zeros for an empty image). */
+void img_stats_compute(const img_rgb *src, img_stats *st);
+/* The same as a flat array of IMG_STATS_COUNT floats, in field order. */
+void img_stats_flatten(const img_stats *st, float *out);
 
 /* 64-bit perceptual hash (DCT of a 32x32 grey reduction, sign of the 8x8
  * low frequencies against their median). Near-duplicates differ in few bits. */

@@ -166,28 +166,100 @@ int objects_decode(const float *det, int rows, int img_w, int img_h, const objec
     return SCRY_OK;
 }
 
-int objects_detect_with(objects_model *m, const img_rgb *img, const objects_params *p,
-                        det_box **out, int *n, scry_err *err) {
+int objects_has_features(const objects_model *m) {
+    return m && onnx_output_count(m->net) >= OBJECTS_FEAT_OUTPUTS;
+}
+
+/* Channels-last tensor [1, H, W, C] with C == want (0 = any). */
+static int nhwc(const onnx_tensor *t, int64_t want) {
+    return t->rank == 4 && t->shape[0] == 1 && t->shape[1] > 0 && t->shape[2] > 0 &&
+           (want == 0 || t->shape[3] == want);
+}
+
+/* Mean of a [1,1,1,C] (or any [1,H,W,C]) tensor over its positions. */
+static void pool_mean(const onnx_tensor *t, float *out, int c) {
+    size_t np = (size_t)(t->shape[1] * t->shape[2]);
+    for (int k = 0; k < c; k++) out[k] = 0;
+    for (size_t i = 0; i < np; i++)
+        for (int k = 0; k < c; k++) out[k] += t->data[i * (size_t)c + k];
+    for (int k = 0; k < c; k++) out[k] /= (float)np;
+}
+
+/* The pooled features from the model's outputs (see objects.h). */
+static int fill_features(const onnx_tensor *o, objects_features *f, scry_err *err) {
+    const onnx_tensor *kp = &o[1], *bb = &o[3], *se14 = &o[4], *head = &o[5], *se11 = &o[6];
+    if (!nhwc(kp, 80) || !nhwc(bb, OBJECTS_FEAT_BACKBONE) || !nhwc(se14, OBJECTS_FEAT_SE14) ||
+        !nhwc(head, OBJECTS_FEAT_HEAD) || !nhwc(se11, OBJECTS_FEAT_SE11) || bb->shape[1] < 3 ||
+        bb->shape[2] < 3)
+        return scry_fail(err, SCRY_ECORRUPT,
+                         "objects: unexpected feature outputs; run ./scripts/setup.sh");
+    enum { C = OBJECTS_FEAT_BACKBONE };
+    const int H = (int)bb->shape[1], W = (int)bb->shape[2];
+    memset(f->backbone_mean, 0, sizeof f->backbone_mean);
+    memset(f->backbone_grid, 0, sizeof f->backbone_grid);
+    for (int k = 0; k < C; k++) f->backbone_max[k] = -INFINITY;
+    int cells[9] = {0};
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const float *v = bb->data + ((size_t)y * W + x) * C;
+            int g = (y * 3 / H) * 3 + x * 3 / W;
+            cells[g]++;
+            float *gm = f->backbone_grid[g];
+            for (int k = 0; k < C; k++) {
+                f->backbone_mean[k] += v[k];
+                gm[k] += v[k];
+                if (v[k] > f->backbone_max[k]) f->backbone_max[k] = v[k];
+            }
+        }
+    for (int k = 0; k < C; k++) f->backbone_mean[k] /= (float)(H * W);
+    for (int g = 0; g < 9; g++)
+        for (int k = 0; k < C; k++) f->backbone_grid[g][k] /= (float)cells[g];
+    pool_mean(se14, f->se14, OBJECTS_FEAT_SE14);
+    pool_mean(se11, f->se11, OBJECTS_FEAT_SE11);
+    pool_mean(head, f->head, OBJECTS_FEAT_HEAD);
+    size_t np = (size_t)(kp->shape[1] * kp->shape[2]);
+    for (int k = 0; k < 80; k++) f->kp_max[k] = 0, f->kp_mean[k] = 0;
+    for (size_t i = 0; i < np; i++)
+        for (int k = 0; k < 80; k++) {
+            float v = kp->data[i * 80 + k];
+            f->kp_mean[k] += v;
+            if (v > f->kp_max[k]) f->kp_max[k] = v;
+        }
+    for (int k = 0; k < 80; k++) f->kp_mean[k] /= (float)np;
+    return SCRY_OK;
+}
+
+int objects_detect_features(objects_model *m, const img_rgb *img, const objects_params *p,
+                            det_box **out, int *n, objects_features *feats, scry_err *err) {
     *out = NULL;
     *n = 0;
     if (!img || !img->px || img->w < 1 || img->h < 1)
         return scry_fail(err, SCRY_EINVAL, "objects: empty image");
+    if (feats && !objects_has_features(m))
+        return scry_fail(err, SCRY_EUNSUPPORTED,
+                         "objects: %s does not expose the feature outputs; run ./scripts/setup.sh",
+                         OBJECTS_MODEL_FILE);
     const size_t count = (size_t)OBJECTS_INPUT_SIZE * OBJECTS_INPUT_SIZE * 3;
     onnx_tensor in = {.rank = 4, .shape = {1, OBJECTS_INPUT_SIZE, OBJECTS_INPUT_SIZE, 3}};
     in.data = malloc(count * sizeof(float));
     if (!in.data) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     objects_prepare_input(img, in.data);
-    onnx_tensor det = {0};
-    int rc = onnx_run(m->net, &in, 1, &det, 1, err);
+    onnx_tensor o[OBJECTS_FEAT_OUTPUTS] = {{0}};
+    int nout = feats ? OBJECTS_FEAT_OUTPUTS : 1;
+    int rc = onnx_run(m->net, &in, 1, o, nout, err);
     free(in.data);
     if (rc) return rc;
-    if (det.rank != 3 || det.shape[2] != 6) {
-        onnx_tensor_free(&det);
-        return scry_fail(err, SCRY_ECORRUPT, "objects: unexpected detections shape");
-    }
-    rc = objects_decode(det.data, (int)det.shape[1], img->w, img->h, p, out, n, err);
-    onnx_tensor_free(&det);
+    if (o[0].rank != 3 || o[0].shape[2] != 6)
+        rc = scry_fail(err, SCRY_ECORRUPT, "objects: unexpected detections shape");
+    if (rc == SCRY_OK && feats) rc = fill_features(o, feats, err);
+    if (rc == SCRY_OK) rc = objects_decode(o[0].data, (int)o[0].shape[1], img->w, img->h, p, out, n, err);
+    for (int i = 0; i < nout; i++) onnx_tensor_free(&o[i]);
     return rc;
+}
+
+int objects_detect_with(objects_model *m, const img_rgb *img, const objects_params *p,
+                        det_box **out, int *n, scry_err *err) {
+    return objects_detect_features(m, img, p, out, n, NULL, err);
 }
 
 int objects_detect(objects_model *m, const img_rgb *img, det_box **out, int *n, scry_err *err) {

@@ -64,6 +64,44 @@ int objects_detect(objects_model *m, const img_rgb *img, det_box **out, int *n, 
 int objects_detect_with(objects_model *m, const img_rgb *img, const objects_params *p,
                         det_box **out, int *n, scry_err *err);
 
+/* Inner tensors of the detector, pooled, for the learned concept heads
+ * (vision/concepts.h): what the network already computed about the whole
+ * scene, taken at no extra inference cost. The converted model exposes them
+ * as extra outputs after detections, keypoints and wh (see
+ * scripts/setup.d/20-models-human.sh):
+ *   backbone  the last MobileNetV3 feature map (stride 32: 16x16 x 480 at
+ *             512 px), as its mean, its max and the means of a 3x3 grid
+ *             (rows top to bottom) -- "where" matters for sky, ground, water;
+ *   se14/se11 the squeeze-and-excite means of blocks 14 and 11 (720 and 528
+ *             channels), global summaries at two depths;
+ *   head      the global mean of the detection head's last feature map (128);
+ *   kp_max, kp_mean  the per-class maximum and mean of the 128x128 class
+ *             heatmaps (80 each): how much of each class the image holds,
+ *             including what falls below the detection threshold. */
+#define OBJECTS_FEAT_BACKBONE 480
+#define OBJECTS_FEAT_SE14 720
+#define OBJECTS_FEAT_SE11 528
+#define OBJECTS_FEAT_HEAD 128
+#define OBJECTS_FEAT_OUTPUTS 7     /* model outputs when the features are exposed */
+typedef struct objects_features {
+    float backbone_mean[OBJECTS_FEAT_BACKBONE];
+    float backbone_max[OBJECTS_FEAT_BACKBONE];
+    float backbone_grid[9][OBJECTS_FEAT_BACKBONE];
+    float se14[OBJECTS_FEAT_SE14];
+    float se11[OBJECTS_FEAT_SE11];
+    float head[OBJECTS_FEAT_HEAD];
+    float kp_max[80], kp_mean[80];
+} objects_features;
+
+/* Whether the loaded model exposes the feature outputs (an older
+ * centernet.onnx does not: ./scripts/setup.sh converts it again). */
+int objects_has_features(const objects_model *m);
+
+/* objects_detect_with that also fills *feats (when feats is not NULL; a
+ * model without the feature outputs then fails with SCRY_EUNSUPPORTED). */
+int objects_detect_features(objects_model *m, const img_rgb *img, const objects_params *p,
+                            det_box **out, int *n, objects_features *feats, scry_err *err);
+
 /* The model input for img: 512*512*3 floats, NHWC, RGB 0..255, exactly as
  * Human prepares it. Exposed for the conversion check (tools/model_check.c). */
 void objects_prepare_input(const img_rgb *img, float *out);

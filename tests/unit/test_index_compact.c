@@ -170,7 +170,7 @@ static void test_policy_compacts_past_threshold(void **state) {
     meta_db *db = store_images(dir, ids, rowids);
 
     search_engine *se = NULL;
-    assert_int_equal(search_create(&se, db, enc, lex, idxdir, &err), SCRY_OK);
+    assert_int_equal(search_create(&se, db, enc, lex, NULL, idxdir, &err), SCRY_OK);
     const double fraction = 0.2;
     const int min = 60;          /* 59 tombstones are 25% of 239: only the count holds it back */
     search_set_compaction(se, fraction, min);
@@ -245,7 +245,7 @@ static void test_policy_compacts_past_threshold(void **state) {
     hnsw_free(ix);
 
     /* A restart loads it and answers the same. */
-    assert_int_equal(search_create(&se, db, enc, lex, idxdir, &err), SCRY_OK);
+    assert_int_equal(search_create(&se, db, enc, lex, NULL, idxdir, &err), SCRY_OK);
     assert_int_equal(search_index_stats(se, &st), SCRY_OK);
     assert_int_equal(st.live, (size_t)live);
     for (int q = 0; q < NQ; q++) {
@@ -268,7 +268,7 @@ static void test_policy_off(void **state) {
     static int64_t rowids[MAXIMG];
     meta_db *db = store_images(dir, ids, rowids);
     search_engine *se = NULL;
-    assert_int_equal(search_create(&se, db, enc, lex, NULL, &err), SCRY_OK);
+    assert_int_equal(search_create(&se, db, enc, lex, NULL, NULL, &err), SCRY_OK);
     search_set_compaction(se, 0, 1);
     uint64_t c0 = metrics_get(M_INDEX_COMPACTIONS);
     for (int i = 0; i < nimg / 2; i++) search_forget(se, rowids[i]);

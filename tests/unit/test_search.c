@@ -43,7 +43,7 @@ static void open_all(fixture *f) {
     char job[SCRY_ID_LEN + 1];
     scry_new_id(job);
     assert_int_equal(meta_upload_commit(f->db, job, news, 3, &err), SCRY_OK);
-    assert_int_equal(search_create(&f->se, f->db, NULL, f->lex, NULL, &err), SCRY_OK);
+    assert_int_equal(search_create(&f->se, f->db, NULL, f->lex, NULL, NULL, &err), SCRY_OK);
 }
 
 static void close_all(fixture *f) {
