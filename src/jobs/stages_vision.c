@@ -20,9 +20,11 @@
 #include "vision/faces.h"
 #include "vision/objects.h"
 #include "vision/ocr.h"
+#include "vision/relations.h"
 #include "vision/onnx.h"
 
 #define MAX_CAPTION_OBJECTS 12
+#define MAX_RELATIONS 16
 /* The caption names an expression only when the classifier is this sure of
  * it (it is weak apart from "happy": docs/vision-objects.md). */
 #define CAPTION_EMOTION_MIN 0.5f
@@ -46,6 +48,9 @@ typedef struct vision_scratch {
     int *object_colors;
     int nobjects;
     objects_features *features; /* the detector's pooled inner tensors (concepts stage) */
+    relation relations[MAX_RELATIONS];
+    int nrelations;
+    int *person_upper;          /* upper-body clothing colour per detection (-1: none) */
     int *face_emotions;
     int nfaces;
     float *concept_probs;       /* per concept of the head, or NULL */
@@ -57,6 +62,7 @@ static void scratch_free(void *p) {
     free(vs->objects);
     free(vs->object_colors);
     free(vs->features);
+    free(vs->person_upper);
     free(vs->face_emotions);
     free(vs->concept_probs);
     free(vs);
@@ -149,20 +155,44 @@ static int run_objects(stage_ctx *ctx, scry_err *err) {
         vs->features = NULL;
         return rc;
     }
-    vs->object_colors = calloc((size_t)(vs->nobjects ? vs->nobjects : 1), sizeof(int));
-    if (!vs->object_colors) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    size_t nalloc = (size_t)(vs->nobjects ? vs->nobjects : 1);
+    vs->object_colors = calloc(nalloc, sizeof(int));
+    vs->person_upper = calloc(nalloc, sizeof(int));
+    if (!vs->object_colors || !vs->person_upper)
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
     double s = scale_of(ctx);
     json_t *tags = json_array();
+    /* object colours: white point corrected, background discounted */
+    const img_color_opts copts = {img_white_gain(&ctx->dec.work), 1, 0};
     for (int i = 0; i < vs->nobjects; i++) {
         const det_box *d = &vs->objects[i];
-        vs->object_colors[i] = img_region_color(&ctx->dec.work, (int)d->x, (int)d->y, (int)d->w,
-                                                (int)d->h);
+        vs->object_colors[i] = img_object_color(&ctx->dec.work, (int)d->x, (int)d->y, (int)d->w,
+                                                (int)d->h, &copts);
+        vs->person_upper[i] = d->label == 0 ? relations_clothing(&ctx->dec.work, d, copts.gain) : -1;
         json_t *t = json_object();
         json_object_set_new(t, "label", json_string(scry_coco_labels[d->label]));
         json_object_set_new(t, "score", json_real((double)(int)(d->score * 1000 + 0.5) / 1000));
         json_object_set_new(t, "box", box_json(s, d->x, d->y, d->w, d->h));
         int c = vs->object_colors[i];
         json_object_set_new(t, "color", c >= 0 ? json_string(scry_color_names[c]) : json_null());
+        if (vs->person_upper[i] >= 0)
+            json_object_set_new(t, "upper", json_string(scry_color_names[vs->person_upper[i]]));
+        json_array_append_new(tags, t);
+    }
+    /* relations between the detections just listed (indices into them) */
+    vs->nrelations = relations_find(vs->objects, vs->nobjects, vs->relations, MAX_RELATIONS);
+    for (int i = 0; i < vs->nrelations; i++) {
+        const relation *r = &vs->relations[i];
+        char label[96];
+        snprintf(label, sizeof label, "%s %s", rel_names[r->kind],
+                 scry_coco_labels[vs->objects[r->object].label]);
+        json_t *t = json_object();
+        json_object_set_new(t, "label", json_string(label));
+        json_object_set_new(t, "score", json_real((double)(int)(r->score * 1000 + 0.5) / 1000));
+        json_object_set_new(t, "kind", json_string("relation"));
+        json_object_set_new(t, "relation", json_string(rel_names[r->kind]));
+        json_object_set_new(t, "subject", json_integer(r->subject));
+        json_object_set_new(t, "object", json_integer(r->object));
         json_array_append_new(tags, t);
     }
     free(ctx->rec.tags_json);

@@ -59,6 +59,7 @@
 #define W_IMAGE 0.45            /* the learned image-text projection (docs/concepts.md) */
 #define IMG_MIN 0.25            /* its cosine below which it is no evidence */
 #define FLOOR 0.22              /* fused score below which a result is unrelated */
+#define ABSENT_OBJECTS_FACTOR 0.5 /* the named objects are not in the image */
 #define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
 #define CANDIDATES 300
 #define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
@@ -738,6 +739,22 @@ static int allow_kw_cb(int64_t rowid, void *ctx) {
 
 static int nconstraints(const scry_query *q) { return q->nobjects + q->ntexts + q->ncolors; }
 
+/* The query names objects the detector knows ("an elephant", "a dog on the
+ * grass") and the image shows none of them: it is not what was asked for,
+ * however similar its description ("a zebra and a giraffe" is close to "an
+ * elephant" in any sentence space). Such an image keeps only
+ * ABSENT_OBJECTS_FACTOR of its fused score. */
+static int named_objects_absent(const scry_query *q, const cat_entry *e) {
+    int named = 0;
+    for (int i = 0; i < q->nobjects; i++) {
+        const scry_query_object *o = &q->objects[i];
+        if (o->min_count == 0 && o->max_count >= 0) continue;     /* "at most 2 dogs" */
+        named++;
+        if ((o->labels[0] & e->labels[0]) || (o->labels[1] & e->labels[1])) return 0;
+    }
+    return named > 0;
+}
+
 /* Structured score in [0, 1] (mean over constraints) and, when why is given,
  * the matched facts appended to it. */
 static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap) {
@@ -1168,6 +1185,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         double b = max_bm25 > 0 ? c->bm25 / max_bm25 : 0;
         c->fused = wsum > 0 ? (wv * v + wi * im + wb * b + ws * c->st) / wsum : 0;
         if (wsum == 0) c->fused = 0.5;  /* filter-only query: everything that passed */
+        if (want_struct && named_objects_absent(q, c->e)) c->fused *= ABSENT_OBJECTS_FACTOR;
         int evidence = (wv > 0 && v >= VEC_MIN) || (wi > 0 && im >= IMG_MIN) || c->bm25 > 0 ||
                        c->st > 0 || wsum == 0;
         if (!p->no_floor && (c->fused < FLOOR * (wsum > 0 ? 1 : 0) || !evidence)) continue;

@@ -602,6 +602,10 @@ static int classify(double L, double C, double h) {
 /* 32x32x32 table of colour-name indices (into scry_color_names) over RGB
  * quantised to 5 bits, each cell classified at its centre. */
 static uint8_t color_lut[32 * 32 * 32];
+/* 1 where the cell's colour is in the range of human skin (OkLCh hue
+ * 20-80 degrees, moderate chroma and lightness): clothing colours are read
+ * without the arms and necks in the band (relations_clothing). */
+static uint8_t skin_lut[32 * 32 * 32];
 static pthread_once_t color_lut_once = PTHREAD_ONCE_INIT;
 
 static void build_color_lut(void) {
@@ -613,11 +617,25 @@ static void build_color_lut(void) {
                 double L, C, h;
                 oklch(r * 8 + 3.5, g * 8 + 3.5, b * 8 + 3.5, &L, &C, &h);
                 color_lut[(r << 10) | (g << 5) | b] = (uint8_t)to_label[classify(L, C, h)];
+                skin_lut[(r << 10) | (g << 5) | b] =
+                    h >= 20 && h <= 80 && C >= 0.03 && C <= 0.15 && L >= 0.35 && L <= 0.9;
             }
 }
 
 static inline int color_of(const uint8_t *p) {
     return color_lut[((p[0] >> 3) << 10) | ((p[1] >> 3) << 5) | (p[2] >> 3)];
+}
+
+/* The colour name of p seen under a brighter exposure (gain >= 1, white
+ * point correction; 1 = as is). */
+static inline int color_of_gain(const uint8_t *p, float gain) {
+    if (gain <= 1.0f) return color_of(p);
+    uint8_t q[3];
+    for (int c = 0; c < 3; c++) {
+        float v = p[c] * gain;
+        q[c] = v >= 255.0f ? 255 : (uint8_t)v;
+    }
+    return color_of(q);
 }
 
 typedef struct color_hist {
@@ -630,8 +648,8 @@ typedef struct color_hist {
  * points. centre != 0 weights each sample by a tent that is 1 at the box
  * centre and falls to 0 at its edges (objects fill the middle of their
  * detection box; the edges are mostly background). */
-static void histogram(const img_rgb *src, int x0, int y0, int x1, int y1, int centre,
-                      double max_samples, color_hist *hist) {
+static void histogram_opts(const img_rgb *src, int x0, int y0, int x1, int y1, int centre,
+                           double max_samples, float gain, int skip_skin, color_hist *hist) {
     pthread_once(&color_lut_once, build_color_lut);
     memset(hist, 0, sizeof *hist);
     double area = (double)(x1 - x0) * (y1 - y0);
@@ -646,7 +664,9 @@ static void histogram(const img_rgb *src, int x0, int y0, int x1, int y1, int ce
             double wx = centre ? 1.0 - fabs(x - cx) / (hw + 0.5) : 1.0;
             double wgt = wx * wy;
             const uint8_t *p = row + (size_t)x * 3;
-            int k = color_of(p);
+            if (skip_skin && skin_lut[((p[0] >> 3) << 10) | ((p[1] >> 3) << 5) | (p[2] >> 3)])
+                continue;
+            int k = color_of_gain(p, gain);
             hist->weight[k] += wgt;
             hist->rgb[k][0] += wgt * p[0];
             hist->rgb[k][1] += wgt * p[1];
@@ -654,6 +674,11 @@ static void histogram(const img_rgb *src, int x0, int y0, int x1, int y1, int ce
             hist->total += wgt;
         }
     }
+}
+
+static void histogram(const img_rgb *src, int x0, int y0, int x1, int y1, int centre,
+                      double max_samples, color_hist *hist) {
+    histogram_opts(src, x0, y0, x1, y1, centre, max_samples, 1.0f, 0, hist);
 }
 
 #define COLOR_MIN_FRACTION 0.05
@@ -693,7 +718,37 @@ char *img_colors_json(const img_rgb *src, int max_colors) {
     return s;
 }
 
+float img_white_gain(const img_rgb *src) {
+    if (!src || !src->px || src->w <= 0 || src->h <= 0) return 1.0f;
+    /* 98th percentile of the brightest channel on a grid of ~16k samples */
+    int hist[256] = {0}, n = 0;
+    int step = (int)ceil(sqrt((double)src->w * src->h / 16384.0));
+    if (step < 1) step = 1;
+    for (int y = step / 2; y < src->h; y += step)
+        for (int x = step / 2; x < src->w; x += step) {
+            const uint8_t *p = src->px + ((size_t)y * src->w + x) * 3;
+            int m = p[0] > p[1] ? p[0] : p[1];
+            hist[m > p[2] ? m : p[2]]++;
+            n++;
+        }
+    int want = n - n / 50, seen = 0, p98 = 255;
+    for (int v = 0; v < 256; v++)
+        if ((seen += hist[v]) >= want) {
+            p98 = v;
+            break;
+        }
+    float gain = p98 > 0 ? 235.0f / (float)p98 : 1.0f;
+    return gain < 1.0f ? 1.0f : gain > 1.6f ? 1.6f : gain;
+}
+
 int img_region_color(const img_rgb *src, int x, int y, int w, int h) {
+    return img_object_color(src, x, y, w, h, NULL);
+}
+
+int img_object_color(const img_rgb *src, int x, int y, int w, int h, const img_color_opts *o) {
+    const img_color_opts plain = {1.0f, 0, 0};
+    if (!o) o = &plain;
+    const float gain = o->gain;
     if (!src || !src->px) return -1;
     if (w <= 0 || h <= 0) return -1;
     int64_t xe = (int64_t)x + w, ye = (int64_t)y + h;     /* no int overflow */
@@ -701,8 +756,38 @@ int img_region_color(const img_rgb *src, int x, int y, int w, int h) {
     int x1 = xe < src->w ? (int)xe : src->w, y1 = ye < src->h ? (int)ye : src->h;
     if (x0 >= x1 || y0 >= y1) return -1;
     color_hist hist;
-    histogram(src, x0, y0, x1, y1, 1, 16384.0, &hist);
+    histogram_opts(src, x0, y0, x1, y1, 1, 16384.0, gain, o->skip_skin, &hist);
     if (hist.total <= 0) return -1;
+    if (o->surround) {
+        /* What is also all around the box is mostly background seen
+         * through it: take half of the surrounding ring's share off. */
+        int mx = (x1 - x0) / 5 + 4, my = (y1 - y0) / 5 + 4;
+        int rx0 = x0 - mx < 0 ? 0 : x0 - mx, ry0 = y0 - my < 0 ? 0 : y0 - my;
+        int rx1 = x1 + mx > src->w ? src->w : x1 + mx, ry1 = y1 + my > src->h ? src->h : y1 + my;
+        color_hist all, inner;
+        histogram_opts(src, rx0, ry0, rx1, ry1, 0, 16384.0, gain, o->skip_skin, &all);
+        histogram_opts(src, x0, y0, x1, y1, 0, 16384.0, gain, o->skip_skin, &inner);
+        /* each sampled on its own grid: compare shares, not weights */
+        double r = ((double)(x1 - x0) * (y1 - y0)) / ((double)(rx1 - rx0) * (ry1 - ry0));
+        double ring_total = 0, rw[SCRY_COLOR_COUNT];
+        for (int k = 0; k < SCRY_COLOR_COUNT; k++) {
+            rw[k] = all.total > 0 && inner.total > 0
+                        ? all.weight[k] / all.total - r * inner.weight[k] / inner.total
+                        : 0;
+            if (rw[k] < 0) rw[k] = 0;
+            ring_total += rw[k];
+        }
+        if (ring_total > 0) {
+            double total = 0;
+            for (int k = 0; k < SCRY_COLOR_COUNT; k++) {
+                double f = hist.weight[k] / hist.total - 0.5 * rw[k] / ring_total;
+                hist.weight[k] = f > 0 ? f : 0;
+                total += hist.weight[k];
+            }
+            if (total <= 0) return -1;
+            hist.total = total;
+        }
+    }
     int best = 0, best_chroma = -1;
     for (int k = 0; k < SCRY_COLOR_COUNT; k++) {
         if (hist.weight[k] > hist.weight[best]) best = k;
