@@ -10,7 +10,9 @@
  *                                word itself), one per line
  *   scry-text coco    < WORDS    how each word reaches the detector's COCO
  *                                labels through the lexicon (the query
- *                                side's mapping): "how label,label" or "-"
+ *                                side's mapping): "how label,label", then
+ *                                "implies label,..." for what an activity
+ *                                or agent implies, or "-"
  *   scry-text encode WORDVEC OUT < LINES
  *                                each line's SIF sentence vector (the
  *                                product's encoder) as float32 rows in OUT */
@@ -87,14 +89,23 @@ static int coco(void) {
         chomp(line);
         scry_lex_match m;
         scry_lexicon_map(lex, line, &m);
-        if (!m.ncoco) {
+        if (!m.ncoco && !m.implied[0] && !m.implied[1]) {
             printf("-\n");
             continue;
         }
-        printf("%s ", how_names[m.coco_how]);
         int first = 1;
-        for (int l = 0; l < SCRY_COCO_COUNT; l++)
-            if (scry_lex_has(&m, l)) printf("%s%s", first ? "" : ",", scry_coco_labels[l]), first = 0;
+        if (m.ncoco) {
+            printf("%s ", how_names[m.coco_how]);
+            for (int l = 0; l < SCRY_COCO_COUNT; l++)
+                if (scry_lex_has(&m, l)) printf("%s%s", first ? "" : ",", scry_coco_labels[l]), first = 0;
+        }
+        if (m.implied[0] || m.implied[1]) {
+            printf("%simplies ", m.ncoco ? " " : "");
+            first = 1;
+            for (int l = 0; l < SCRY_COCO_COUNT; l++)
+                if (m.implied[l / 64] >> (l % 64) & 1)
+                    printf("%s%s", first ? "" : ",", scry_coco_labels[l]), first = 0;
+        }
         printf("\n");
     }
     scry_lexicon_close(lex);

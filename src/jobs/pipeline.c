@@ -133,6 +133,7 @@ static void ctx_free(stage_ctx *ctx) {
     if (ctx->vision && ctx->vision_free) ctx->vision_free(ctx->vision);
     if (ctx->decoded) img_decoded_free(&ctx->dec);
     free(ctx->image_vec);
+    free(ctx->stats);
     free(ctx->bytes);
     image_rec_free(&ctx->rec);
 }

@@ -57,6 +57,8 @@ typedef struct stage_ctx {
     void *vision;               /* per-image scratch of the vision stages (owned by them) */
     void (*vision_free)(void *);
     const char *stage;          /* name of the stage running (set by the pipeline) */
+    img_stats *stats;           /* the photo's statistics (colors stage; owned), or NULL */
+    int photo_attrs;            /* IMG_ATTR_* bits: black and white, dark, ... */
     float *image_vec;           /* the photo in the learned image-text space (owned), or NULL */
     int image_vec_dim;
     struct deferred_put *deferred;  /* a blob write still running (see below) */

@@ -31,11 +31,18 @@ static int run_thumbnail(stage_ctx *ctx, scry_err *err) {
     return stage_put_deferred(ctx, jpeg, len, ctx->rec.thumb_sha256, err);
 }
 
+/* Dominant colours, and the photo statistics (kept for the concept head)
+ * with the photo-level attributes they give ("black and white", "dark"...;
+ * written as tags by the caption stage, with "close-up"). */
 static int run_colors(stage_ctx *ctx, scry_err *err) {
     char *json = img_colors_json(&ctx->dec.work, 5);
     if (!json) return scry_fail(err, SCRY_ENOMEM, "colour analysis failed");
     free(ctx->rec.colors_json);
     ctx->rec.colors_json = json;
+    if (!ctx->stats && !(ctx->stats = malloc(sizeof *ctx->stats)))
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    img_stats_compute(&ctx->dec.work, ctx->stats);
+    ctx->photo_attrs = img_photo_attributes(ctx->stats);
     return SCRY_OK;
 }
 

@@ -52,6 +52,7 @@ typedef struct vision_scratch {
     int nrelations;
     int *person_upper;          /* upper-body clothing colour per detection (-1: none) */
     int *face_emotions;
+    face_box *face_boxes;       /* working-copy pixels, nfaces of them */
     int nfaces;
     float *concept_probs;       /* per concept of the head, or NULL */
 } vision_scratch;
@@ -64,6 +65,7 @@ static void scratch_free(void *p) {
     free(vs->features);
     free(vs->person_upper);
     free(vs->face_emotions);
+    free(vs->face_boxes);
     free(vs->concept_probs);
     free(vs);
 }
@@ -261,7 +263,8 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
         json_array_append_new(faces, f);
     }
     vs->nfaces = rc == SCRY_OK ? n : 0;
-    free(boxes);
+    free(vs->face_boxes);
+    vs->face_boxes = boxes;     /* kept: the caption stage reads their sizes */
     if (rc == SCRY_OK) {
         free(ctx->rec.faces_json);
         ctx->rec.faces_json = json_dumps(faces, JSON_COMPACT);
@@ -323,7 +326,8 @@ static int run_concepts(stage_ctx *ctx, scry_err *err) {
         return scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
     img_stats st;
-    img_stats_compute(&ctx->dec.work, &st);
+    if (ctx->stats) st = *ctx->stats;
+    else img_stats_compute(&ctx->dec.work, &st);
     concepts_features(vs->features, vs->objects, vs->nobjects, ctx->dec.work.w, ctx->dec.work.h,
                       &st, feat);
     concepts_apply(cm, feat, probs, proj);
@@ -360,24 +364,129 @@ static int run_ocr(stage_ctx *ctx, scry_err *err) {
     return ctx->rec.text && ctx->rec.text_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
 }
 
+/* A close-up: one detection fills most of the frame, or a face a good
+ * part of it (a portrait). */
+#define CLOSEUP_BOX_FRACTION 0.55f
+#define CLOSEUP_FACE_FRACTION 0.12f
+static int closeup(const stage_ctx *ctx, const vision_scratch *vs) {
+    double area = (double)ctx->dec.work.w * ctx->dec.work.h;
+    if (!vs || area <= 0) return 0;
+    for (int i = 0; i < vs->nobjects; i++) {
+        const det_box *d = &vs->objects[i];
+        if (d->w * d->h >= CLOSEUP_BOX_FRACTION * area &&
+            (d->w >= 0.75f * ctx->dec.work.w || d->h >= 0.75f * ctx->dec.work.h))
+            return 1;
+    }
+    for (int i = 0; i < vs->nfaces && vs->face_boxes; i++)
+        if ((double)vs->face_boxes[i].w * vs->face_boxes[i].h >= CLOSEUP_FACE_FRACTION * area) return 1;
+    return 0;
+}
+
+/* {"label": "black and white", "kind": "photo", "score": 1} per attribute,
+ * after the other tags. */
+static int add_photo_tags(stage_ctx *ctx, int attrs, scry_err *err) {
+    if (!attrs) return SCRY_OK;
+    json_t *tags = ctx->rec.tags_json ? json_loads(ctx->rec.tags_json, 0, NULL) : NULL;
+    if (!json_is_array(tags)) {
+        json_decref(tags);
+        tags = json_array();
+    }
+    for (int i = 0; i < IMG_ATTR_COUNT; i++) {
+        if (!(attrs >> i & 1)) continue;
+        json_t *t = json_object();
+        json_object_set_new(t, "label", json_string(img_attr_names[i]));
+        json_object_set_new(t, "score", json_real(1.0));
+        json_object_set_new(t, "kind", json_string("photo"));
+        json_array_append_new(tags, t);
+    }
+    free(ctx->rec.tags_json);
+    ctx->rec.tags_json = json_dumps(tags, JSON_COMPACT);
+    json_decref(tags);
+    return ctx->rec.tags_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
+}
+
+/* The caption group of detection i (caption_tally's grouping). */
+static int group_of(const caption_object *g, int ng, const det_box *d, const char *person) {
+    for (int k = 0; k < ng; k++)
+        if (g[k].label == d->label && (d->label != 0 || g[k].person == person ||
+                                       (g[k].person && person && !strcmp(g[k].person, person))))
+            return k;
+    return -1;
+}
+
+/* What the caption says people do: the relations read from the boxes
+ * (their score at least CAPTION_RELATION_MIN), then the activity concepts
+ * the head is sure of, said of the first living subject. */
+#define CAPTION_RELATION_MIN 0.5f
+static int caption_actions(const stage_ctx *ctx, const vision_scratch *vs, const caption_object *g,
+                           int ng, const char *const *persons, caption_action *out, int max) {
+    int n = 0;
+    for (int i = 0; i < vs->nrelations && n < max; i++) {
+        const relation *r = &vs->relations[i];
+        if (r->score < CAPTION_RELATION_MIN) continue;
+        int s = group_of(g, ng, &vs->objects[r->subject], persons ? persons[r->subject] : NULL);
+        int o = group_of(g, ng, &vs->objects[r->object], NULL);
+        if (s >= 0 && o >= 0) out[n++] = (caption_action){s, rel_names[r->kind], o};
+    }
+    const concepts_model *cm = ctx->models->concepts;
+    if (!cm || !vs->concept_probs) return n;
+    int subject = -1;
+    for (int k = 0; k < ng && subject < 0; k++)
+        if (g[k].label == 0 || (g[k].label >= 14 && g[k].label <= 23)) subject = k;
+    for (int i = 0; subject >= 0 && i < concepts_count(cm) && n < max; i++) {
+        const char *w = concepts_word(cm, i);
+        if (vs->concept_probs[i] < CAPTION_CONCEPT_MIN || !caption_is_activity(w)) continue;
+        int said = 0;           /* "sitting" when "sitting on the bench" is said */
+        for (int j = 0; j < n && !said; j++) said = !strncmp(out[j].verb, w, strlen(w));
+        if (!said) out[n++] = (caption_action){subject, w, -1};
+    }
+    return n;
+}
+
 static int run_caption(stage_ctx *ctx, scry_err *err) {
     vision_scratch *vs = ctx->vision;
-    if (!vs && !(ctx->rec.text && *ctx->rec.text)) return SCRY_OK;   /* nothing to say */
+    int attrs = ctx->photo_attrs | (closeup(ctx, vs) ? IMG_ATTR_CLOSEUP : 0);
+    int rc = add_photo_tags(ctx, attrs, err);
+    if (rc != SCRY_OK) return rc;
+    if (!vs && !(ctx->rec.text && *ctx->rec.text) && !attrs) return SCRY_OK;   /* nothing to say */
     caption_object objs[MAX_CAPTION_OBJECTS];
-    int nobjs = 0;
+    caption_action actions[4];
+    int nobjs = 0, nactions = 0;
+    const char *scene = NULL;
     if (vs && vs->nobjects) {
         int *labels = malloc((size_t)vs->nobjects * sizeof *labels);
-        if (!labels) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-        for (int i = 0; i < vs->nobjects; i++) labels[i] = vs->objects[i].label;
-        nobjs = caption_tally(labels, vs->object_colors, vs->nobjects, objs, MAX_CAPTION_OBJECTS);
+        const char **clothing = calloc((size_t)vs->nobjects, sizeof *clothing);
+        if (!labels || !clothing) {
+            free(labels);
+            free(clothing);
+            return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        }
+        for (int i = 0; i < vs->nobjects; i++) {
+            labels[i] = vs->objects[i].label;
+            if (vs->person_upper && vs->person_upper[i] >= 0)
+                clothing[i] = scry_color_names[vs->person_upper[i]];
+        }
+        nobjs = caption_tally(labels, vs->object_colors, NULL, clothing, vs->nobjects, objs,
+                              MAX_CAPTION_OBJECTS);
+        nactions = caption_actions(ctx, vs, objs, nobjs, NULL, actions, 4);
         free(labels);
+        free(clothing);
     }
+    const concepts_model *cm = ctx->models->concepts;
+    float best = CAPTION_CONCEPT_MIN;
+    for (int i = 0; vs && cm && vs->concept_probs && i < concepts_count(cm); i++)
+        if (vs->concept_probs[i] >= best && caption_scene_phrase(concepts_word(cm, i))) {
+            best = vs->concept_probs[i];
+            scene = concepts_word(cm, i);
+        }
     caption_input in = {.objects = objs, .n_objects = nobjs,
                         .face_emotions = vs ? vs->face_emotions : NULL,
                         .n_faces = vs ? vs->nfaces : 0,
-                        .ocr_text = ctx->rec.text && *ctx->rec.text ? ctx->rec.text : NULL};
+                        .ocr_text = ctx->rec.text && *ctx->rec.text ? ctx->rec.text : NULL,
+                        .actions = actions, .n_actions = nactions, .scene = scene,
+                        .photo_attrs = attrs};
     char *sentence = NULL;
-    int rc = caption_composed.caption(caption_composed.self, &in, &sentence, err);
+    rc = caption_composed.caption(caption_composed.self, &in, &sentence, err);
     if (rc != SCRY_OK) return rc;
     free(ctx->rec.caption);
     ctx->rec.caption = sentence;

@@ -362,6 +362,17 @@ static void acc_word(void *ctx, const char *t, float weight) {
     a->wtf[a->n++] = weight;
 }
 
+/* Words read in the image (OCR) are terms of their own, marked with a
+ * leading '#' (never part of a word): a query can then weigh "a sign that
+ * says sunset" fully and "sunset" (a scene) below what is seen. */
+#define OCR_MARK '#'
+static void acc_ocr_word(void *ctx, const char *t, float weight) {
+    char m[TERM_MAX + 2];
+    m[0] = OCR_MARK;
+    snprintf(m + 1, sizeof m - 1, "%s", t);
+    acc_word(ctx, m, weight);
+}
+
 static const char *const month_names[12] = {"january", "february", "march", "april", "may", "june",
                                             "july", "august", "september", "october", "november",
                                             "december"};
@@ -377,7 +388,7 @@ int kw_put(kwindex *kw, const image_rec *r) {
     tf_acc a = {.kw = kw};
     each_word(r->filename, W_FILENAME, acc_word, &a);
     each_word(r->caption, W_CAPTION, acc_word, &a);
-    each_word(r->text, W_TEXT, acc_word, &a);
+    each_word(r->text, W_TEXT, acc_ocr_word, &a);
     size_t i;
     json_t *el;
     json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
@@ -474,18 +485,30 @@ void kw_remove(kwindex *kw, int64_t rowid) {
 
 typedef struct qterms {
     const kwindex *kw;
-    int64_t ids[QUERY_TERMS];
+    float ocr_weight;
+    int64_t ids[2 * QUERY_TERMS];
+    float w[2 * QUERY_TERMS];
     int n;
 } qterms;
 
+static void q_term(qterms *q, const char *t, float weight) {
+    int64_t id = term_find(q->kw, t);
+    if (id < 0 || weight <= 0 || q->n == 2 * QUERY_TERMS) return;
+    for (int i = 0; i < q->n; i++)
+        if (q->ids[i] == id) return;
+    q->ids[q->n] = id;
+    q->w[q->n++] = weight;
+}
+
+/* Each query word matches what is seen and, at ocr_weight, what is read. */
 static void q_word(void *ctx, const char *t, float weight) {
     (void)weight;
     qterms *q = ctx;
-    int64_t id = term_find(q->kw, t);
-    if (id < 0 || q->n == QUERY_TERMS) return;
-    for (int i = 0; i < q->n; i++)
-        if (q->ids[i] == id) return;
-    q->ids[q->n++] = id;
+    q_term(q, t, 1.0f);
+    char m[TERM_MAX + 2];
+    m[0] = OCR_MARK;
+    snprintf(m + 1, sizeof m - 1, "%s", t);
+    q_term(q, m, q->ocr_weight);
 }
 
 static kw_scratch *scratch_get(kwindex *kw) {
@@ -524,10 +547,10 @@ static int scratch_fit(kw_scratch *s, uint32_t ndocs, size_t ntouched) {
     return SCRY_OK;
 }
 
-int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t rowid, void *ctx),
-              void *ctx, kw_hit *out) {
+int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
+              int (*allow)(int64_t rowid, void *ctx), void *ctx, kw_hit *out) {
     if (k <= 0 || !kw->live || !text) return 0;
-    qterms q = {.kw = kw};
+    qterms q = {.kw = kw, .ocr_weight = ocr_weight};
     each_word(text, 1, q_word, &q);
     if (!q.n) return 0;
     size_t tcap = 0;
@@ -550,7 +573,7 @@ int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t r
     for (int i = 0; i < q.n; i++) {
         const term *t = &kw->terms[q.ids[i]];
         if (!t->df) continue;
-        float idf1 = (float)(log(1.0 + (N - t->df + 0.5) / (t->df + 0.5)) * (K1 + 1));
+        float idf1 = (float)(log(1.0 + (N - t->df + 0.5) / (t->df + 0.5)) * (K1 + 1)) * q.w[i];
         const posting *p = t->p, *end = t->p + t->n;
         for (; p < end; p++) {
             float len = dlen[p->doc];

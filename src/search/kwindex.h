@@ -10,7 +10,9 @@
  *
  * Fields and weights follow the store's FTS row (meta.h): filename words
  * (camelCase and letter/digit runs split) 1, caption 2, tags ("[colour]
- * label" per detection, "[emotion] face" per face) 2, OCR text 1.5, EXIF
+ * label" per detection, "[emotion] face" per face; a learned concept or a
+ * relation weighted by its score) 2, OCR text 1.5 (as terms of their own,
+ * so that queries can weigh them apart), EXIF
  * camera and date words ("2019", "july") 1, dominant colour names 1. A term's
  * weighted frequency is the sum of its field weights; the document length is
  * the weighted token count. Score: Okapi BM25, k1 = 1.2, b = 0.75, idf =
@@ -49,12 +51,15 @@ void kw_remove(kwindex *kw, int64_t rowid);
 size_t kw_count(const kwindex *kw);
 
 /* The best k documents for the words of text (any word may match), best
- * first, ties by newer rowid; allow (may be NULL) filters documents. Returns
+ * first, ties by newer rowid; allow (may be NULL) filters documents. A word
+ * read in the image (OCR text) scores ocr_weight times what the same word
+ * seen (caption, tags, ...) scores: 1 when the query asks for text, less
+ * when a word may as well describe the scene. Returns
  * the number written to out (<= k), or SCRY_ENOMEM. Safe to call from
  * several threads at once (the index is only read; scratch buffers come
  * from an internal pool behind its own mutex). */
-int kw_search(const kwindex *kw, const char *text, int k, int (*allow)(int64_t rowid, void *ctx),
-              void *ctx, kw_hit *out);
+int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
+              int (*allow)(int64_t rowid, void *ctx), void *ctx, kw_hit *out);
 
 /* The index form of one word (lowercased, stemmed) into buf; "" for a
  * stopword. Exposed for tests and explanations. */

@@ -60,6 +60,7 @@
 #define IMG_MIN 0.25            /* its cosine below which it is no evidence */
 #define FLOOR 0.22              /* fused score below which a result is unrelated */
 #define ABSENT_OBJECTS_FACTOR 0.5 /* the named objects are not in the image */
+#define OCR_UNASKED 0.3         /* weight of OCR-only word matches when text was not asked for */
 #define VEC_MIN 0.30            /* cosine below which the vector alone is no evidence */
 #define CANDIDATES 300
 #define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
@@ -749,6 +750,7 @@ static int named_objects_absent(const scry_query *q, const cat_entry *e) {
     for (int i = 0; i < q->nobjects; i++) {
         const scry_query_object *o = &q->objects[i];
         if (o->min_count == 0 && o->max_count >= 0) continue;     /* "at most 2 dogs" */
+        if (o->how == SCRY_LEX_IMPLIED) continue;   /* "surfing": boards are often not seen */
         named++;
         if ((o->labels[0] & e->labels[0]) || (o->labels[1] & e->labels[1])) return 0;
     }
@@ -1125,7 +1127,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         char *kwq = keyword_text(q);
         /* Failed images are never in the keyword index (sync_row), so only
          * hard filters need the per-document check. */
-        int nm = kwq ? kw_search(se->kw, kwq, k, hard_filters(&qc) ? allow_kw_cb : NULL, &qc, kh)
+        /* A word only read in an image ("Sunset Plaza" on a sign) ranks below
+         * one seen, unless the query asks for text. */
+        float ocr_weight = q->ntexts > 0 || q->has_text == 1 ? 1.0f : OCR_UNASKED;
+        int nm = kwq ? kw_search(se->kw, kwq, k, ocr_weight, hard_filters(&qc) ? allow_kw_cb : NULL,
+                                 &qc, kh)
                      : SCRY_ENOMEM;
         free(kwq);
         if (nm < 0) {
@@ -1219,9 +1225,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             char *kw = keyword_text(q);
             snprintf(words, sizeof words, "%s", kw ? kw : "");
             free(kw);
-            const char *fields[] = {rec.caption, rec.tags_json, rec.text, rec.filename,
-                                    rec.colors_json, rec.exif_json};
-            int shown = 0;
+            /* what is seen first; OCR text (rec.text) last, said apart */
+            const char *fields[] = {rec.caption, rec.tags_json, rec.filename, rec.colors_json,
+                                    rec.exif_json, rec.text};
+            int shown = 0, seen = 0;
+            char read[160] = "";
             /* strtok_r, never strtok: libwordnet uses strtok's hidden
              * state inside its lock, and a query parsing on another
              * thread would corrupt ours (and crash it). */
@@ -1231,13 +1239,21 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
                 if (strlen(tok) < 3 || strstr(why, tok)) continue;
                 for (int f = 0; f < 6; f++)
                     if (fields[f] && strcasestr(fields[f], tok)) {
-                        len += (size_t)snprintf(why + len, sizeof why - len, "%s%s%s", len ? " · " : "",
-                                                shown ? "" : "words: ", tok);
+                        if (f == 5) {   /* only read in the image */
+                            size_t rl = strlen(read);
+                            snprintf(read + rl, sizeof read - rl, "%s%s", rl ? ", " : "", tok);
+                        } else {
+                            len += (size_t)snprintf(why + len, sizeof why - len, "%s%s%s",
+                                                    len ? " · " : "", seen++ ? "" : "words: ", tok);
+                        }
                         shown++;
                         break;
                     }
                 if (len >= sizeof why) break;
             }
+            if (read[0] && len < sizeof why)
+                len += (size_t)snprintf(why + len, sizeof why - len, "%sread in the image: %s",
+                                        len ? " · " : "", read);
         }
         if (c->has_vec && wv > 0 && len < sizeof why)
             len += (size_t)snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", c->vec);

@@ -476,6 +476,87 @@ static int wn_coco(const scry_lexicon *lex, const char *form, scry_lex_match *m)
     return popcount2(m->coco) > 0;
 }
 
+static int table_coco(const char *form, scry_lex_match *m);
+
+/* Which senses define an activity or an agent: acts (sports, games),
+ * persons, and verbs of motion, contact and competition. A beach, grass or
+ * snow is defined by what it is near or made of, not by what it implies. */
+static int activity_sense(const SynsetPtr ss) {
+    const char *f = ss->fnum >= 0 ? lexfiles[ss->fnum] : "";
+    return !strcmp(f, "noun.act") || !strcmp(f, "noun.person") || !strcmp(f, "verb.motion") ||
+           !strcmp(f, "verb.contact") || !strcmp(f, "verb.competition");
+}
+
+/* The objects one gloss names (wn_implied); agent: the sense is a person,
+ * whose gloss words that are activities are followed once (depth 0 -> 1). */
+static int wn_implied(const scry_lexicon *lex, const char *form, scry_lex_match *m, int depth);
+static void gloss_objects(const scry_lexicon *lex, const char *defn, const char *form, int agent,
+                          int depth, uint64_t out[2]) {
+    const int person = scry_coco_index("person");
+    char gloss[512];
+    snprintf(gloss, sizeof gloss, "%s", defn ? defn : "");
+    char *cut = strpbrk(gloss, ";\"");
+    if (cut) *cut = 0;
+    for (char *w = gloss; *w;) {
+        while (*w && !isalpha((unsigned char)*w)) w++;
+        char word[SCRY_LEX_WORD_MAX];
+        size_t k = 0;
+        for (; isalpha((unsigned char)*w); w++)
+            if (k + 1 < sizeof word) word[k++] = (char)tolower((unsigned char)*w);
+        word[k] = 0;
+        if (k < 3 || !strcmp(word, form)) continue;
+        char forms[4][SCRY_LEX_WORD_MAX];
+        copy_word(forms[0], word);
+        int nf = 1 + lemmas_locked(word, forms + 1, 3);
+        scry_lex_match g = {0};
+        for (int f = 0; f < nf && !popcount2(g.coco); f++) {
+            int l = scry_coco_index(forms[f]);
+            if (l >= 0) g.coco[l / 64] |= 1ULL << (l % 64);
+            else if (!table_coco(forms[f], &g)) wn_coco(lex, forms[f], &g);
+        }
+        if (popcount2(g.coco) == 1 && !(g.coco[person / 64] >> (person % 64) & 1) &&
+            g.coco_how != SCRY_LEX_HYPONYM) {
+            out[0] |= g.coco[0];
+            out[1] |= g.coco[1];
+        } else if (!popcount2(g.coco) && agent && depth == 0) {
+            scry_lex_match h = {0};
+            if (wn_implied(lex, word, &h, 1)) out[0] |= h.coco[0], out[1] |= h.coco[1];
+        }
+    }
+}
+
+/* Objects an activity or agent implies, from the definitions (glosses) of
+ * the word's considered senses (lexicon.h) in its main part of speech
+ * (noun, else verb); caller holds wn_lock. Every one of those senses must
+ * be an activity or an agent (activity_sense) and name the object: a word
+ * that may also be a thing or a place ("field", "grass", "beach") or an
+ * unrelated act ("running": a football play, or going on foot) implies
+ * nothing. A gloss is read up to its first example or semicolon, word by
+ * word; a word counts when it names exactly one label (its name, a synonym,
+ * or a term covering only that label: "racket", "ball"), other than person
+ * (every agent's gloss says "someone"). */
+static int wn_implied(const scry_lexicon *lex, const char *form, scry_lex_match *m, int depth) {
+    long offs[MAX_SENSES];
+    int pos = NOUN, n = considered_senses(form, NOUN, offs);
+    if (n == 0) n = considered_senses(form, pos = VERB, offs);
+    uint64_t common[2] = {~0ULL, ~0ULL};
+    for (int i = 0; i < n; i++) {
+        SynsetPtr ss = read_synset(pos, offs[i], NULL);
+        if (!ss) return 0;
+        uint64_t found[2] = {0, 0};
+        if (activity_sense(ss))
+            gloss_objects(lex, ss->defn, form, ss->fnum >= 0 && !strcmp(lexfiles[ss->fnum], "noun.person"),
+                          depth, found);
+        free_synset(ss);
+        common[0] &= found[0];
+        common[1] &= found[1];
+    }
+    if (n == 0 || !popcount2(common)) return 0;
+    m->coco[0] |= common[0];
+    m->coco[1] |= common[1];
+    return 1;
+}
+
 /* Emotion via WordNet for one form; caller holds wn_lock. */
 static int wn_emotion(const scry_lexicon *lex, const char *form) {
     long offs[MAX_SENSES];
@@ -615,6 +696,23 @@ int scry_lexicon_map(const scry_lexicon *lex, const char *word, scry_lex_match *
         }
         if (popcount2(m->coco)) copy_word(m->lemma, forms[f]);
     }
+    /* An activity (no object of its own) or an agent (a kind of person):
+     * the objects it implies ("surfing", "a surfer" -> surfboard). */
+    const int person = scry_coco_index("person");
+    int agent = m->coco[0] == 1ULL << person && m->coco[1] == 0 && m->coco_how == SCRY_LEX_HYPONYM;
+    /* The word itself when WordNet has it ("running" the act, not "run"
+     * the baseball score), else its first base form. */
+    long any[MAX_SENSES];
+    const char *af = nforms > 1 && !considered_senses(norm, NOUN, any) &&
+                             !considered_senses(norm, VERB, any)
+                         ? forms[1]
+                         : norm;
+    scry_lex_match im = {0};
+    if ((agent || !popcount2(m->coco)) && !colour_word && lex && wn_implied(lex, af, &im, 0)) {
+        m->implied[0] = im.coco[0];
+        m->implied[1] = im.coco[1];
+        if (!m->lemma[0]) copy_word(m->lemma, af);
+    }
     for (int f = 0; f < nforms && m->emotion < 0; f++) {
         m->emotion = scry_emotion_index(forms[f]);
         for (size_t i = 0; m->emotion < 0 && i < sizeof emotion_table / sizeof emotion_table[0]; i++)
@@ -628,7 +726,7 @@ int scry_lexicon_map(const scry_lexicon *lex, const char *word, scry_lex_match *
     m->ncoco = popcount2(m->coco);
     if (!m->ncoco) m->coco_how = SCRY_LEX_NONE;
     if (!m->lemma[0] && nforms > 1) copy_word(m->lemma, forms[1]);
-    int ok = m->ncoco > 0 || m->emotion >= 0 || m->color >= 0;
+    int ok = m->ncoco > 0 || m->emotion >= 0 || m->color >= 0 || popcount2(m->implied) > 0;
     if (lex && lex->cache) {
         /* The lexicon is shared read-only by design; its cache is the one
          * mutable part, and wn_lock serialises every access to it. */

@@ -25,6 +25,13 @@
  *     afraid -> fear, fury -> anger);
  *   - colours: the adjective synset containing a palette name, or a noun
  *     whose hypernym (<= 2 steps) is one (crimson -> red);
+ *   - activities and agents: a word with no object sense of its own implies
+ *     the objects its definition names -- "skiing: a sport in which
+ *     participants must travel on skis", "cyclist: a person who rides a
+ *     bicycle", "tennis: a game played with rackets" -- each gloss word
+ *     counted when it names exactly one label; a gloss word that is itself
+ *     such an activity is followed once ("surfer: someone who engages in
+ *     surfboarding" -> "surfboarding: the sport of riding a surfboard");
  *   - a short explicit table, each entry documented in lexicon.c, covers the
  *     places where WordNet's graph is wrong for our purpose ("people" is a
  *     group in WordNet, not a person; "train" is "public transport", not a
@@ -55,12 +62,17 @@ typedef enum {
     SCRY_LEX_SYNONYM,   /* same WordNet synset as a label anchor */
     SCRY_LEX_HYPONYM,   /* more specific than a label: puppy -> dog */
     SCRY_LEX_HYPERNYM,  /* more general, covering several labels: animal */
+    SCRY_LEX_IMPLIED,   /* implied by an activity or agent whose definition names the
+                           object: surfing, a skier, cycling, tennis (see implied) */
 } scry_lex_how;
 
 typedef struct scry_lex_match {
     uint64_t coco[2];   /* bitset over scry_coco_labels indices (bit i of coco[i/64]) */
     int ncoco;          /* number of bits set */
     scry_lex_how coco_how;
+    uint64_t implied[2]; /* objects the word implies (SCRY_LEX_IMPLIED): for an activity
+                            ("surfing": surfboard; coco empty) or an agent ("skier": skis;
+                            coco = person) */
     int emotion;        /* index into scry_emotion_labels, or -1 */
     int color;          /* index into scry_color_names, or -1 */
     char lemma[SCRY_LEX_WORD_MAX]; /* the base form that matched ("" if none) */

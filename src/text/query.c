@@ -523,7 +523,26 @@ static int count_at(const tokens *tk, int i, count_spec *c) {
     return 0;
 }
 
+/* Objects implied by activity and agent words ("surfing", "a skier"), as
+ * constraints of their own, unless the query names an object itself: in "a
+ * man riding a bike" the bike is what was asked for, whatever "riding" may
+ * imply on its own. */
+static void add_implied(scry_query *q, const uint64_t implied[2], const char *word) {
+    int person = scry_coco_index("person");
+    for (int i = 0; i < q->nobjects; i++)
+        if (!is_person_only(q->objects[i].labels) && q->objects[i].how != SCRY_LEX_IMPLIED) return;
+    for (int l = 0; l < SCRY_COCO_COUNT; l++) {
+        if (!(implied[l / 64] >> (l % 64) & 1) || l == person) continue;
+        scry_lex_match m = {0};
+        m.coco[l / 64] |= 1ULL << (l % 64);
+        m.coco_how = SCRY_LEX_IMPLIED;
+        add_object(q, &m, word);
+    }
+}
+
 static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
+    uint64_t implied[2] = {0, 0};
+    char implied_by[SCRY_LEX_WORD_MAX] = "";
     count_spec pending = {0, -1, 0, 0};
     int pending_color = -1, pending_emotion = -1;
     int person = scry_coco_index("person");
@@ -568,6 +587,12 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
         phrase ph = phrase_at(lex, tk, i);
         if (!ph.ok) continue;
         for (int k = i; k < i + ph.len; k++) tk->t[k].used = 1;
+        if (ph.m.implied[0] || ph.m.implied[1]) {
+            implied[0] |= ph.m.implied[0];
+            implied[1] |= ph.m.implied[1];
+            if (!implied_by[0]) snprintf(implied_by, sizeof implied_by, "%s", t->low);
+            if (!ph.m.ncoco && ph.m.emotion < 0 && ph.m.color < 0) continue;
+        }
         const phrase *next = NULL;
         phrase nph;
         /* A colour is a modifier when an object follows (possibly after an
@@ -611,6 +636,7 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     }
     if (pending_color >= 0 && q->ncolors < SCRY_Q_MAX_COLORS) q->colors[q->ncolors++] = pending_color;
     if (pending_emotion >= 0) unattached_emotion = pending_emotion;
+    if (implied[0] || implied[1]) add_implied(q, implied, implied_by);
     if (unattached_emotion >= 0) {
         /* an emotion with no person word implies a person with that face */
         scry_query_object *o = last_person;
@@ -676,6 +702,7 @@ static const char *how_name(scry_lex_how h) {
     case SCRY_LEX_SYNONYM: return "synonym";
     case SCRY_LEX_HYPONYM: return "hyponym";
     case SCRY_LEX_HYPERNYM: return "hypernym";
+    case SCRY_LEX_IMPLIED: return "implied";
     default: return "none";
     }
 }

@@ -1,12 +1,17 @@
 /* caption.c -- see caption.h.
  *
- * Sentence shape (at most three clauses, joined "X; Y, and Z." or "X; Y."):
- *   1. objects: the living subjects (people, animals) first, then " with "
- *      the other objects, then one scene hint; at most MAX_GROUPS groups so
- *      the sentence stays readable (callers pass the important ones first);
- *   2. faces: "one person is smiling", "two people look surprised" (neutral
+ * Sentence shape (at most four clauses, joined "X; Y, Z, and W.", "X; Y."),
+ * after an optional photo prefix ("A black and white photo of ..."):
+ *   1. objects: the living subjects (people -- by their person words and
+ *      what a lone one wears -- and animals) first, then one scene hint or
+ *      scene concept, then " with " the other objects; at most MAX_GROUPS
+ *      groups so the sentence stays readable (callers pass the important
+ *      ones first);
+ *   2. actions: "the man is riding the horse", "the girl is running",
+ *      "people are playing";
+ *   3. faces: "one person is smiling", "two people look surprised" (neutral
  *      and unknown faces say nothing);
- *   3. OCR: "text reads 'OPEN'", the text cleaned and cut at a word boundary.
+ *   4. OCR: "text reads 'OPEN'", the text cleaned and cut at a word boundary.
  * Grammar is table-driven for the closed COCO vocabulary: irregular plurals
  * and display names are listed, the rest follow the regular -s/-es rule.
  * A scene hint may also drop its anchor object ("at a table" replaces "a
@@ -20,6 +25,7 @@
 #include <string.h>
 
 #include "core/labels.h"
+#include "vision/image.h"
 
 #define MAX_GROUPS 4
 #define MAX_OCR 40
@@ -138,20 +144,89 @@ const char *caption_noun_phrase(int label, int count, int color, char *buf, size
 
 /* ---- tally ------------------------------------------------------------ */
 
-int caption_tally(const int *labels, const int *colors, int n, caption_object *out, int max) {
+static int same_word(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+
+int caption_tally(const int *labels, const int *colors, const char *const *persons,
+                  const char *const *clothing, int n, caption_object *out, int max) {
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0 || labels[i] >= SCRY_COCO_COUNT) continue;
         int c = colors ? colors[i] : -1, j;
-        for (j = 0; j < k && out[j].label != labels[i]; j++) {}
+        const char *who = labels[i] == 0 && persons ? persons[i] : NULL;
+        const char *wear = labels[i] == 0 && clothing ? clothing[i] : NULL;
+        for (j = 0; j < k && !(out[j].label == labels[i] && same_word(out[j].person, who)); j++) {}
         if (j < k) {
             out[j].count++;
             if (out[j].color != c) out[j].color = -1;
+            out[j].clothing = NULL;
         } else if (k < max) {
-            out[k++] = (caption_object){.label = labels[i], .count = 1, .color = c};
+            out[k++] = (caption_object){.label = labels[i], .count = 1, .color = c, .person = who,
+                                        .clothing = wear};
         }
     }
     return k;
+}
+
+/* ---- people, scenes, activities ------------------------------------------- */
+
+static const struct { const char *word, *plural; } person_plurals[] = {
+    {"man", "men"}, {"woman", "women"}, {"child", "children"}, {"baby", "babies"},
+    {"elderly", "elderly people"}, {"person", "people"},
+};
+
+/* "a man", "two women", "a girl in red", "three children"; others: the
+ * group is the rest of the people ("another person", "two other people"). */
+static void person_phrase(const caption_object *g, int others, char *buf, size_t cap) {
+    const char *w = g->person ? g->person : "person";
+    char plural[64];
+    snprintf(plural, sizeof plural, "%ss", w);
+    for (size_t i = 0; i < sizeof person_plurals / sizeof *person_plurals; i++)
+        if (!strcmp(person_plurals[i].word, w)) snprintf(plural, sizeof plural, "%s", person_plurals[i].plural);
+    if (g->count == 1) {
+        if (others && !g->person) snprintf(buf, cap, "another person");
+        else snprintf(buf, cap, "%s %s", article(w), w);
+        if (g->clothing && strcmp(g->clothing, "gray") != 0) {
+            size_t l = strlen(buf);
+            snprintf(buf + l, cap - l, " in %s", g->clothing);
+        }
+        return;
+    }
+    const char *num = g->count < (int)(sizeof number_words / sizeof number_words[0])
+                          ? number_words[g->count] : "many";
+    snprintf(buf, cap, "%s %s%s", num, others && !g->person ? "other " : "", plural);
+}
+
+/* Scene concepts and how a sentence places someone in them. */
+static const struct { const char *concept, *phrase; } scenes[] = {
+    {"grass", "on the grass"},       {"grassy", "on the grass"},    {"field", "in a field"},
+    {"beach", "on a beach"},         {"sand", "on the sand"},       {"snow", "in the snow"},
+    {"snowy", "in the snow"},        {"water", "in the water"},     {"ocean", "in the ocean"},
+    {"pool", "in a pool"},           {"lake", "by a lake"},         {"river", "by a river"},
+    {"stream", "by a stream"},       {"street", "on a street"},     {"road", "on a road"},
+    {"sidewalk", "on a sidewalk"},   {"city", "in a city"},         {"park", "in a park"},
+    {"mountain", "in the mountains"}, {"hill", "on a hill"},        {"rock", "on the rocks"},
+    {"rocky", "on the rocks"},       {"cliff", "on a cliff"},       {"shore", "on the shore"},
+    {"forest", "in a forest"},       {"room", "in a room"},         {"playground", "at a playground"},
+    {"slope", "on a slope"},         {"wave", "in the waves"},
+};
+
+const char *caption_scene_phrase(const char *concept) {
+    for (size_t i = 0; concept && i < sizeof scenes / sizeof *scenes; i++)
+        if (!strcmp(scenes[i].concept, concept)) return scenes[i].phrase;
+    return NULL;
+}
+
+/* Activities said of a subject ("is running"). Concepts that are
+ * relations with an object (riding, holding) come from the boxes instead. */
+static const char *const activities[] = {
+    "running", "jumping", "swimming", "climbing", "playing", "walking", "sitting", "standing",
+    "eating", "driving", "paddling", "posing", "waiting", "splashing", "surfing", "skiing",
+    "skateboarding", "snowboarding", "catching", "leaping", NULL};
+
+int caption_is_activity(const char *concept) {
+    for (const char *const *a = activities; concept && *a; a++)
+        if (!strcmp(*a, concept)) return 1;
+    return 0;
 }
 
 /* ---- scene hints ------------------------------------------------------- */
@@ -206,21 +281,27 @@ static const char *scene_hint(const caption_object *g, int n, int *drop) {
 /* ---- clauses ------------------------------------------------------------ */
 
 static void join_groups(sbuf *b, const caption_object *g, const int *idx, int n) {
+    int people = 0;
+    for (int i = 0; i < n; i++) people += g[idx[i]].label == 0;
     for (int i = 0; i < n; i++) {
         char np[128];
-        caption_noun_phrase(g[idx[i]].label, g[idx[i]].count, g[idx[i]].color, np, sizeof np);
+        if (g[idx[i]].label == 0) person_phrase(&g[idx[i]], people > 1, np, sizeof np);
+        else caption_noun_phrase(g[idx[i]].label, g[idx[i]].count, g[idx[i]].color, np, sizeof np);
         sb_add(b, "%s%s", i == 0 ? "" : (i == n - 1 ? " and " : ", "), np);
     }
+}
+
+static int valid_group(const caption_object *o) {
+    return o->label >= 0 && o->label < SCRY_COCO_COUNT && o->count > 0;
 }
 
 static void objects_clause(sbuf *b, const caption_input *in) {
     int n = 0, drop;
     caption_object g[SCRY_COCO_COUNT];
     for (int i = 0; i < in->n_objects && n < SCRY_COCO_COUNT; i++)
-        if (in->objects[i].label >= 0 && in->objects[i].label < SCRY_COCO_COUNT &&
-            in->objects[i].count > 0)
-            g[n++] = in->objects[i];
+        if (valid_group(&in->objects[i])) g[n++] = in->objects[i];
     const char *hint = scene_hint(g, n, &drop);
+    if (!hint) hint = caption_scene_phrase(in->scene);
     int subj[MAX_GROUPS], obj[MAX_GROUPS], ns = 0, no = 0, used = 0;
     /* people first, then the other living things, then objects */
     for (int pass = 0; pass < 3; pass++)
@@ -246,6 +327,73 @@ static void objects_clause(sbuf *b, const caption_input *in) {
         caption_noun_phrase(drop, 1, -1, np, sizeof np);
         sb_add(b, "%s", np);
     }
+}
+
+/* "the man" / "one man" (one of several) / "the men" for a subject group. */
+static void subject_phrase(const caption_object *g, int one_of, char *buf, size_t cap) {
+    const char *w = g->label == 0 ? (g->person ? g->person : "person") : scry_coco_labels[g->label];
+    char plural[64];
+    if (g->label == 0) {
+        caption_object many = *g;
+        many.count = 2;
+        many.clothing = NULL;
+        person_phrase(&many, 0, plural, sizeof plural);
+        memmove(plural, plural + 4, strlen(plural + 4) + 1);   /* drop "two " */
+    } else {
+        caption_plural(g->label, plural, sizeof plural);
+    }
+    if (g->count == 1) snprintf(buf, cap, "the %s", w);
+    else if (one_of) snprintf(buf, cap, "one %s", w);
+    else snprintf(buf, cap, "the %s", plural);
+}
+
+/* "the man is riding the horse and holding an umbrella, the dog is running":
+ * actions of one subject joined, subjects in the order given, at most 3. */
+static void actions_clause(sbuf *b, const caption_input *in) {
+    int said = 0, done[8] = {0};
+    int n = in->n_actions < 8 ? in->n_actions : 8;
+    for (int i = 0; i < n; i++) {
+        const caption_action *a = &in->actions[i];
+        if (done[i] || a->subject < 0 || a->subject >= in->n_objects || !a->verb ||
+            !valid_group(&in->objects[a->subject]))
+            continue;
+        const caption_object *s = &in->objects[a->subject];
+        int relation = a->object >= 0;
+        char subj[96];
+        subject_phrase(s, relation, subj, sizeof subj);
+        int plural = s->count > 1 && !relation;
+        sb_add(b, "%s%s %s", said ? ", " : "", subj, plural ? "are" : "is");
+        int verbs = 0;
+        for (int j = i; j < n && verbs < 3; j++) {
+            const caption_action *x = &in->actions[j];
+            if (done[j] || x->subject != a->subject || (x->object >= 0) != relation || !x->verb) continue;
+            done[j] = 1;
+            sb_add(b, "%s %s", verbs ? " and" : "", x->verb);
+            if (x->object >= 0 && x->object < in->n_objects && valid_group(&in->objects[x->object])) {
+                const caption_object *o = &in->objects[x->object];
+                char np[128];
+                if (o->count == 1) snprintf(np, sizeof np, "the %s", display(o->label));
+                else caption_noun_phrase(o->label, 1, -1, np, sizeof np);
+                sb_add(b, " %s", np);
+            }
+            verbs++;
+        }
+        said++;
+    }
+}
+
+/* "A black and white photo of", "A dark, blurry photo of", "A close-up of". */
+static void photo_prefix(sbuf *b, int attrs) {
+    const char *adj[4];
+    int n = 0;
+    if (attrs & IMG_ATTR_BW) adj[n++] = "black and white";
+    if (attrs & IMG_ATTR_DARK) adj[n++] = "dark";
+    if (attrs & IMG_ATTR_BLURRY) adj[n++] = "blurry";
+    if (attrs & IMG_ATTR_OVEREXPOSED) adj[n++] = "overexposed";
+    if (!n && !(attrs & IMG_ATTR_CLOSEUP)) return;
+    sb_add(b, "%s ", n ? article(adj[0]) : "a");
+    for (int i = 0; i < n; i++) sb_add(b, "%s%s", i ? ", " : "", adj[i]);
+    sb_add(b, "%s", attrs & IMG_ATTR_CLOSEUP ? (n ? " close-up" : "close-up") : " photo");
 }
 
 static void faces_clause(sbuf *b, const caption_input *in) {
@@ -316,24 +464,34 @@ int caption_compose(const caption_input *in, char **out, scry_err *err) {
     *out = NULL;
     if (!in || (in->n_objects > 0 && !in->objects) || (in->n_faces > 0 && !in->face_emotions))
         return scry_fail(err, SCRY_EINVAL, "caption: malformed input");
-    sbuf parts[3] = {{0}};
+    enum { NPARTS = 4 };
+    sbuf parts[NPARTS] = {{0}}, prefix = {0};
+    photo_prefix(&prefix, in->photo_attrs);
     objects_clause(&parts[0], in);
-    faces_clause(&parts[1], in);
-    ocr_clause(&parts[2], in);
+    actions_clause(&parts[1], in);
+    faces_clause(&parts[2], in);
+    ocr_clause(&parts[3], in);
     sbuf s = {0};
     int k = 0, total = 0;
-    for (int i = 0; i < 3; i++) total += parts[i].len > 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < NPARTS; i++) total += parts[i].len > 0;
+    if (prefix.len) {
+        sb_add(&s, "%s", prefix.s);
+        if (parts[0].len) sb_add(&s, " of ");
+        else total++;           /* the prefix stands as the first clause */
+        k = parts[0].len ? 0 : 1;
+    }
+    for (int i = 0; i < NPARTS; i++) {
         if (!parts[i].len) continue;
         if (k == 1) sb_add(&s, "; ");
-        else if (k == 2) sb_add(&s, ", and ");
+        else if (k >= 2) sb_add(&s, k == total - 1 ? ", and " : ", ");
         sb_add(&s, "%s", parts[i].s);
         k++;
     }
     if (total) sb_add(&s, ".");
     else sb_add(&s, "%s", "");
-    int oom = s.oom || parts[0].oom || parts[1].oom || parts[2].oom;
-    for (int i = 0; i < 3; i++) free(parts[i].s);
+    int oom = s.oom || prefix.oom;
+    for (int i = 0; i < NPARTS; i++) oom |= parts[i].oom, free(parts[i].s);
+    free(prefix.s);
     if (oom) {
         free(s.s);
         return scry_fail(err, SCRY_ENOMEM, "out of memory");

@@ -760,7 +760,11 @@ int img_object_color(const img_rgb *src, int x, int y, int w, int h, const img_c
     if (hist.total <= 0) return -1;
     if (o->surround) {
         /* What is also all around the box is mostly background seen
-         * through it: take half of the surrounding ring's share off. */
+         * through it: each colour's share of the box is weighed by how much
+         * more of the box than of the ring around it it covers (the log of
+         * that lift; none when it is no more common inside). On the
+         * training photos' captions this beat plain shares (0.46), and
+         * subtracting half or all of the ring's share (0.61, 0.65): 0.66. */
         int mx = (x1 - x0) / 5 + 4, my = (y1 - y0) / 5 + 4;
         int rx0 = x0 - mx < 0 ? 0 : x0 - mx, ry0 = y0 - my < 0 ? 0 : y0 - my;
         int rx1 = x1 + mx > src->w ? src->w : x1 + mx, ry1 = y1 + my > src->h ? src->h : y1 + my;
@@ -780,7 +784,8 @@ int img_object_color(const img_rgb *src, int x, int y, int w, int h, const img_c
         if (ring_total > 0) {
             double total = 0;
             for (int k = 0; k < SCRY_COLOR_COUNT; k++) {
-                double f = hist.weight[k] / hist.total - 0.5 * rw[k] / ring_total;
+                double bs = hist.weight[k] / hist.total, rs = rw[k] / ring_total;
+                double f = bs * log((bs + 0.01) / (rs + 0.01));
                 hist.weight[k] = f > 0 ? f : 0;
                 total += hist.weight[k];
             }
@@ -894,6 +899,24 @@ void img_stats_compute(const img_rgb *src, img_stats *st) {
     st->top_minus_bottom = ntop && nbottom ? (float)(top / ntop - bottom / nbottom) : 0;
     st->sharpness = nlap ? (float)(100.0 * lap / nlap) : 0;
     st->edge_fraction = nlap ? (float)edges / nlap : 0;
+}
+
+const char *const img_attr_names[IMG_ATTR_COUNT] = {"black and white", "dark", "overexposed",
+                                                     "blurry", "close-up"};
+
+int img_photo_attributes(const img_stats *st) {
+    int a = 0;
+    if (st->chroma_mean < 0.006f && st->grey_fraction > 0.99f) a |= IMG_ATTR_BW;
+    if (st->l_mean < 0.30f && st->dark_fraction > 0.5f) a |= IMG_ATTR_DARK;
+    if (st->bright_fraction > 0.30f) a |= IMG_ATTR_OVEREXPOSED;
+    if (st->sharpness > 0 && st->sharpness < 3.0f && st->edge_fraction < 0.1f) a |= IMG_ATTR_BLURRY;
+    return a;
+}
+
+int img_attr_index(const char *name) {
+    for (int i = 0; name && i < IMG_ATTR_COUNT; i++)
+        if (strcmp(img_attr_names[i], name) == 0) return i;
+    return -1;
 }
 
 void img_stats_flatten(const img_stats *st, float *out) {

@@ -84,7 +84,7 @@ typedef struct img_color_opts {
 } img_color_opts;
 /* img_region_color with options (NULL: as img_region_color). Measured
  * against captions in docs/concepts.md: the surround discount takes object
- * colours from 0.46 to 0.61 agreement on the training photos. */
+ * colours from 0.46 to 0.66 agreement on the training photos. */
 int img_object_color(const img_rgb *src, int x, int y, int w, int h, const img_color_opts *o);
 /* A brightness gain (1..1.6) that brings the photo's near-brightest pixels
  * to white: under indoor or overcast light a white shirt reads gray. */
@@ -113,6 +113,22 @@ typedef struct img_stats {
 
 /* Fill *st from src (zeros for an empty image). */
 void img_stats_compute(const img_rgb *src, img_stats *st);
+
+/* What the pixels say about the photo itself, as a bit set: black and
+ * white (no colour anywhere), dark (mostly in shadow: night, a dim room),
+ * overexposed (a large blown-out area) and blurry (no fine detail even at
+ * 128 samples a side). Thresholds were set from the distribution of these
+ * statistics over 1,000 unlabelled COCO photos (each about the 1-3% tail)
+ * and checked by eye on the photos they select (docs/concepts.md).
+ * "Close-up" needs the detections and is decided by the pipeline. */
+enum { IMG_ATTR_BW = 1, IMG_ATTR_DARK = 2, IMG_ATTR_OVEREXPOSED = 4, IMG_ATTR_BLURRY = 8,
+       IMG_ATTR_CLOSEUP = 16 };
+#define IMG_ATTR_COUNT 5
+/* "black and white", "dark", "overexposed", "blurry", "close-up" (bit i) */
+extern const char *const img_attr_names[IMG_ATTR_COUNT];
+int img_photo_attributes(const img_stats *st);
+/* Index of an attribute name, or -1. */
+int img_attr_index(const char *name);
 /* The same as a flat array of IMG_STATS_COUNT floats, in field order. */
 void img_stats_flatten(const img_stats *st, float *out);
 

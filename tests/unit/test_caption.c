@@ -71,35 +71,35 @@ static void test_plurals_and_articles(void **state) {
 
 static void test_people_and_dog_on_couch_smiling(void **state) {
     (void)state;
-    caption_object o[] = {{L("dog"), 1, -1}, {L("couch"), 1, -1}, {L("person"), 2, -1}};
+    caption_object o[] = {{L("dog"), 1, -1, NULL, NULL}, {L("couch"), 1, -1, NULL, NULL}, {L("person"), 2, -1, NULL, NULL}};
     int faces[] = {scry_emotion_index("happy"), scry_emotion_index("neutral")};
     ASSERT_CAPTION("Two people and a dog on a couch; one person is smiling.", o, 3, faces, 2, NULL);
 }
 
 static void test_table_hint_drops_anchor(void **state) {
     (void)state;
-    caption_object o[] = {{L("dining table"), 1, -1}, {L("cup"), 2, -1}, {L("person"), 3, -1},
-                          {L("pizza"), 1, -1}};
+    caption_object o[] = {{L("dining table"), 1, -1, NULL, NULL}, {L("cup"), 2, -1, NULL, NULL}, {L("person"), 3, -1, NULL, NULL},
+                          {L("pizza"), 1, -1, NULL, NULL}};
     ASSERT_CAPTION("Three people at a table with two cups and a pizza.", o, 4, NULL, 0, NULL);
     /* a dining table alone is just that */
-    caption_object t[] = {{L("dining table"), 1, -1}};
+    caption_object t[] = {{L("dining table"), 1, -1, NULL, NULL}};
     ASSERT_CAPTION("A dining table.", t, 1, NULL, 0, NULL);
     /* a couch without anyone on it is furniture, not a scene */
-    caption_object c[] = {{L("couch"), 1, scry_color_index("blue")}, {L("tv"), 1, -1}};
+    caption_object c[] = {{L("couch"), 1, scry_color_index("blue"), NULL, NULL}, {L("tv"), 1, -1, NULL, NULL}};
     ASSERT_CAPTION("A blue couch and a TV.", c, 2, NULL, 0, NULL);
 }
 
 static void test_street_with_text(void **state) {
     (void)state;
-    caption_object o[] = {{L("car"), 1, scry_color_index("red")}, {L("bus"), 2, -1},
-                          {L("traffic light"), 1, -1}};
+    caption_object o[] = {{L("car"), 1, scry_color_index("red"), NULL, NULL}, {L("bus"), 2, -1, NULL, NULL},
+                          {L("traffic light"), 1, -1, NULL, NULL}};
     ASSERT_CAPTION("A red car, two buses and a traffic light on a street; text reads 'OPEN'.", o, 3,
                    NULL, 0, "  OPEN\n");
 }
 
 static void test_all_three_clauses(void **state) {
     (void)state;
-    caption_object o[] = {{L("person"), 1, -1}, {L("skis"), 1, -1}};
+    caption_object o[] = {{L("person"), 1, -1, NULL, NULL}, {L("skis"), 1, -1, NULL, NULL}};
     int faces[] = {scry_emotion_index("surprise"), scry_emotion_index("surprise"),
                    scry_emotion_index("sad")};
     ASSERT_CAPTION("A person in the snow with a pair of skis; two people look surprised and one "
@@ -136,8 +136,8 @@ static void test_long_ocr_is_cut_at_a_word(void **state) {
 
 static void test_at_most_four_groups_people_first(void **state) {
     (void)state;
-    caption_object o[] = {{L("bottle"), 1, -1}, {L("chair"), 2, -1}, {L("laptop"), 1, -1},
-                          {L("book"), 5, -1}, {L("cat"), 1, -1}, {L("person"), 1, -1}};
+    caption_object o[] = {{L("bottle"), 1, -1, NULL, NULL}, {L("chair"), 2, -1, NULL, NULL}, {L("laptop"), 1, -1, NULL, NULL},
+                          {L("book"), 5, -1, NULL, NULL}, {L("cat"), 1, -1, NULL, NULL}, {L("person"), 1, -1, NULL, NULL}};
     ASSERT_CAPTION("A person and a cat with a bottle and two chairs.", o, 6, NULL, 0, NULL);
 }
 
@@ -147,16 +147,16 @@ static void test_tally_and_interface(void **state) {
     int red = scry_color_index("red"), blue = scry_color_index("blue");
     int colors[] = {red, -1, red, blue, red, -1, -1};
     caption_object g[8];
-    int n = caption_tally(labels, colors, 7, g, 8);
+    int n = caption_tally(labels, colors, NULL, NULL, 7, g, 8);
     assert_int_equal(n, 3);
     assert_int_equal(g[0].label, L("car"));
     assert_int_equal(g[0].count, 3);
     assert_int_equal(g[0].color, red);
     assert_int_equal(g[2].color, blue);
     colors[2] = blue;   /* disagreeing colours: the group has none */
-    n = caption_tally(labels, colors, 7, g, 8);
+    n = caption_tally(labels, colors, NULL, NULL, 7, g, 8);
     assert_int_equal(g[0].color, -1);
-    assert_int_equal(caption_tally(labels, NULL, 7, g, 2), 2);
+    assert_int_equal(caption_tally(labels, NULL, NULL, NULL, 7, g, 2), 2);
 
     caption_input in = {.objects = g, .n_objects = 3};
     char *a = NULL, *b = NULL;
@@ -190,7 +190,7 @@ static void test_caption_of_real_detections(void **state) {
     int labels[64];
     for (int i = 0; i < n && i < 64; i++) labels[i] = b[i].label;
     caption_object g[16];
-    int ng = caption_tally(labels, NULL, n < 64 ? n : 64, g, 16);
+    int ng = caption_tally(labels, NULL, NULL, NULL, n < 64 ? n : 64, g, 16);
     caption_input in = {.objects = g, .n_objects = ng};
     char *s = NULL;
     assert_int_equal(caption_compose(&in, &s, &err), SCRY_OK);

@@ -73,40 +73,40 @@ static void test_bm25_ranking_updates_deletes(void **state) {
     assert_int_equal(kw_count(kw), 3);
 
     kw_hit h[8];
-    int n = kw_search(kw, "dogs", 8, NULL, NULL, h);
+    int n = kw_search(kw, "dogs", 8, 1.0f, NULL, NULL, h);
     assert_int_equal(n, 2);
     assert_int_equal(h[0].rowid, 1);    /* more dogs, same length class */
     assert_int_equal(h[1].rowid, 2);
     assert_true(h[0].score > h[1].score && h[1].score > 0);
     /* camelCase filename words and colours are indexed */
-    n = kw_search(kw, "sunset", 8, NULL, NULL, h);
+    n = kw_search(kw, "sunset", 8, 1.0f, NULL, NULL, h);
     assert_int_equal(n, 1);
     assert_int_equal(h[0].rowid, 3);
-    n = kw_search(kw, "red car", 8, NULL, NULL, h);
+    n = kw_search(kw, "red car", 8, 1.0f, NULL, NULL, h);
     assert_int_equal(h[0].rowid, 3);
     /* a rare word outweighs a common one */
-    n = kw_search(kw, "dog couch", 8, NULL, NULL, h);
+    n = kw_search(kw, "dog couch", 8, 1.0f, NULL, NULL, h);
     assert_int_equal(h[0].rowid, 1);
     /* filter, k */
-    n = kw_search(kw, "dog", 8, only_even, NULL, h);
+    n = kw_search(kw, "dog", 8, 1.0f, only_even, NULL, h);
     assert_int_equal(n, 1);
     assert_int_equal(h[0].rowid, 2);
-    assert_int_equal(kw_search(kw, "dog", 1, NULL, NULL, h), 1);
-    assert_int_equal(kw_search(kw, "zebra", 8, NULL, NULL, h), 0);
-    assert_int_equal(kw_search(kw, "the a of", 8, NULL, NULL, h), 0);
+    assert_int_equal(kw_search(kw, "dog", 1, 1.0f, NULL, NULL, h), 1);
+    assert_int_equal(kw_search(kw, "zebra", 8, 1.0f, NULL, NULL, h), 0);
+    assert_int_equal(kw_search(kw, "the a of", 8, 1.0f, NULL, NULL, h), 0);
 
     /* re-index: the old words are gone, the new ones found */
     image_rec r1b = rec(1, "IMG_0001.jpg", "A cat on a couch.", "[{\"label\":\"cat\"},{\"label\":\"couch\"}]");
     assert_int_equal(kw_put(kw, &r1b), SCRY_OK);
     assert_int_equal(kw_count(kw), 3);
-    n = kw_search(kw, "dog", 8, NULL, NULL, h);
+    n = kw_search(kw, "dog", 8, 1.0f, NULL, NULL, h);
     assert_int_equal(n, 1);
     assert_int_equal(h[0].rowid, 2);
-    assert_int_equal(kw_search(kw, "cat", 8, NULL, NULL, h), 1);
+    assert_int_equal(kw_search(kw, "cat", 8, 1.0f, NULL, NULL, h), 1);
     kw_remove(kw, 2);
     kw_remove(kw, 99);
     assert_int_equal(kw_count(kw), 2);
-    assert_int_equal(kw_search(kw, "dog person", 8, NULL, NULL, h), 0);
+    assert_int_equal(kw_search(kw, "dog person", 8, 1.0f, NULL, NULL, h), 0);
     kw_free(kw);
 }
 
@@ -126,10 +126,10 @@ static void test_compaction_keeps_live_documents(void **state) {
     assert_int_equal(kw_count(kw), 5000);
     kw_hit h[4];
     word_of(4321, w);
-    assert_int_equal(kw_search(kw, w, 4, NULL, NULL, h), 1);
+    assert_int_equal(kw_search(kw, w, 4, 1.0f, NULL, NULL, h), 1);
     assert_int_equal(h[0].rowid, 4321);
-    assert_int_equal(kw_search(kw, "rounda", 4, NULL, NULL, h), 0);
-    assert_int_equal(kw_search(kw, "roundc", 4, NULL, NULL, h), 4);
+    assert_int_equal(kw_search(kw, "rounda", 4, 1.0f, NULL, NULL, h), 0);
+    assert_int_equal(kw_search(kw, "roundc", 4, 1.0f, NULL, NULL, h), 4);
     kw_free(kw);
 }
 
