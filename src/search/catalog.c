@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vision/image.h"
+
 #include "search/rowmap.h"
 
 struct catalog {
@@ -40,8 +42,17 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
     json_t *el;
     json_t *tags = r->tags_json ? json_loads(r->tags_json, 0, NULL) : NULL;
     json_array_foreach(tags, i, el) {
+        const char *kind = str_of(el, "kind");
+        if (kind && !strcmp(kind, "photo")) {
+            int a = img_attr_index(str_of(el, "label"));
+            if (a >= 0) e->photo_attrs |= (uint8_t)(1u << a);
+            continue;
+        }
+        if (kind) continue;     /* concepts and relations: the keyword index has them */
         int l = scry_coco_index(str_of(el, "label"));
         if (l < 0) continue;
+        int up = l == 0 ? scry_color_index(str_of(el, "upper")) : -1;
+        if (up >= 0) e->person_upper |= (uint16_t)(1u << up);
         if (e->label_count[l] < 255) e->label_count[l]++;
         e->labels[l / 64] |= 1ULL << (l % 64);
         int c = scry_color_index(str_of(el, "color"));
@@ -79,6 +90,7 @@ void catalog_hot_fill(cat_hot *h, const cat_entry *e) {
     h->image_colors = e->image_colors;
     h->status = e->status;
     h->has_text = e->has_text;
+    h->photo_attrs = e->photo_attrs;
     for (int i = 0; i < SCRY_EMOTION_COUNT; i++)
         if (e->emotion_count[i]) h->emotions |= (uint8_t)(1u << i);
 }

@@ -36,6 +36,8 @@ typedef struct cat_entry {
     /* Then counts and colours per label, read for images with the label. */
     uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
     uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
+    uint16_t person_upper;                     /* bit c: some person wears colour c (upper body) */
+    uint8_t photo_attrs;                       /* IMG_ATTR_* bits: black and white, dark, ... */
     int64_t created_at;                        /* ms */
     char id[SCRY_ID_LEN + 1];
 } cat_entry;
@@ -51,6 +53,7 @@ typedef struct cat_hot {
     uint8_t status;
     uint8_t has_text;
     uint8_t emotions;           /* bit e: some face has top emotion e */
+    uint8_t photo_attrs;        /* as cat_entry.photo_attrs */
 } cat_hot;
 
 typedef struct catalog catalog;

@@ -51,6 +51,7 @@
 #include "text/lexicon.h"
 #include "text/query.h"
 #include "vision/concepts.h"
+#include "vision/image.h"
 
 /* Fusion weights and floor, measured with bench/retrieval (docs/search.md). */
 #define W_VECTOR 0.45
@@ -738,14 +739,18 @@ static int allow_kw_cb(int64_t rowid, void *ctx) {
     return e && passes(qc, e);
 }
 
-static int nconstraints(const scry_query *q) { return q->nobjects + q->ntexts + q->ncolors; }
+static int nconstraints(const scry_query *q) {
+    return q->nobjects + q->ntexts + q->ncolors + __builtin_popcount((unsigned)q->photo_attrs);
+}
 
 /* The query names objects the detector knows ("an elephant", "a dog on the
- * grass") and the image shows none of them: it is not what was asked for,
+ * grass") and the image shows none of them, or asks for a photo attribute
+ * it lacks ("at night", "black and white"): it is not what was asked for,
  * however similar its description ("a zebra and a giraffe" is close to "an
  * elephant" in any sentence space). Such an image keeps only
  * ABSENT_OBJECTS_FACTOR of its fused score. */
 static int named_objects_absent(const scry_query *q, const cat_entry *e) {
+    if (q->photo_attrs & ~e->photo_attrs) return 1;     /* "at night", "black and white" */
     int named = 0;
     for (int i = 0; i < q->nobjects; i++) {
         const scry_query_object *o = &q->objects[i];
@@ -782,6 +787,7 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
             if (o->color >= 0 && (e->label_colors[l] >> o->color & 1)) color_ok = 1;
         }
         int emotion_ok = o->emotion < 0 || e->emotion_count[o->emotion] > 0;
+        int wear_ok = o->clothing < 0 || (e->person_upper >> o->clothing & 1);
         int min = o->min_count > 0 ? o->min_count : (o->max_count >= 0 ? 0 : 1);
         double s = 0;
         if (count >= min && (o->max_count < 0 || count <= o->max_count))
@@ -789,6 +795,7 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         else if (count > 0)
             s = 0.5;            /* the label is there, the count is off */
         if (!color_ok) s *= 0.5;
+        if (!wear_ok) s *= 0.5;
         if (o->emotion >= 0) s = emotion_ok ? (count ? s : 0.6) : s * 0.5;
         sum += s;
         if (s >= 0.5 && any_label >= 0) {
@@ -797,6 +804,7 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
             else WHY("%s%s%s", color ? color : "", color ? " " : "", scry_coco_labels[any_label]);
         }
         if (o->emotion >= 0 && emotion_ok) WHY("%s face", scry_emotion_labels[o->emotion]);
+        if (o->clothing >= 0 && wear_ok && count) WHY("wearing %s", scry_color_names[o->clothing]);
     }
     for (int i = 0; i < q->ntexts; i++) {
         char lc[SCRY_Q_TEXT_MAX];
@@ -812,6 +820,11 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         if (e->image_colors >> q->colors[i] & 1) {
             sum += 1;
             WHY("%s", scry_color_names[q->colors[i]]);
+        }
+    for (int a = 0; a < IMG_ATTR_COUNT; a++)
+        if ((q->photo_attrs >> a & 1) && (e->photo_attrs >> a & 1)) {
+            sum += 1;
+            WHY("%s", img_attr_names[a]);
         }
 #undef WHY
     return sum / n;
@@ -889,6 +902,7 @@ static int struct_any(const scry_query *q, const catalog *cat, size_t i, const c
     }
     for (int k = 0; k < q->ncolors; k++)
         if (h->image_colors >> q->colors[k] & 1) return 1;
+    if (q->photo_attrs & h->photo_attrs) return 1;
     if (q->ntexts && h->has_text) return structured(q, catalog_at(cat, i), NULL, 0) > 0;
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/labels.h"
+#include "vision/image.h"
 
 #define MAX_TOKENS 96
 #define QUERY_MAX 2000
@@ -345,7 +346,55 @@ static void pass_dates(tokens *tk, int64_t now, scry_query *q) {
     }
 }
 
+/* ---- photo attributes ----------------------------------------------------- */
+
+/* Phrases naming an attribute of the photo itself. Matched before colours,
+ * so that "black and white" is not two colours. */
+static const struct { const char *words[4]; int attr; } attr_phrases[] = {
+    {{"black", "and", "white"}, IMG_ATTR_BW},     {{"b", "w"}, IMG_ATTR_BW},   /* b&w */
+    {{"monochrome"}, IMG_ATTR_BW},
+    {{"grayscale"}, IMG_ATTR_BW},                 {{"greyscale"}, IMG_ATTR_BW},
+    {{"night"}, IMG_ATTR_DARK},                   {{"nighttime"}, IMG_ATTR_DARK},
+    {{"dark"}, IMG_ATTR_DARK},                    {{"blurry"}, IMG_ATTR_BLURRY},
+    {{"blurred"}, IMG_ATTR_BLURRY},               {{"out", "of", "focus"}, IMG_ATTR_BLURRY},
+    {{"close-up"}, IMG_ATTR_CLOSEUP},             {{"closeup"}, IMG_ATTR_CLOSEUP},
+    {{"close", "up"}, IMG_ATTR_CLOSEUP},          {{"overexposed"}, IMG_ATTR_OVEREXPOSED},
+    {{"over-exposed"}, IMG_ATTR_OVEREXPOSED},
+};
+
+static void pass_attributes(tokens *tk, scry_query *q) {
+    for (int i = 0; i < tk->n; i++) {
+        if (tk->t[i].used) continue;
+        for (size_t p = 0; p < sizeof attr_phrases / sizeof *attr_phrases; p++) {
+            int k = 0;
+            while (k < 4 && attr_phrases[p].words[k] && is(at(tk, i + k), attr_phrases[p].words[k]) &&
+                   !at(tk, i + k)->used)
+                k++;
+            if (k == 0 || (k < 4 && attr_phrases[p].words[k])) continue;
+            /* "a dark dog" is a dark-coated dog, not a dark photo: "dark" only
+             * counts when no object follows (the objects pass decides colours) */
+            if (attr_phrases[p].attr == IMG_ATTR_DARK && is(at(tk, i), "dark") &&
+                at(tk, i + 1)->kind == T_WORD && !is(at(tk, i + 1), "photo") &&
+                !is(at(tk, i + 1), "photos") && !is(at(tk, i + 1), "picture") &&
+                !is(at(tk, i + 1), "image"))
+                continue;
+            /* syntax: "black" and "white" must not go on to match colours */
+            q->photo_attrs |= attr_phrases[p].attr;
+            for (int m = i; m < i + k; m++) tk->t[m].used = tk->t[m].syntax = 1;
+            if (is(at(tk, i - 1), "at") && attr_phrases[p].attr == IMG_ATTR_DARK) tk->t[i - 1].syntax = 1;
+            i += k - 1;
+            break;
+        }
+    }
+}
+
 /* ---- objects, counts, colours, emotions, negations ------------------------ */
+
+/* What people wear on the upper body, as captions and queries name it. */
+static const char *const garments[] = {"shirt", "shirts", "t-shirt", "tshirt", "jacket", "jackets", "coat",
+                                       "coats", "top", "sweater", "sweatshirt", "hoodie", "jersey", "vest",
+                                       "blouse", "uniform", "uniforms", "dress", "dresses", "suit",
+                                       "raincoat", NULL};
 
 typedef struct {
     int ok;
@@ -427,6 +476,7 @@ static scry_query_object *add_object(scry_query *q, const scry_lex_match *m, con
     o->min_count = 1;
     o->max_count = -1;
     o->color = -1;
+    o->clothing = -1;
     o->emotion = -1;
     o->how = m->coco_how;
     snprintf(o->word, sizeof o->word, "%s", word);
@@ -584,6 +634,26 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
             pending.set = 0;
             continue;
         }
+        /* "a red shirt", "in red": what a person wears */
+        int wear = scry_color_index(t->low);
+        if (wear < 0 && lex) {
+            scry_lex_match cm;
+            if (scry_lexicon_map(lex, t->low, &cm) && cm.color >= 0 && !cm.ncoco) wear = cm.color;
+        }
+        if (wear >= 0 && (is_any(at(tk, i + 1), garments) ||
+                          (is(at(tk, i - 1), "in") && last_person && !phrase_at(lex, tk, i + 1).m.ncoco))) {
+            scry_query_object *o = last_person;
+            if (!o) {
+                scry_lex_match m = {0};
+                m.coco[person / 64] |= 1ULL << (person % 64);
+                m.coco_how = SCRY_LEX_TABLE;
+                o = last_person = add_object(q, &m, "person");
+            }
+            if (o) o->clothing = wear;
+            t->used = 1;
+            if (is_any(at(tk, i + 1), garments)) tk->t[i + 1].used = 1;
+            continue;
+        }
         phrase ph = phrase_at(lex, tk, i);
         if (!ph.ok) continue;
         for (int k = i; k < i + ph.len; k++) tk->t[k].used = 1;
@@ -668,6 +738,7 @@ int scry_query_parse(const scry_lexicon *lex, const char *text, int64_t now, scr
     pass_text(tk, q);
     pass_dates(tk, now, q);
     pass_negations(lex, tk, q);
+    pass_attributes(tk, q);
     pass_objects(lex, tk, q);
     pass_has_text(tk, q);
     /* Boilerplate that is pure syntax for the residual. */
@@ -719,6 +790,7 @@ char *scry_query_to_json(const scry_query *q) {
         json_object_set_new(j, "max", ob->max_count >= 0 ? json_integer(ob->max_count) : json_null());
         json_object_set_new(j, "preferred", ob->preferred_count ? json_integer(ob->preferred_count) : json_null());
         json_object_set_new(j, "color", ob->color >= 0 ? json_string(scry_color_names[ob->color]) : json_null());
+        if (ob->clothing >= 0) json_object_set_new(j, "wearing", json_string(scry_color_names[ob->clothing]));
         json_object_set_new(j, "emotion", ob->emotion >= 0 ? json_string(scry_emotion_labels[ob->emotion]) : json_null());
         json_array_append_new(objs, j);
     }
@@ -730,6 +802,10 @@ char *scry_query_to_json(const scry_query *q) {
     for (int i = 0; i < q->ncolors; i++) json_array_append_new(colors, json_string(scry_color_names[q->colors[i]]));
     json_object_set_new(o, "texts", texts);
     json_object_set_new(o, "colors", colors);
+    json_t *attrs = json_array();
+    for (int i = 0; i < IMG_ATTR_COUNT; i++)
+        if (q->photo_attrs >> i & 1) json_array_append_new(attrs, json_string(img_attr_names[i]));
+    json_object_set_new(o, "photo", attrs);
     if (q->has_date) {
         json_t *d = json_object();
         char from[32], to[32];

@@ -22,6 +22,12 @@
  *     it is a whole-image colour; an emotion word next to a person word
  *     ("smiling kids", "a man smiling") sets that person's emotion, otherwise
  *     it implies a person with that emotion ("happy faces");
+ *   - clothing: a colour before a garment word ("a man in a red shirt", "a
+ *     woman wearing a blue jacket") or after "in" following a person ("a
+ *     woman in red") is what a person wears, not a colour of the photo;
+ *   - photo attributes: "black and white" (monochrome, b&w), "at night"
+ *     (night, dark), "blurry" (blurred, out of focus), "close-up",
+ *     "overexposed" ask for photos with that attribute (vision/image.h);
  *   - OCR text: quoted strings, or the words after says/saying/reads/
  *     reading/"with the word"/"that says"/"written";
  *   - dates are [from, to) in unix seconds, UTC, relative to `now`. Seasons
@@ -49,6 +55,7 @@ typedef struct scry_query_object {
     int max_count;        /* <= this many, or -1 for no bound */
     int preferred_count;  /* the exact number asked for, ranked first; 0 if none */
     int color;            /* scry_color_names index or -1 */
+    int clothing;         /* people: colour they wear ("a man in a red shirt"), or -1 */
     int emotion;          /* scry_emotion_labels index (faces) or -1 */
     scry_lex_how how;     /* how the word mapped (for explanations) */
     char word[SCRY_LEX_WORD_MAX]; /* the query word(s) */
@@ -65,6 +72,7 @@ typedef struct scry_query {
     int ncolors;
     int has_date;
     int64_t date_from, date_to;     /* [from, to), unix seconds, UTC */
+    int photo_attrs;                /* IMG_ATTR_* bits asked for: "black and white", "at night" */
     char residual[SCRY_Q_RESIDUAL_MAX]; /* text for semantic matching; never NULL */
 } scry_query;
 
