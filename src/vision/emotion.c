@@ -1,7 +1,6 @@
 /* emotion.c -- see emotion.h.
  *
- * The two resampling steps follow TF.js's CPU kernels (cropAndResize and the
- * legacy resizeBilinear) with their double-precision arithmetic, so the
+ * The resampling steps are TF.js's CPU kernels (vision/facecrop.h), so the
  * tensor we feed matches Human's to float rounding. */
 #include "vision/emotion.h"
 
@@ -10,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vision/facecrop.h"
 #include "vision/onnx.h"
 
 struct emotion_model {
@@ -17,7 +17,6 @@ struct emotion_model {
 };
 
 #define S EMOTION_INPUT_SIZE
-#define CROP 256   /* Human's intermediate face tensor side */
 
 int emotion_load(const char *models_dir, emotion_model **out, scry_err *err) {
     *out = NULL;
@@ -47,58 +46,29 @@ void emotion_free(emotion_model *m) {
 }
 
 /* Human's grey conversion and normalisation of one RGB sample in 0..255. */
-static float grey_norm(const double rgb[3]) {
+static float grey_norm(const float rgb[3]) {
     double g = (rgb[0] / 255.0) * 0.2989 + (rgb[1] / 255.0) * 0.587 + (rgb[2] / 255.0) * 0.114;
     return (float)((g - 0.5) * 2.0);
-}
-
-/* Bilinear sample at (fy, fx) with floor/ceil neighbours, as TF.js does. */
-static void sample(const img_rgb *img, double fy, double fx, double rgb[3]) {
-    int y0 = (int)floor(fy), y1 = (int)ceil(fy), x0 = (int)floor(fx), x1 = (int)ceil(fx);
-    if (y1 > img->h - 1) y1 = img->h - 1;
-    if (x1 > img->w - 1) x1 = img->w - 1;
-    double wy = fy - y0, wx = fx - x0;
-    const size_t stride = (size_t)img->w * 3;
-    const uint8_t *r0 = img->px + (size_t)y0 * stride, *r1 = img->px + (size_t)y1 * stride;
-    for (int c = 0; c < 3; c++) {
-        double top = r0[x0 * 3 + c] + ((double)r0[x1 * 3 + c] - r0[x0 * 3 + c]) * wx;
-        double bot = r1[x0 * 3 + c] + ((double)r1[x1 * 3 + c] - r1[x0 * 3 + c]) * wx;
-        rgb[c] = top + (bot - top) * wy;
-    }
 }
 
 void emotion_prepare_crop(const img_rgb *face, float *out) {
     const double ry = (double)face->h / S, rx = (double)face->w / S;
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) {
-            double rgb[3];
-            sample(face, ry * i, rx * j, rgb);
+            float rgb[3];
+            facecrop_pixel(face, ry * i, rx * j, rgb);
             out[i * S + j] = grey_norm(rgb);
         }
 }
 
 void emotion_prepare_box(const img_rgb *img, float x, float y, float w, float h, float *out) {
-    /* Human: enlarge by detector.scale about the centre, square on the
-     * longer side, round the corners (JS Math.round). */
-    double cx = x + w / 2.0, cy = y + h / 2.0;
-    double half = fmax(w * (double)EMOTION_BOX_SCALE, h * (double)EMOTION_BOX_SCALE) / 2.0;
-    double sx = floor(cx - half + 0.5), sy = floor(cy - half + 0.5);
-    double ex = floor(cx + half + 0.5), ey = floor(cy + half + 0.5);
-    /* cropAndResize box, normalised in float32 as the tensor holds it */
-    float y1n = (float)(sy / img->h), x1n = (float)(sx / img->w);
-    float y2n = (float)(ey / img->h), x2n = (float)(ex / img->w);
-    double hs = ((double)y2n - y1n) * (img->h - 1) / (CROP - 1);
-    double ws = ((double)x2n - x1n) * (img->w - 1) / (CROP - 1);
-    const int step = CROP / S;   /* legacy resize 256->64 reads crop pixel 4i exactly */
-    for (int i = 0; i < S; i++) {
-        double fy = (double)y1n * (img->h - 1) + (double)(i * step) * hs;
-        for (int j = 0; j < S; j++) {
-            double fx = (double)x1n * (img->w - 1) + (double)(j * step) * ws;
-            double rgb[3] = {0, 0, 0};   /* extrapolation value: black */
-            if (fy >= 0 && fy <= img->h - 1 && fx >= 0 && fx <= img->w - 1) sample(img, fy, fx, rgb);
-            out[i * S + j] = grey_norm(rgb);
-        }
-    }
+    /* Human's face tensor (facecrop.h), then its legacy resize 256 -> 64,
+     * which reads crop pixel 4i exactly: only those pixels are sampled. */
+    double sq[4];
+    facecrop_square(x, y, w, h, EMOTION_BOX_SCALE, sq);
+    float rgb[S * S * 3];
+    facecrop_sample(img, sq, FACECROP_SIDE, FACECROP_SIDE / S, S, rgb);
+    for (int i = 0; i < S * S; i++) out[i] = grey_norm(rgb + i * 3);
 }
 
 static int run(emotion_model *m, float *input, int n, float *scores, scry_err *err) {
