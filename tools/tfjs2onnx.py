@@ -21,7 +21,9 @@ Design
 * Weights: float32, int32, and TF.js quantised shards (float16, or uint8/uint16
   with scale+min) are dequantised to float32 initializers.
 * Fused ops: _FusedConv2D / FusedDepthwiseConv2dNative with fused_ops
-  BiasAdd [+ Relu|Relu6|Elu|LeakyRelu|Sigmoid]; anything else fails loudly.
+  BiasAdd [+ Relu|Relu6|Elu|LeakyRelu|Sigmoid], and _FusedMatMul (a dense
+  layer: Gemm) with BiasAdd [+ the same activations]; anything else fails
+  loudly.
 * Integer semantics: TF FloorDiv is floor division; it is computed in float64
   (exact for |x| < 2^53) and cast back. FloorMod == ONNX Mod(fmod=0).
   TopKV2 indices are int64 in ONNX and cast back to TF's int32.
@@ -300,6 +302,29 @@ class Converter:
     def op_FusedDepthwiseConv2dNative(self, name, ins, a):
         return self.conv(name, ins, a, True)
 
+    def op_FusedMatMul(self, name, ins, a):
+        # MatMul(a, b) + BiasAdd [+ activation] on 2-D tensors (a dense
+        # layer): ONNX Gemm with the bias as C, then the activation.
+        fused = a.get("fused_ops", [])
+        if not fused or fused[0] != "BiasAdd" or a.get("num_args", 1) != 1:
+            raise ConvertError("%s: fused ops %s (num_args %s) not supported"
+                               % (name, fused, a.get("num_args")))
+        y = self.emit("Gemm", [self.value(ins[0]), self.value(ins[1]),
+                               self.value(ins[2])], "gemm",
+                      transA=1 if a.get("transpose_a") else 0,
+                      transB=1 if a.get("transpose_b") else 0)
+        for act in fused[1:]:
+            y = self.activation(y, act, a, name)
+        return y
+
+    def op_MatMul(self, name, ins, a):
+        x, w = self.value(ins[0]), self.value(ins[1])
+        if a.get("transpose_a"):
+            x = self.emit("Transpose", [x], "mm_ta", perm=[1, 0])
+        if a.get("transpose_b"):
+            w = self.emit("Transpose", [w], "mm_tb", perm=[1, 0])
+        return self.emit("MatMul", [x, w], "matmul")
+
     def op_MaxPool(self, name, ins, a):
         k, s = a["ksize"], a["strides"]
         y = self.emit("MaxPool", [self.nchw(self.value(ins[0]))], "maxpool", kernel_shape=[k[1], k[2]],
@@ -434,7 +459,26 @@ class Converter:
         return self.binary("Div", ins, "div")
 
     def op_Maximum(self, name, ins, a):
+        x_hi = self.clip_input(ins)
+        if x_hi is not None:
+            return self.emit("Clip", [self.value(x_hi[0]), self.const(np.float32(0)),
+                                      self.const(np.float32(x_hi[1]))], "relu6")
         return self.binary("Max", ins, "max")
+
+    def clip_input(self, ins):
+        """(x, hi) if Maximum(ins) is max(min(relu(x), hi), lo) with constants
+        lo <= 0 <= hi -- Keras' ReLU(max_value=6) as TF.js spells it -- which
+        is clip(x, 0, hi). As one Clip, ONNX Runtime fuses it into the
+        convolution before it (measured on faceres: 12.8 -> 8.7 ms per face)."""
+        for p, q in ((0, 1), (1, 0)):
+            lo, mn = self.scalar(ins[q]), self.tf_node(ins[p])
+            if lo is None or lo > 0 or mn is None or mn["op"] != "Minimum":
+                continue
+            for r_, s_ in ((0, 1), (1, 0)):
+                hi, relu = self.scalar(mn["input"][s_]), self.tf_node(mn["input"][r_])
+                if hi is not None and hi >= 0 and relu is not None and relu["op"] == "Relu":
+                    return relu["input"][0], hi
+        return None
 
     def op_Minimum(self, name, ins, a):
         return self.binary("Min", ins, "min")
