@@ -27,10 +27,12 @@ typedef struct objects_model objects_model;
 typedef struct emotion_model emotion_model;
 typedef struct faces_model faces_model;
 typedef struct ocr_model ocr_model;
+typedef struct faceres_model faceres_model;
 typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
     faces_model *faces;         /* whole image + tiles (small faces) */
+    faceres_model *faceres;     /* age, gender, descriptor of each face */
     ocr_model *ocr;
 } vision_models;
 
@@ -54,6 +56,13 @@ typedef struct stage_ctx {
     void *vision;               /* per-image scratch of the vision stages (owned by them) */
     void (*vision_free)(void *);
     const char *stage;          /* name of the stage running (set by the pipeline) */
+    /* Face descriptors from the faces stage, written with the facts
+     * (meta_image_update_facts_faces): faces_update.model is set only when
+     * the stage finished, and its faces then replace the stored ones.
+     * faces_rows and faces_vecs own what faces_update points to. */
+    meta_faces_update faces_update;
+    meta_face *faces_rows;
+    float *faces_vecs;
     struct deferred_put *deferred;  /* a blob write still running (see below) */
 } stage_ctx;
 
