@@ -26,7 +26,9 @@ extern const char *const scry_color_names[SCRY_COLOR_COUNT];
 /* The person words derived from a face's age and gender
  * (vision/faceres.h faceres_person_word): man, woman, boy, girl, child,
  * baby, elderly. "child" is a young face whose gender is unsure, "baby"
- * and "elderly" carry no gender (the face's gender field still does). */
+ * carries no gender (the face's gender field still does). "elderly" is in
+ * the vocabulary for query understanding, but faceres never emits it: its
+ * age estimates cannot tell old age (docs/vision-faces-ocr.md). */
 extern const char *const scry_person_labels[SCRY_PERSON_COUNT];
 enum { SCRY_PERSON_MAN, SCRY_PERSON_WOMAN, SCRY_PERSON_BOY, SCRY_PERSON_GIRL,
        SCRY_PERSON_CHILD, SCRY_PERSON_BABY, SCRY_PERSON_ELDERLY };

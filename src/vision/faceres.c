@@ -122,7 +122,6 @@ int faceres_person_word(const faceres_result *r, float face_px) {
         if (r->gender_score < FACERES_CHILD_GENDER_MIN) return SCRY_PERSON_CHILD;
         return r->gender == SCRY_GENDER_MALE ? SCRY_PERSON_BOY : SCRY_PERSON_GIRL;
     }
-    if (r->age >= FACERES_ELDERLY_MIN) return SCRY_PERSON_ELDERLY;
     if (r->gender_score < FACERES_ADULT_GENDER_MIN) return -1;
     return r->gender == SCRY_GENDER_MALE ? SCRY_PERSON_MAN : SCRY_PERSON_WOMAN;
 }
