@@ -15,6 +15,12 @@
  *   model-check emotion MODELS_DIR RGB N W H REFDIR
  *       N face crops of WxH: our input == TF.js input, ONNX scores == TF.js
  *       scores (max |d|), and the same top class for every crop.
+ *   model-check faceapi-expression MODELS_DIR RGB N W H REFDIR
+ *       the same for face-api's expression model against face-api's own
+ *       code (REFDIR from tfjs_ref.js faceapi-expression): our 112x112
+ *       input == face-api's toBatchTensor, ONNX softmax == face-api's, and
+ *       our C path (mirror view off, as face-api has none) gives the same
+ *       top class for every crop.
  *   model-check faceres MODELS_DIR IMAGE BOXES REFDIR
  *       BOXES: detector boxes "x y w h", one a line. For each face: our
  *       pre-processing == TF.js's input; ONNX on that input == TF.js's
@@ -226,7 +232,7 @@ static int check_emotion(const char *models, const char *rgb, int n, int w, int 
     onnx_model_free(net);
 
     emotion_model *em = NULL;
-    if (emotion_load(models, &em, &err)) {
+    if (emotion_load_kind(models, EMOTION_MINI_XCEPTION, &em, &err)) {
         fprintf(stderr, "model-check: %s\n", err.msg);
         return 2;
     }
@@ -240,6 +246,81 @@ static int check_emotion(const char *models, const char *rgb, int n, int w, int 
         same += emotion_top(sc + i * SCRY_EMOTION_COUNT) == emotion_top(ref_sc + i * SCRY_EMOTION_COUNT);
     printf("verify emotion: onnx vs tfjs softmax max|d|=%.2g (tol %.0e), C pipeline top class "
            "same %d/%d\n", d_sc, TOL_EMOTION, same, n);
+    bad |= !(d_sc <= TOL_EMOTION) || same != n;
+    emotion_free(em);
+    free(sc);
+    free(faces);
+    free(ref_in);
+    free(ref_sc);
+    free(px);
+    return bad;
+}
+
+static int check_faceapi_expression(const char *models, const char *rgb, int n, int w, int h,
+                                    const char *ref) {
+    const size_t one = (size_t)w * h * 3;
+    uint8_t *px = malloc((size_t)n * one);
+    FILE *f = fopen(rgb, "rb");
+    if (!f || fread(px, 1, (size_t)n * one, f) != (size_t)n * one) {
+        fprintf(stderr, "model-check: cannot read %s\n", rgb);
+        return 2;
+    }
+    fclose(f);
+    const size_t nin = (size_t)EMOTION_FACEAPI_SIZE * EMOTION_FACEAPI_SIZE * 3;
+    float *ref_in = read_f32(ref, "input.f32", (size_t)n * nin);
+    float *ref_sc = read_f32(ref, "scores.f32", (size_t)n * SCRY_EMOTION_COUNT);
+    float *ours = malloc(nin * sizeof(float));
+    img_rgb *faces = calloc((size_t)n, sizeof *faces);
+    double d_in = 0;
+    for (int i = 0; i < n; i++) {
+        faces[i] = (img_rgb){.w = w, .h = h, .px = px + (size_t)i * one};
+        emotion_prepare_crop_faceapi(&faces[i], ours);
+        d_in = fmax(d_in, max_abs_diff(ours, ref_in + i * nin, nin));
+    }
+    free(ours);
+    int bad = !(d_in <= TOL_INPUT);
+    printf("verify faceapi-expression: %d crops, preprocess max|d|=%.2g (tol %.0e, 0..255)\n", n,
+           d_in, TOL_INPUT);
+    scry_err err = {0};
+    onnx_model *net = NULL;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models, EMOTION_FACEAPI_FILE);
+    if (onnx_model_load(path, &net, &err)) {
+        fprintf(stderr, "model-check: %s\n", err.msg);
+        return 2;
+    }
+    onnx_tensor in = {.data = ref_in, .rank = 4,
+                      .shape = {n, EMOTION_FACEAPI_SIZE, EMOTION_FACEAPI_SIZE, 3}};
+    onnx_tensor out = {0};
+    if (onnx_run(net, &in, 1, &out, 1, &err)) {
+        fprintf(stderr, "model-check: %s\n", err.msg);
+        return 2;
+    }
+    double d_sc = max_abs_diff(out.data, ref_sc, (size_t)n * SCRY_EMOTION_COUNT);
+    onnx_tensor_free(&out);
+    onnx_model_free(net);
+    emotion_model *em = NULL;
+    if (emotion_load_kind(models, EMOTION_FACEAPI, &em, &err)) {
+        fprintf(stderr, "model-check: %s\n", err.msg);
+        return 2;
+    }
+    emotion_set_flip(em, 0);
+    float *sc = malloc((size_t)n * SCRY_EMOTION_COUNT * sizeof(float));
+    if (emotion_classify_crops(em, faces, n, sc, &err)) {
+        fprintf(stderr, "model-check: %s\n", err.msg);
+        return 2;
+    }
+    /* face-api order: neutral, happy, sad, angry, fearful, disgusted, surprised */
+    static const int to_ours[SCRY_EMOTION_COUNT] = {6, 3, 4, 0, 2, 1, 5};
+    int same = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int k = 1; k < SCRY_EMOTION_COUNT; k++)
+            if (ref_sc[i * SCRY_EMOTION_COUNT + k] > ref_sc[i * SCRY_EMOTION_COUNT + best]) best = k;
+        same += emotion_top(sc + i * SCRY_EMOTION_COUNT) == to_ours[best];
+    }
+    printf("verify faceapi-expression: onnx vs face-api softmax max|d|=%.2g (tol %.0e), C pipeline "
+           "top class same %d/%d\n", d_sc, TOL_EMOTION, same, n);
     bad |= !(d_sc <= TOL_EMOTION) || same != n;
     emotion_free(em);
     free(sc);
@@ -391,6 +472,9 @@ int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "objects") == 0) return check_objects(argv[2], argv[3], argv[4]);
     if (argc == 8 && strcmp(argv[1], "emotion") == 0)
         return check_emotion(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7]);
+    if (argc == 8 && strcmp(argv[1], "faceapi-expression") == 0)
+        return check_faceapi_expression(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]),
+                                        atoi(argv[6]), argv[7]);
     if (argc == 6 && strcmp(argv[1], "faceres") == 0)
         return check_faceres(argv[2], argv[3], argv[4], argv[5]);
     fprintf(stderr, "usage: see the header of tools/model_check.c\n");

@@ -17,6 +17,12 @@
 //       BOXES: one detector box "x y w h" a line (image pixels); per box, in
 //       order: OUTDIR/input.f32 [N,224,224,3], gender.f32 [N], age.f32
 //       [N,100], descriptor.f32 [N,1024]; human.txt "gender genderScore age"
+//   node tfjs_ref.js faceapi-expression FACEAPI_DIR RGB N W H OUTDIR
+//       face-api's own FaceExpressionNet (FACEAPI_DIR = the npm package:
+//       dist/face-api.node-wasm.js with its wasm backend stubbed out, the
+//       CPU backend of the same tfjs runs it) on N crops of WxH:
+//       OUTDIR/input.f32 [N,112,112,3] (toBatchTensor(112): padded square,
+//       resized, 0..255), OUTDIR/scores.f32 [N,7] in face-api's label order
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -139,13 +145,40 @@ async function faceres(modelJson, rgb, w, h, boxesFile, out) {
   fs.writeFileSync(path.join(out, 'human.txt'), lines.join('\n') + '\n');
 }
 
+async function faceapiExpression(faceapiDir, rgb, n, w, h, out) {
+  // face-api requires '@tensorflow/tfjs' and '@tensorflow/tfjs-backend-wasm':
+  // hand it our tfjs, and an empty wasm module (it only re-exports it; the
+  // CPU backend set in main() runs everything).
+  const Module = require('module');
+  const tfjsPath = path.join(process.env.TFJS_DIR || '.', 'node_modules/@tensorflow/tfjs');
+  const load = Module._load;
+  Module._load = function (req, parent, isMain) {
+    if (req === '@tensorflow/tfjs-backend-wasm') return {};
+    if (req === '@tensorflow/tfjs') return load(tfjsPath, parent, isMain);
+    return load(req, parent, isMain);
+  };
+  const faceapi = require(path.join(faceapiDir, 'dist/face-api.node-wasm.js'));
+  Module._load = load;
+  const net = faceapi.nets.faceExpressionNet;
+  await net.loadFromDisk(path.join(faceapiDir, 'model'));
+  const batch = readRGB(rgb, n, w, h);
+  const crops = tf.unstack(batch);
+  const netInput = await faceapi.toNetInput(crops);
+  const input = netInput.toBatchTensor(112, true);
+  const scores = net.forwardInput(netInput);
+  writeF32(path.join(out, 'input.f32'), await input.data());
+  writeF32(path.join(out, 'scores.f32'), await scores.data());
+}
+
 async function main() {
   const a = process.argv.slice(2);
   await tf.setBackend('cpu');
   if (a[0] === 'objects' && a.length === 6) await objects(a[1], a[2], +a[3], +a[4], a[5]);
   else if (a[0] === 'emotion' && a.length === 7) await emotion(a[1], a[2], +a[3], +a[4], +a[5], a[6]);
   else if (a[0] === 'faceres' && a.length === 7) await faceres(a[1], a[2], +a[3], +a[4], a[5], a[6]);
-  else throw new Error('usage: see the header of tfjs_ref.js');
+  else if (a[0] === 'faceapi-expression' && a.length === 7) {
+    await faceapiExpression(a[1], a[2], +a[3], +a[4], +a[5], a[6]);
+  } else throw new Error('usage: see the header of tfjs_ref.js');
 }
 
 main().catch((e) => { console.error('tfjs_ref: ' + (e && e.stack || e)); process.exit(1); });

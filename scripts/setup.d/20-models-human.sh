@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Object detection, face emotion and face attribute models: Human's TF.js
-# graph models (@vladmandic/human 3.3.6, MIT) converted to ONNX and checked
-# against TF.js.
+# graph models (@vladmandic/human 3.3.6, MIT) and face-api's expression model
+# (@vladmandic/face-api 1.7.15, MIT; weights only, its graph written from
+# face-api's code by the converter), converted to ONNX and checked against
+# TF.js running the originals.
 #
 #   1. fetch the pinned tarball (sha256-checked) and take models/centernet.*,
 #      models/emotion.* and models/faceres.* (age, gender, face descriptor);
@@ -15,7 +17,10 @@
 #      for faceres, boxes on darknet's dog.jpg (one a dog's face, two partly
 #      off the image) and on 4 LFW face photos when the shared data is there.
 #      Any figure over tolerance fails the step and no model is installed.
-#   4. install $SCRY_DEPS/models/{centernet,emotion,faceres}.onnx and a stamp.
+#      face-api's expression model is checked against face-api's own JS on
+#      the same 14 FER2013 crops.
+#   4. install $SCRY_DEPS/models/{centernet,emotion,faceres,faceapi_expression}.onnx
+#      and a stamp.
 #
 # Idempotent: skipped when both models exist and the stamp matches the pinned
 # versions and the hash of the converter and checking tools. The TF.js check
@@ -27,16 +32,20 @@ here="$(cd "$(dirname "$0")/../.." && pwd)"
 HUMAN_VER=3.3.6
 HUMAN_SHA=425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7
 TFJS_VER=4.22.0
+FACEAPI_VER=1.7.15
+FACEAPI_SHA=0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031
 PY=/usr/bin/python3
 out="$SCRY_DEPS/models"
 ort="${ORT_DIR:-$SCRY_DEPS/onnxruntime}"
 
-stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER") "$here/tools/tfjs2onnx.py" \
+stamp_want=$(cat <(echo "human=$HUMAN_VER tfjs=$TFJS_VER faceapi=$FACEAPI_VER") "$here/tools/tfjs2onnx.py" \
   "$here/tools/tfjs_ref.js" "$here/tools/model_check.c" "$here/tools/rgbload.h" \
   "$here"/src/vision/{onnx,objects,emotion,faceres,facecrop}.c | sha256sum | cut -d' ' -f1)
-if [ -f "$out/centernet.onnx" ] && [ -f "$out/emotion.onnx" ] && [ -f "$out/faceres.onnx" ] &&
-   [ "$(cat "$out/.human.stamp" 2>/dev/null)" = "$stamp_want" ]; then
-  echo "  human models present (centernet.onnx, emotion.onnx, faceres.onnx)"; exit 0
+models="centernet emotion faceres faceapi_expression"
+have=1
+for m in $models; do [ -f "$out/$m.onnx" ] || have=0; done
+if [ "$have" = 1 ] && [ "$(cat "$out/.human.stamp" 2>/dev/null)" = "$stamp_want" ]; then
+  echo "  human and face-api models present ($models)"; exit 0
 fi
 
 tgz=$(npm_fetch @vladmandic/human "$HUMAN_VER" "$HUMAN_SHA")
@@ -45,6 +54,11 @@ tar xzf "$tgz" -C "$tmp" package/models/centernet.json package/models/centernet.
   package/models/emotion.json package/models/emotion.bin \
   package/models/faceres.json package/models/faceres.bin
 src="$tmp/package/models"
+fapi_tgz=$(npm_fetch @vladmandic/face-api "$FACEAPI_VER" "$FACEAPI_SHA")
+mkdir -p "$tmp/faceapi"
+tar xzf "$fapi_tgz" -C "$tmp/faceapi" package/dist/face-api.node-wasm.js \
+  package/model/face_expression_model-weights_manifest.json package/model/face_expression_model.bin
+fapi="$tmp/faceapi/package"
 
 echo "  converting TF.js -> ONNX"
 "$PY" "$here/tools/tfjs2onnx.py" "$src/centernet.json" "$tmp/centernet.onnx" \
@@ -52,6 +66,8 @@ echo "  converting TF.js -> ONNX"
 "$PY" "$here/tools/tfjs2onnx.py" "$src/emotion.json" "$tmp/emotion.onnx" | sed 's/^/  /'
 "$PY" "$here/tools/tfjs2onnx.py" "$src/faceres.json" "$tmp/faceres.onnx" \
   --outputs gender_pred/Sigmoid,age_pred/Softmax,global_pooling/Mean | sed 's/^/  /'
+"$PY" "$here/tools/tfjs2onnx.py" "$fapi/model/face_expression_model-weights_manifest.json" \
+  "$tmp/faceapi_expression.onnx" --faceapi face_expression | sed 's/^/  /'
 
 # Reference runtime: pure-JS TF.js, no install scripts (nothing native).
 tfjs="$SCRY_CACHE/tfjs-ref"
@@ -69,7 +85,7 @@ cc -std=c11 -O2 -D_GNU_SOURCE -Wall -Wextra -I"$here/src" -I"$ort/include" \
   -L"$ort/lib" -lonnxruntime -Wl,-rpath,"$ort/lib" -lm -lpthread -o "$tmp/model-check"
 check="$tmp/model-check"
 mkdir -p "$tmp/cand"
-cp "$tmp/centernet.onnx" "$tmp/emotion.onnx" "$tmp/faceres.onnx" "$tmp/cand/"
+for m in $models; do cp "$tmp/$m.onnx" "$tmp/cand/"; done
 
 
 fail=0
@@ -106,6 +122,10 @@ fi
 TFJS_DIR="$tfjs" node "$here/tools/tfjs_ref.js" emotion "$src/emotion.json" "$ref/faces.rgb" "$n" 48 48 "$ref" \
   2> >(grep -v -e '^=*$' -e 'tfjs-node' -e 'Hi, looks like' >&2)
 "$check" emotion "$tmp/cand" "$ref/faces.rgb" "$n" 48 48 "$ref" | sed 's/^/  /' || fail=1
+ref2="$tmp/ref-faceapi"; mkdir -p "$ref2"
+TFJS_DIR="$tfjs" node "$here/tools/tfjs_ref.js" faceapi-expression "$fapi" "$ref/faces.rgb" "$n" 48 48 "$ref2" \
+  2> >(grep -v -e '^=*$' -e 'tfjs-node' -e 'Hi, looks like' >&2)
+"$check" faceapi-expression "$tmp/cand" "$ref/faces.rgb" "$n" 48 48 "$ref2" | sed 's/^/  /' || fail=1
 
 # faceres: detector-style boxes (x y w h). On dog.jpg: the dog's face (what
 # BlazeFace reports there) and two boxes partly off the image (black
@@ -136,8 +156,6 @@ if [ "$fail" != 0 ]; then
   exit 1
 fi
 mkdir -p "$out"
-mv "$tmp/centernet.onnx" "$out/centernet.onnx.tmp" && mv "$out/centernet.onnx.tmp" "$out/centernet.onnx"
-mv "$tmp/emotion.onnx" "$out/emotion.onnx.tmp" && mv "$out/emotion.onnx.tmp" "$out/emotion.onnx"
-mv "$tmp/faceres.onnx" "$out/faceres.onnx.tmp" && mv "$out/faceres.onnx.tmp" "$out/faceres.onnx"
+for m in $models; do mv "$tmp/$m.onnx" "$out/$m.onnx.tmp" && mv "$out/$m.onnx.tmp" "$out/$m.onnx"; done
 echo "$stamp_want" > "$out/.human.stamp"
-echo "  human models installed in $out (verified against TF.js)"
+echo "  human and face-api models installed in $out (verified against TF.js)"

@@ -107,7 +107,8 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
         if (orc != SCRY_OK) return cfg->vision > 0 ? orc : SCRY_OK;
     }
     int rc = load_one(cfg, OBJECTS_MODEL_FILE, load_objects, (void **)&vm->objects, err);
-    if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
+    if (rc == SCRY_OK)
+        rc = load_one(cfg, EMOTION_FACEAPI_FILE, load_emotion, (void **)&vm->emotion, err);
     if (rc == SCRY_OK)
         rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
     if (rc == SCRY_OK)
