@@ -189,8 +189,25 @@ static int check_objects(const char *models, const char *image, const char *ref)
     return bad;
 }
 
-static int check_emotion(const char *models, const char *rgb, int n, int w, int h,
-                         const char *ref) {
+/* The two expression models differ only in their input, file and label
+ * order: one check for both. */
+typedef struct expr_model {
+    const char *name, *file;
+    int kind, side, ch;
+    void (*prepare)(const img_rgb *face, float *out);
+    int to_ours[SCRY_EMOTION_COUNT];   /* reference softmax index -> ours */
+} expr_model;
+
+static const expr_model mini_xception = {
+    "emotion", EMOTION_MODEL_FILE, EMOTION_MINI_XCEPTION, EMOTION_INPUT_SIZE, 1,
+    emotion_prepare_crop, {0, 1, 2, 3, 4, 5, 6}};
+/* face-api order: neutral, happy, sad, angry, fearful, disgusted, surprised */
+static const expr_model faceapi = {
+    "faceapi-expression", EMOTION_FACEAPI_FILE, EMOTION_FACEAPI, EMOTION_FACEAPI_SIZE, 3,
+    emotion_prepare_crop_faceapi, {6, 3, 4, 0, 2, 1, 5}};
+
+static int check_expression(const expr_model *em_kind, const char *models, const char *rgb, int n,
+                            int w, int h, const char *ref) {
     const size_t one = (size_t)w * h * 3;
     uint8_t *px = malloc((size_t)n * one);
     FILE *f = fopen(rgb, "rb");
@@ -199,74 +216,7 @@ static int check_emotion(const char *models, const char *rgb, int n, int w, int 
         return 2;
     }
     fclose(f);
-    const size_t S2 = EMOTION_INPUT_SIZE * EMOTION_INPUT_SIZE;
-    float *ref_in = read_f32(ref, "input.f32", (size_t)n * S2);
-    float *ref_sc = read_f32(ref, "scores.f32", (size_t)n * SCRY_EMOTION_COUNT);
-    float *ours = malloc((size_t)n * S2 * sizeof(float));
-    img_rgb *faces = calloc((size_t)n, sizeof *faces);
-    for (int i = 0; i < n; i++) {
-        faces[i] = (img_rgb){.w = w, .h = h, .px = px + (size_t)i * one};
-        emotion_prepare_crop(&faces[i], ours + (size_t)i * S2);
-    }
-    double d_in = max_abs_diff(ours, ref_in, (size_t)n * S2);
-    free(ours);
-    int bad = !(d_in <= TOL_INPUT);
-    printf("verify emotion: %d crops, preprocess max|d|=%.2g (tol %.0e)\n", n, d_in, TOL_INPUT);
-
-    scry_err err = {0};
-    onnx_model *net = NULL;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", models, EMOTION_MODEL_FILE);
-    if (onnx_model_load(path, &net, &err)) {
-        fprintf(stderr, "model-check: %s\n", err.msg);
-        return 2;
-    }
-    onnx_tensor in = {.data = ref_in, .rank = 4, .shape = {n, 64, 64, 1}};
-    onnx_tensor out = {0};
-    if (onnx_run(net, &in, 1, &out, 1, &err)) {
-        fprintf(stderr, "model-check: %s\n", err.msg);
-        return 2;
-    }
-    double d_sc = max_abs_diff(out.data, ref_sc, (size_t)n * SCRY_EMOTION_COUNT);
-    onnx_tensor_free(&out);
-    onnx_model_free(net);
-
-    emotion_model *em = NULL;
-    if (emotion_load_kind(models, EMOTION_MINI_XCEPTION, &em, &err)) {
-        fprintf(stderr, "model-check: %s\n", err.msg);
-        return 2;
-    }
-    float *sc = malloc((size_t)n * SCRY_EMOTION_COUNT * sizeof(float));
-    if (emotion_classify_crops(em, faces, n, sc, &err)) {
-        fprintf(stderr, "model-check: %s\n", err.msg);
-        return 2;
-    }
-    int same = 0;
-    for (int i = 0; i < n; i++)
-        same += emotion_top(sc + i * SCRY_EMOTION_COUNT) == emotion_top(ref_sc + i * SCRY_EMOTION_COUNT);
-    printf("verify emotion: onnx vs tfjs softmax max|d|=%.2g (tol %.0e), C pipeline top class "
-           "same %d/%d\n", d_sc, TOL_EMOTION, same, n);
-    bad |= !(d_sc <= TOL_EMOTION) || same != n;
-    emotion_free(em);
-    free(sc);
-    free(faces);
-    free(ref_in);
-    free(ref_sc);
-    free(px);
-    return bad;
-}
-
-static int check_faceapi_expression(const char *models, const char *rgb, int n, int w, int h,
-                                    const char *ref) {
-    const size_t one = (size_t)w * h * 3;
-    uint8_t *px = malloc((size_t)n * one);
-    FILE *f = fopen(rgb, "rb");
-    if (!f || fread(px, 1, (size_t)n * one, f) != (size_t)n * one) {
-        fprintf(stderr, "model-check: cannot read %s\n", rgb);
-        return 2;
-    }
-    fclose(f);
-    const size_t nin = (size_t)EMOTION_FACEAPI_SIZE * EMOTION_FACEAPI_SIZE * 3;
+    const size_t nin = (size_t)em_kind->side * em_kind->side * em_kind->ch;
     float *ref_in = read_f32(ref, "input.f32", (size_t)n * nin);
     float *ref_sc = read_f32(ref, "scores.f32", (size_t)n * SCRY_EMOTION_COUNT);
     float *ours = malloc(nin * sizeof(float));
@@ -274,23 +224,25 @@ static int check_faceapi_expression(const char *models, const char *rgb, int n, 
     double d_in = 0;
     for (int i = 0; i < n; i++) {
         faces[i] = (img_rgb){.w = w, .h = h, .px = px + (size_t)i * one};
-        emotion_prepare_crop_faceapi(&faces[i], ours);
+        em_kind->prepare(&faces[i], ours);
         d_in = fmax(d_in, max_abs_diff(ours, ref_in + i * nin, nin));
     }
     free(ours);
     int bad = !(d_in <= TOL_INPUT);
-    printf("verify faceapi-expression: %d crops, preprocess max|d|=%.2g (tol %.0e, 0..255)\n", n,
-           d_in, TOL_INPUT);
+    printf("verify %s: %d crops, preprocess max|d|=%.2g (tol %.0e)\n", em_kind->name, n, d_in,
+           TOL_INPUT);
+
+    /* the converted graph on the reference's own input */
     scry_err err = {0};
     onnx_model *net = NULL;
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", models, EMOTION_FACEAPI_FILE);
+    snprintf(path, sizeof path, "%s/%s", models, em_kind->file);
     if (onnx_model_load(path, &net, &err)) {
         fprintf(stderr, "model-check: %s\n", err.msg);
         return 2;
     }
     onnx_tensor in = {.data = ref_in, .rank = 4,
-                      .shape = {n, EMOTION_FACEAPI_SIZE, EMOTION_FACEAPI_SIZE, 3}};
+                      .shape = {n, em_kind->side, em_kind->side, em_kind->ch}};
     onnx_tensor out = {0};
     if (onnx_run(net, &in, 1, &out, 1, &err)) {
         fprintf(stderr, "model-check: %s\n", err.msg);
@@ -299,8 +251,10 @@ static int check_faceapi_expression(const char *models, const char *rgb, int n, 
     double d_sc = max_abs_diff(out.data, ref_sc, (size_t)n * SCRY_EMOTION_COUNT);
     onnx_tensor_free(&out);
     onnx_model_free(net);
+
+    /* our C path (no mirror view: the references have none) */
     emotion_model *em = NULL;
-    if (emotion_load_kind(models, EMOTION_FACEAPI, &em, &err)) {
+    if (emotion_load_kind(models, em_kind->kind, &em, &err)) {
         fprintf(stderr, "model-check: %s\n", err.msg);
         return 2;
     }
@@ -310,17 +264,15 @@ static int check_faceapi_expression(const char *models, const char *rgb, int n, 
         fprintf(stderr, "model-check: %s\n", err.msg);
         return 2;
     }
-    /* face-api order: neutral, happy, sad, angry, fearful, disgusted, surprised */
-    static const int to_ours[SCRY_EMOTION_COUNT] = {6, 3, 4, 0, 2, 1, 5};
     int same = 0;
     for (int i = 0; i < n; i++) {
         int best = 0;
         for (int k = 1; k < SCRY_EMOTION_COUNT; k++)
             if (ref_sc[i * SCRY_EMOTION_COUNT + k] > ref_sc[i * SCRY_EMOTION_COUNT + best]) best = k;
-        same += emotion_top(sc + i * SCRY_EMOTION_COUNT) == to_ours[best];
+        same += emotion_top(sc + i * SCRY_EMOTION_COUNT) == em_kind->to_ours[best];
     }
-    printf("verify faceapi-expression: onnx vs face-api softmax max|d|=%.2g (tol %.0e), C pipeline "
-           "top class same %d/%d\n", d_sc, TOL_EMOTION, same, n);
+    printf("verify %s: onnx vs reference softmax max|d|=%.2g (tol %.0e), C pipeline top class "
+           "same %d/%d\n", em_kind->name, d_sc, TOL_EMOTION, same, n);
     bad |= !(d_sc <= TOL_EMOTION) || same != n;
     emotion_free(em);
     free(sc);
@@ -471,10 +423,11 @@ int main(int argc, char **argv) {
     }
     if (argc == 5 && strcmp(argv[1], "objects") == 0) return check_objects(argv[2], argv[3], argv[4]);
     if (argc == 8 && strcmp(argv[1], "emotion") == 0)
-        return check_emotion(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7]);
+        return check_expression(&mini_xception, argv[2], argv[3], atoi(argv[4]), atoi(argv[5]),
+                                atoi(argv[6]), argv[7]);
     if (argc == 8 && strcmp(argv[1], "faceapi-expression") == 0)
-        return check_faceapi_expression(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]),
-                                        atoi(argv[6]), argv[7]);
+        return check_expression(&faceapi, argv[2], argv[3], atoi(argv[4]), atoi(argv[5]),
+                                atoi(argv[6]), argv[7]);
     if (argc == 6 && strcmp(argv[1], "faceres") == 0)
         return check_faceres(argv[2], argv[3], argv[4], argv[5]);
     fprintf(stderr, "usage: see the header of tools/model_check.c\n");
