@@ -86,7 +86,8 @@ typedef struct stage {
 /* Stages provided by stages_basic.c: decode, thumbnail, colors, phash. */
 extern const stage stage_decode, stage_thumbnail, stage_colors, stage_phash;
 /* Stages provided by stages_vision.c: objects (with per-object colour),
- * faces (with emotions), ocr, caption. The pipeline includes a model stage
+ * faces (with emotions; age, gender, person word and descriptor when the
+ * faceres model is loaded), ocr, caption. The pipeline includes a model stage
  * only when its model is loaded. */
 extern const stage stage_objects, stage_faces, stage_ocr, stage_caption;
 /* stages_embed.c: the sentence vector of the facts, stored with the image. */

@@ -54,7 +54,9 @@ typedef struct image_rec {
     char *colors_json;          /* JSON array [{"name","hex","fraction"}] */
     char *caption;
     char *tags_json;            /* JSON array [{"label","score","box":[x,y,w,h],"color"}] */
-    char *faces_json;           /* JSON array [{"box","emotion","scores":{...}}] */
+    char *faces_json;           /* JSON array [{"box","score","emotion","scores":{...},
+                                   "age","gender","gender_score","person"}]; the last
+                                   four only for described faces (meta_faces_*) */
     char *text;                 /* OCR text, words joined by spaces */
     char *text_json;            /* JSON array of words with boxes */
     uint64_t phash;             /* 64-bit perceptual hash; valid when has_phash */
