@@ -13,6 +13,16 @@
 //       OUTDIR/human.txt      Human's final objects: "class score x y w h" a line
 //   node tfjs_ref.js emotion MODEL.json RGB N W H OUTDIR
 //       N crops of WxH; OUTDIR/input.f32 [N,64,64,1], OUTDIR/scores.f32 [N,7]
+//   node tfjs_ref.js faceres MODEL.json RGB W H BOXES OUTDIR
+//       BOXES: one detector box "x y w h" a line (image pixels); per box, in
+//       order: OUTDIR/input.f32 [N,224,224,3], gender.f32 [N], age.f32
+//       [N,100], descriptor.f32 [N,1024]; human.txt "gender genderScore age"
+//   node tfjs_ref.js faceapi-expression FACEAPI_DIR RGB N W H OUTDIR
+//       face-api's own FaceExpressionNet (FACEAPI_DIR = the npm package:
+//       dist/face-api.node-wasm.js with its wasm backend stubbed out, the
+//       CPU backend of the same tfjs runs it) on N crops of WxH:
+//       OUTDIR/input.f32 [N,112,112,3] (toBatchTensor(112): padded square,
+//       resized, 0..255), OUTDIR/scores.f32 [N,7] in face-api's label order
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -91,12 +101,84 @@ async function emotion(modelJson, rgb, n, w, h, out) {
   writeF32(path.join(out, 'scores.f32'), await scores.data());
 }
 
+async function faceres(modelJson, rgb, w, h, boxesFile, out) {
+  const model = await tf.loadGraphModel(handler(modelJson));
+  const img = readRGB(rgb, 1, w, h);
+  const boxes = fs.readFileSync(boxesFile, 'utf8').trim().split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const inputs = [], genders = [], ages = [], descs = [], lines = [];
+  for (const [x, y, bw, bh] of boxes) {
+    // Human z3(): detector box -> xt (x detector.scale 1.4 about the centre)
+    // -> yt (square on the longer side, corners Math.round)
+    const lt = (b) => [b.startPoint[0] + (b.endPoint[0] - b.startPoint[0]) / 2,
+      b.startPoint[1] + (b.endPoint[1] - b.startPoint[1]) / 2];
+    const p2 = (b) => [Math.abs(b.endPoint[0] - b.startPoint[0]), Math.abs(b.endPoint[1] - b.startPoint[1])];
+    const raw = { startPoint: [x, y], endPoint: [x + bw, y + bh] };
+    const c = lt(raw), sz = p2(raw), r = [1.4 * sz[0] / 2, 1.4 * sz[1] / 2];
+    const scaled = { startPoint: [c[0] - r[0], c[1] - r[1]], endPoint: [c[0] + r[0], c[1] + r[1]] };
+    const c2 = lt(scaled), o = Math.max(...p2(scaled)) / 2;
+    const sq = [Math.round(c2[0] - o), Math.round(c2[1] - o), Math.round(c2[0] + o), Math.round(c2[1] + o)];
+    // T5(): cropAndResize to the face tensor (256 without a mesh model), /255
+    const face = tf.div(tf.image.cropAndResize(img, [[sq[1] / h, sq[0] / w, sq[3] / h, sq[2] / w]], [0], [256, 256]), 255);
+    // bA(): resizeBilinear to the model input, x255
+    const size = model.inputs[0].shape[2];
+    const input = tf.mul(tf.image.resizeBilinear(face, [size, size], false), 255);
+    const m = model.execute(input);
+    const g = await m.find((t) => t.shape[1] === 1).data();
+    const k = await m.find((t) => t.shape[1] === 100).data();
+    const d = await m.find((t) => t.shape[1] === 1024).data();
+    // Human N5() post-processing, verbatim
+    const T = Math.trunc(200 * Math.abs(g[0] - 0.5)) / 100;
+    const gender = T > 0.1 ? (g[0] <= 0.5 ? 'female' : 'male') : 'unknown';
+    const p = (await tf.argMax(m.find((t) => t.shape[1] === 100), 1).data())[0];
+    const age = Math.round(k[p - 1] > k[p + 1] ? 10 * p - 100 * k[p - 1] : 10 * p + 100 * k[p + 1]) / 10;
+    lines.push([gender, Math.min(0.99, T), age].join(' '));
+    inputs.push(Buffer.from((await input.data()).buffer));
+    genders.push(Buffer.from(g.buffer));
+    ages.push(Buffer.from(k.buffer));
+    descs.push(Buffer.from(d.buffer));
+  }
+  fs.writeFileSync(path.join(out, 'input.f32'), Buffer.concat(inputs));
+  fs.writeFileSync(path.join(out, 'gender.f32'), Buffer.concat(genders));
+  fs.writeFileSync(path.join(out, 'age.f32'), Buffer.concat(ages));
+  fs.writeFileSync(path.join(out, 'descriptor.f32'), Buffer.concat(descs));
+  fs.writeFileSync(path.join(out, 'human.txt'), lines.join('\n') + '\n');
+}
+
+async function faceapiExpression(faceapiDir, rgb, n, w, h, out) {
+  // face-api requires '@tensorflow/tfjs' and '@tensorflow/tfjs-backend-wasm':
+  // hand it our tfjs, and an empty wasm module (it only re-exports it; the
+  // CPU backend set in main() runs everything).
+  const Module = require('module');
+  const tfjsPath = path.join(process.env.TFJS_DIR || '.', 'node_modules/@tensorflow/tfjs');
+  const load = Module._load;
+  Module._load = function (req, parent, isMain) {
+    if (req === '@tensorflow/tfjs-backend-wasm') return {};
+    if (req === '@tensorflow/tfjs') return load(tfjsPath, parent, isMain);
+    return load(req, parent, isMain);
+  };
+  const faceapi = require(path.join(faceapiDir, 'dist/face-api.node-wasm.js'));
+  Module._load = load;
+  const net = faceapi.nets.faceExpressionNet;
+  await net.loadFromDisk(path.join(faceapiDir, 'model'));
+  const batch = readRGB(rgb, n, w, h);
+  const crops = tf.unstack(batch);
+  const netInput = await faceapi.toNetInput(crops);
+  const input = netInput.toBatchTensor(112, true);
+  const scores = net.forwardInput(netInput);
+  writeF32(path.join(out, 'input.f32'), await input.data());
+  writeF32(path.join(out, 'scores.f32'), await scores.data());
+}
+
 async function main() {
   const a = process.argv.slice(2);
   await tf.setBackend('cpu');
   if (a[0] === 'objects' && a.length === 6) await objects(a[1], a[2], +a[3], +a[4], a[5]);
   else if (a[0] === 'emotion' && a.length === 7) await emotion(a[1], a[2], +a[3], +a[4], +a[5], a[6]);
-  else throw new Error('usage: see the header of tfjs_ref.js');
+  else if (a[0] === 'faceres' && a.length === 7) await faceres(a[1], a[2], +a[3], +a[4], a[5], a[6]);
+  else if (a[0] === 'faceapi-expression' && a.length === 7) {
+    await faceapiExpression(a[1], a[2], +a[3], +a[4], +a[5], a[6]);
+  } else throw new Error('usage: see the header of tfjs_ref.js');
 }
 
 main().catch((e) => { console.error('tfjs_ref: ' + (e && e.stack || e)); process.exit(1); });

@@ -24,6 +24,12 @@ const char *const scry_color_names[SCRY_COLOR_COUNT] = {
     "black", "white", "gray", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown",
 };
 
+const char *const scry_person_labels[SCRY_PERSON_COUNT] = {
+    "man", "woman", "boy", "girl", "child", "baby", "elderly",
+};
+
+const char *const scry_gender_labels[SCRY_GENDER_COUNT] = {"female", "male"};
+
 static int find(const char *const *list, int n, const char *name) {
     if (!name) return -1;
     for (int i = 0; i < n; i++)
@@ -34,3 +40,5 @@ static int find(const char *const *list, int n, const char *name) {
 int scry_coco_index(const char *label) { return find(scry_coco_labels, SCRY_COCO_COUNT, label); }
 int scry_emotion_index(const char *e) { return find(scry_emotion_labels, SCRY_EMOTION_COUNT, e); }
 int scry_color_index(const char *c) { return find(scry_color_names, SCRY_COLOR_COUNT, c); }
+int scry_person_index(const char *w) { return find(scry_person_labels, SCRY_PERSON_COUNT, w); }
+int scry_gender_index(const char *g) { return find(scry_gender_labels, SCRY_GENDER_COUNT, g); }

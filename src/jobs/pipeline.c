@@ -134,6 +134,8 @@ static void ctx_free(stage_ctx *ctx) {
     if (ctx->decoded) img_decoded_free(&ctx->dec);
     free(ctx->image_vec);
     free(ctx->stats);
+    free(ctx->faces_rows);
+    free(ctx->faces_vecs);
     free(ctx->bytes);
     image_rec_free(&ctx->rec);
 }
@@ -196,7 +198,8 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
         res->nonfatal++;
     }
     snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");
-    rc = meta_image_update_facts(p->meta, &ctx.rec, err);
+    rc = meta_image_update_facts_faces(p->meta, &ctx.rec,
+                                       ctx.faces_update.model ? &ctx.faces_update : NULL, err);
     ctx_free(&ctx);
     if (rc == SCRY_OK && p->hook) p->hook(p->hook_ctx);
     return rc;

@@ -28,10 +28,12 @@ typedef struct emotion_model emotion_model;
 typedef struct faces_model faces_model;
 typedef struct ocr_model ocr_model;
 typedef struct concepts_model concepts_model;
+typedef struct faceres_model faceres_model;
 typedef struct vision_models {
     objects_model *objects;
     emotion_model *emotion;
     faces_model *faces;         /* whole image + tiles (small faces) */
+    faceres_model *faceres;     /* age, gender, descriptor of each face */
     ocr_model *ocr;
     const concepts_model *concepts; /* borrowed (the app owns it: search uses it too) */
 } vision_models;
@@ -61,6 +63,13 @@ typedef struct stage_ctx {
     int photo_attrs;            /* IMG_ATTR_* bits: black and white, dark, ... */
     float *image_vec;           /* the photo in the learned image-text space (owned), or NULL */
     int image_vec_dim;
+    /* Face descriptors from the faces stage, written with the facts
+     * (meta_image_update_facts_faces): faces_update.model is set only when
+     * the stage finished, and its faces then replace the stored ones.
+     * faces_rows and faces_vecs own what faces_update points to. */
+    meta_faces_update faces_update;
+    meta_face *faces_rows;
+    float *faces_vecs;
     struct deferred_put *deferred;  /* a blob write still running (see below) */
 } stage_ctx;
 
@@ -84,7 +93,8 @@ typedef struct stage {
 /* Stages provided by stages_basic.c: decode, thumbnail, colors, phash. */
 extern const stage stage_decode, stage_thumbnail, stage_colors, stage_phash;
 /* Stages provided by stages_vision.c: objects (with per-object colour),
- * faces (with emotions), concepts (the learned head: concept tags and the
+ * faces (with emotions; age, gender, person word and descriptor when the
+ * faceres model is loaded), concepts (the learned head: concept tags and the
  * image-text projection, from the detector's features), ocr, caption. The
  * pipeline includes a model stage only when its model is loaded. */
 extern const stage stage_objects, stage_faces, stage_concepts, stage_ocr, stage_caption;

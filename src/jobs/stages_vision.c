@@ -1,6 +1,6 @@
 /* stages_vision.c -- the model stages: objects (COCO-80, with the colour of
- * each object), faces with their expression, text in the image (OCR), and
- * the caption composed from every fact found.
+ * each object), faces with their expression, age, gender and descriptor,
+ * text in the image (OCR), and the caption composed from every fact found.
  *
  * Detections are made on the decoded working copy; boxes are stored in the
  * original image's pixel coordinates (scaled back), so clients can draw them
@@ -13,10 +13,13 @@
 
 #include "core/labels.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
 #include "jobs/stage.h"
 #include "vision/caption.h"
 #include "vision/concepts.h"
 #include "vision/emotion.h"
+#include "vision/faceres.h"
 #include "vision/faces.h"
 #include "vision/objects.h"
 #include "vision/ocr.h"
@@ -43,6 +46,12 @@
 #define CONCEPT_TAG_MIN 0.25f
 #define CAPTION_CONCEPT_MIN 0.6f
 
+/* Faces per photo that get age, gender and a descriptor (faceres, ~7 ms of
+ * CPU each), largest first; faces narrower than FACERES_MIN_FACE_PX are
+ * skipped (they would get no person word anyway). Measured on COCO in
+ * docs/vision-faces-ocr.md. */
+#define FACES_MAX_DESCRIBED 6
+
 typedef struct vision_scratch {
     det_box *objects;
     int *object_colors;
@@ -51,7 +60,8 @@ typedef struct vision_scratch {
     relation relations[MAX_RELATIONS];
     int nrelations;
     int *person_upper;          /* upper-body clothing colour per detection (-1: none) */
-    int *face_emotions;
+    int *face_emotions;         /* per face: emotion index or -1 (not sure enough) */
+    int *face_person;           /* per face: scry_person_labels index or -1 (no word) */
     face_box *face_boxes;       /* working-copy pixels, nfaces of them */
     int nfaces;
     float *concept_probs;       /* per concept of the head, or NULL */
@@ -67,6 +77,7 @@ static void scratch_free(void *p) {
     free(vs->face_emotions);
     free(vs->face_boxes);
     free(vs->concept_probs);
+    free(vs->face_person);
     free(vs);
 }
 
@@ -101,6 +112,9 @@ static int load_emotion(const char *dir, void **out, scry_err *err) {
 static int load_faces(const char *dir, void **out, scry_err *err) {
     return faces_load(dir, (faces_model **)out, err);
 }
+static int load_faceres(const char *dir, void **out, scry_err *err) {
+    return faceres_load(dir, (faceres_model **)out, err);
+}
 static int load_ocr(const char *dir, void **out, scry_err *err) {
     return ocr_load(dir, (ocr_model **)out, err);
 }
@@ -112,9 +126,12 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
         if (orc != SCRY_OK) return cfg->vision > 0 ? orc : SCRY_OK;
     }
     int rc = load_one(cfg, OBJECTS_MODEL_FILE, load_objects, (void **)&vm->objects, err);
-    if (rc == SCRY_OK) rc = load_one(cfg, "emotion.onnx", load_emotion, (void **)&vm->emotion, err);
+    if (rc == SCRY_OK)
+        rc = load_one(cfg, EMOTION_FACEAPI_FILE, load_emotion, (void **)&vm->emotion, err);
     if (rc == SCRY_OK)
         rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
+    if (rc == SCRY_OK)
+        rc = load_one(cfg, FACERES_MODEL_FILE, load_faceres, (void **)&vm->faceres, err);
     if (rc == SCRY_OK && cfg->ocr)
         rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
     if (rc != SCRY_OK) vision_models_free(vm);
@@ -125,6 +142,7 @@ void vision_models_free(vision_models *vm) {
     objects_free(vm->objects);
     emotion_free(vm->emotion);
     faces_free(vm->faces);
+    faceres_free(vm->faceres);
     ocr_free(vm->ocr);
     memset(vm, 0, sizeof *vm);
 }
@@ -134,13 +152,69 @@ static double scale_of(const stage_ctx *ctx) {
     return ctx->dec.work.w > 0 ? (double)ctx->dec.width / ctx->dec.work.w : 1.0;
 }
 
+/* A working-copy box in original pixels, rounded as the JSON gives it. */
+static void box_px(double s, float x, float y, float w, float h, int out[4]) {
+    out[0] = (int)(x * s + 0.5);
+    out[1] = (int)(y * s + 0.5);
+    out[2] = (int)(w * s + 0.5);
+    out[3] = (int)(h * s + 0.5);
+}
+
 static json_t *box_json(double s, float x, float y, float w, float h) {
+    int px[4];
+    box_px(s, x, y, w, h, px);
     json_t *b = json_array();
-    json_array_append_new(b, json_integer((json_int_t)(x * s + 0.5)));
-    json_array_append_new(b, json_integer((json_int_t)(y * s + 0.5)));
-    json_array_append_new(b, json_integer((json_int_t)(w * s + 0.5)));
-    json_array_append_new(b, json_integer((json_int_t)(h * s + 0.5)));
+    for (int k = 0; k < 4; k++) json_array_append_new(b, json_integer(px[k]));
     return b;
+}
+
+static json_t *real3(double v) { return json_real((double)(int)(v * 1000 + 0.5) / 1000); }
+
+/* Which faces get faceres: at most FACES_MAX_DESCRIBED of those at least
+ * FACERES_MIN_FACE_PX wide, the widest first. Sets pick[i]; returns how
+ * many. */
+static int pick_described(const face_box *b, int n, int *pick) {
+    int count = 0;
+    for (int i = 0; i < n; i++) pick[i] = 0;
+    while (count < FACES_MAX_DESCRIBED) {
+        int best = -1;
+        for (int i = 0; i < n; i++)
+            if (!pick[i] && b[i].w >= FACERES_MIN_FACE_PX && (best < 0 || b[i].w > b[best].w))
+                best = i;
+        if (best < 0) break;
+        pick[best] = 1;
+        count++;
+    }
+    return count;
+}
+
+/* Age, gender, person word and descriptor of face i into f (JSON), the
+ * scratch and the next row of ctx->faces_rows. */
+static int describe_face(stage_ctx *ctx, vision_scratch *vs, const face_box *b, int i, double s,
+                         json_t *f, scry_err *err) {
+    faceres_result *r = malloc(sizeof *r);
+    if (!r) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    double t0 = scry_mono_s();
+    int rc = faceres_describe(ctx->models->faceres, &ctx->dec.work, b->x, b->y, b->w, b->h, r, err);
+    /* one run per face: /metrics gives the time per face */
+    metrics_stage("faceres", scry_mono_s() - t0, rc == SCRY_OK);
+    if (rc == SCRY_OK) {
+        json_object_set_new(f, "age", json_integer(r->age > 0 ? (json_int_t)(r->age + 0.5) : 0));
+        json_object_set_new(f, "gender", json_string(scry_gender_labels[r->gender]));
+        json_object_set_new(f, "gender_score", real3(r->gender_score));
+        int word = faceres_person_word(r, b->w);
+        if (word >= 0) json_object_set_new(f, "person", json_string(scry_person_labels[word]));
+        vs->face_person[i] = word;
+        meta_face *row = &ctx->faces_rows[ctx->faces_update.n];
+        row->face_index = i;
+        box_px(s, b->x, b->y, b->w, b->h, row->box);
+        row->dim = FACERES_DIM;
+        row->vec = ctx->faces_vecs + (size_t)ctx->faces_update.n * FACERES_DIM;
+        memcpy(row->vec, r->descriptor, sizeof r->descriptor);
+        ctx->faces_update.n++;
+    }
+    free(r);
+    return rc;
 }
 
 static int run_objects(stage_ctx *ctx, scry_err *err) {
@@ -173,7 +247,7 @@ static int run_objects(stage_ctx *ctx, scry_err *err) {
         vs->person_upper[i] = d->label == 0 ? relations_clothing(&ctx->dec.work, d, copts.gain) : -1;
         json_t *t = json_object();
         json_object_set_new(t, "label", json_string(scry_coco_labels[d->label]));
-        json_object_set_new(t, "score", json_real((double)(int)(d->score * 1000 + 0.5) / 1000));
+        json_object_set_new(t, "score", real3(d->score));
         json_object_set_new(t, "box", box_json(s, d->x, d->y, d->w, d->h));
         int c = vs->object_colors[i];
         json_object_set_new(t, "color", c >= 0 ? json_string(scry_color_names[c]) : json_null());
@@ -232,9 +306,21 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
      * an animal's or a toy's (boxes sorted by score: keep the confident). */
     if (npeople == 0)
         while (n > 0 && boxes[n - 1].score < FACES_NO_PERSON_MIN_SCORE) n--;
-    vs->face_emotions = calloc((size_t)(n ? n : 1), sizeof(int));
-    if (!vs->face_emotions) {
+    const size_t nn = (size_t)(n ? n : 1);
+    free(vs->face_emotions);
+    free(vs->face_person);
+    vs->face_emotions = calloc(nn, sizeof(int));
+    vs->face_person = calloc(nn, sizeof(int));
+    int *pick = calloc(nn, sizeof(int));
+    int ndesc = ctx->models->faceres ? pick_described(boxes, n, pick) : 0;
+    free(ctx->faces_rows);
+    free(ctx->faces_vecs);
+    ctx->faces_update = (meta_faces_update){0};
+    ctx->faces_rows = calloc((size_t)(ndesc ? ndesc : 1), sizeof *ctx->faces_rows);
+    ctx->faces_vecs = malloc((size_t)(ndesc ? ndesc : 1) * FACERES_DIM * sizeof(float));
+    if (!vs->face_emotions || !vs->face_person || !pick || !ctx->faces_rows || !ctx->faces_vecs) {
         free(boxes);
+        free(pick);
         return scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
     double s = scale_of(ctx);
@@ -243,8 +329,9 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
         const face_box *b = &boxes[i];
         json_t *f = json_object();
         json_object_set_new(f, "box", box_json(s, b->x, b->y, b->w, b->h));
-        json_object_set_new(f, "score", json_real((double)(int)(b->score * 1000 + 0.5) / 1000));
+        json_object_set_new(f, "score", real3(b->score));
         vs->face_emotions[i] = -1;
+        vs->face_person[i] = -1;
         if (ctx->models->emotion) {
             float scores[SCRY_EMOTION_COUNT];
             rc = emotion_classify(ctx->models->emotion, &ctx->dec.work, b->x, b->y, b->w, b->h,
@@ -254,22 +341,34 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
                 json_object_set_new(f, "emotion", json_string(scry_emotion_labels[top]));
                 json_t *sc = json_object();
                 for (int e = 0; e < SCRY_EMOTION_COUNT; e++)
-                    json_object_set_new(sc, scry_emotion_labels[e],
-                                        json_real((double)(int)(scores[e] * 1000 + 0.5) / 1000));
+                    json_object_set_new(sc, scry_emotion_labels[e], real3(scores[e]));
                 json_object_set_new(f, "scores", sc);
                 if (scores[top] >= CAPTION_EMOTION_MIN) vs->face_emotions[i] = top;
             }
         }
+        if (rc == SCRY_OK && pick[i]) rc = describe_face(ctx, vs, b, i, s, f, err);
         json_array_append_new(faces, f);
     }
     vs->nfaces = rc == SCRY_OK ? n : 0;
     free(vs->face_boxes);
     vs->face_boxes = boxes;     /* kept: the caption stage reads their sizes */
+    free(pick);
     if (rc == SCRY_OK) {
         free(ctx->rec.faces_json);
         ctx->rec.faces_json = json_dumps(faces, JSON_COMPACT);
+        if (!ctx->rec.faces_json) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
     json_decref(faces);
+    /* The faces found now replace the stored ones (with their descriptors,
+     * none without the faceres model: the old ones would name faces that
+     * faces_json no longer lists). */
+    if (rc == SCRY_OK) {
+        ctx->faces_update.model = FACERES_MODEL_NAME;
+        ctx->faces_update.dim = FACERES_DIM;
+        ctx->faces_update.faces = ctx->faces_rows;
+    } else {
+        ctx->faces_update = (meta_faces_update){0};
+    }
     return rc;
 }
 
@@ -352,7 +451,7 @@ static int run_ocr(stage_ctx *ctx, scry_err *err) {
         json_t *t = json_string(words[i].text ? words[i].text : "");
         json_object_set_new(w, "text", t ? t : json_string("?"));
         json_object_set_new(w, "box", box_json(s, words[i].x, words[i].y, words[i].w, words[i].h));
-        json_object_set_new(w, "conf", json_real((double)(int)(words[i].conf * 1000 + 0.5) / 1000));
+        json_object_set_new(w, "conf", real3(words[i].conf));
         json_array_append_new(arr, w);
     }
     free(ctx->rec.text);

@@ -54,7 +54,9 @@ typedef struct image_rec {
     char *colors_json;          /* JSON array [{"name","hex","fraction"}] */
     char *caption;
     char *tags_json;            /* JSON array [{"label","score","box":[x,y,w,h],"color"}] */
-    char *faces_json;           /* JSON array [{"box","emotion","scores":{...}}] */
+    char *faces_json;           /* JSON array [{"box","score","emotion","scores":{...},
+                                   "age","gender","gender_score","person"}]; the last
+                                   four only for described faces (meta_faces_*) */
     char *text;                 /* OCR text, words joined by spaces */
     char *text_json;            /* JSON array of words with boxes */
     uint64_t phash;             /* 64-bit perceptual hash; valid when has_phash */
@@ -173,6 +175,59 @@ int meta_vector_each(meta_db *db, const char *model,
  * SCRY_ECORRUPT when stored with another dimension. */
 int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
                     scry_err *err);
+
+/* ---- faces ------------------------------------------------------------- */
+
+/* One described face of an image: its descriptor under a model (e.g.
+ * FACERES_MODEL_NAME), where it is, and a face id that is its identity.
+ *
+ * Identity: face_id is an integer that is never reused (AUTOINCREMENT), so
+ * anything attached to a face later (a person, a name: issue 10) can key on
+ * it. Re-indexing an image replaces its faces, but a new face that lies
+ * where an old one was (box IoU >= META_FACE_SAME_IOU; greedy, in the new
+ * faces' order) keeps the old face_id and only gets its new descriptor and
+ * index; old faces matched by none are deleted, new ones get new ids.
+ * Deleting the image deletes its faces. */
+#define META_FACE_SAME_IOU 0.5
+
+typedef struct meta_face {
+    int64_t face_id;
+    int64_t image_rowid;
+    int face_index;             /* index of the face in the image's faces_json */
+    int box[4];                 /* x, y, w, h in original pixels (faces_json's box) */
+    int dim;
+    float *vec;                 /* dim floats; owned by the record from a getter */
+} meta_face;
+
+/* A replacement set: every face of an image under one model. vec of each
+ * face is borrowed (dim floats); face_id is ignored on input. */
+typedef struct meta_faces_update {
+    const char *model;
+    int dim;
+    const meta_face *faces;
+    int n;                      /* 0: the image has no described face any more */
+} meta_faces_update;
+
+/* Replace the image's faces of u->model with u's (identities kept as above).
+ * SCRY_ENOTFOUND when no image has that rowid. */
+int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err);
+/* meta_image_update_facts and, in the same transaction, meta_faces_put for
+ * that image when faces is not NULL (NULL leaves its faces as they are). */
+int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
+                                  const meta_faces_update *faces, scry_err *err);
+/* The image's faces of a model in face_index order. *out malloc'ed (NULL
+ * when n == 0): free with meta_faces_free. */
+int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
+                   scry_err *err);
+/* One face by id (any model). SCRY_ENOTFOUND when absent. Free out->vec. */
+int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err);
+void meta_faces_free(meta_face *faces, int n);
+/* Calls fn for every face of the model in face_id order, in pages read under
+ * the lock and handed out without it (as meta_vector_each). A non-zero
+ * return from fn stops the walk and is returned; f is valid during the call. */
+int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
+                   void *ctx, scry_err *err);
+int64_t meta_face_count(meta_db *db, const char *model);
 
 /* Change feed: calls fn for every image row updated after since_ms (ms since
  * the epoch), oldest change first, and sets *last_ms to the newest

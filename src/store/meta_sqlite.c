@@ -35,8 +35,15 @@
  *                     indexed text is derived (labels pulled out of JSON,
  *                     filenames split into words), not a copy of a column.
  *
- * Foreign keys (ON DELETE CASCADE) remove an image's items and vectors with
- * it; the FTS row is removed explicitly in the same transaction.
+ *   v3  faces         one row per described face: face_id (INTEGER PRIMARY KEY
+ *                     AUTOINCREMENT: an identity never reused, for people
+ *                     later), image_rowid, face_index into faces_json,
+ *                     model, box in original pixels, float32 descriptor.
+ *                     Replaced per image and model by meta_faces_put, which
+ *                     keeps the face_id of a face that stayed in place.
+ *
+ * Foreign keys (ON DELETE CASCADE) remove an image's items, vectors and
+ * faces with it; the FTS row is removed explicitly in the same transaction.
  *
  * Statements are prepared once, lazily, and kept (SQLITE_PREPARE_PERSISTENT);
  * after each use they are reset and their bindings cleared. */
@@ -129,6 +136,20 @@ static const char *const migrations[] = {
     ");",
     /* v1 -> v2: the search catalog's change feed reads rows by updated_at. */
     "CREATE INDEX images_updated ON images(updated_at, rowid);",
+    /* v2 -> v3: face descriptors (age/gender model), with a stable face id. */
+    "CREATE TABLE faces ("
+    "  face_id     INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  image_rowid INTEGER NOT NULL REFERENCES images(rowid) ON DELETE CASCADE,"
+    "  face_index  INTEGER NOT NULL,"
+    "  model       TEXT NOT NULL,"
+    "  x INTEGER NOT NULL, y INTEGER NOT NULL, w INTEGER NOT NULL, h INTEGER NOT NULL,"
+    "  dim         INTEGER NOT NULL,"
+    "  vec         BLOB NOT NULL,"
+    "  created_at  INTEGER NOT NULL,"
+    "  updated_at  INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX faces_image ON faces(image_rowid, model);"
+    "CREATE INDEX faces_model ON faces(model, face_id);",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
 
@@ -149,6 +170,8 @@ enum {
     S_IMG_KEY, S_IMG_SET_STATUS, S_IMG_DELETE, S_SHA_IN_USE,
     S_FTS_DELETE, S_FTS_INSERT, S_FTS_SEARCH,
     S_VEC_PUT, S_VEC_CHUNK,
+    S_FACE_OLD, S_FACE_INSERT, S_FACE_UPDATE, S_FACE_DELETE, S_FACE_OF_IMAGE, S_FACE_BY_ID,
+    S_FACE_CHUNK, S_FACE_COUNT, S_IMG_EXISTS,
     S_JOB_INSERT, S_JOB_GET, S_JOB_LIST, S_JOB_ERRORS, S_JOB_RUNNING, S_JOB_COUNT,
     S_JOB_SETTLE, S_JOB_TOTAL, S_JOB_FAIL, S_JOB_FAIL_ITEMS, S_JOB_FAIL_IMAGES,
     S_ITEM_INSERT, S_ITEM_INSERT_ALL, S_ITEM_NEXT, S_ITEM_START, S_ITEM_STAGE, S_ITEM_FINISH,
@@ -191,6 +214,21 @@ static const char *const sql_text[S_COUNT] = {
                   " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_VEC_CHUNK] = "SELECT image_rowid, dim, vec FROM image_vectors WHERE model = ?1 AND"
                     " image_rowid > ?2 ORDER BY image_rowid LIMIT ?3",
+#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec"
+    [S_FACE_OLD] = "SELECT face_id, x, y, w, h FROM faces WHERE image_rowid = ?1 AND model = ?2"
+                   " ORDER BY face_id",
+    [S_FACE_INSERT] = "INSERT INTO faces(image_rowid, face_index, model, x, y, w, h, dim, vec,"
+                      " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    [S_FACE_UPDATE] = "UPDATE faces SET face_index = ?2, x = ?3, y = ?4, w = ?5, h = ?6, dim = ?7,"
+                      " vec = ?8, updated_at = ?9 WHERE face_id = ?1",
+    [S_FACE_DELETE] = "DELETE FROM faces WHERE face_id = ?1",
+    [S_FACE_OF_IMAGE] = "SELECT " FACE_COLS " FROM faces WHERE image_rowid = ?1 AND model = ?2"
+                        " ORDER BY face_index, face_id",
+    [S_FACE_BY_ID] = "SELECT " FACE_COLS " FROM faces WHERE face_id = ?1",
+    [S_FACE_CHUNK] = "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND face_id > ?2"
+                     " ORDER BY face_id LIMIT ?3",
+    [S_FACE_COUNT] = "SELECT count(*) FROM faces WHERE model = ?1",
+    [S_IMG_EXISTS] = "SELECT 1 FROM images WHERE rowid = ?1",
     [S_JOB_INSERT] = "INSERT INTO jobs(id, kind, total, created_at, updated_at)"
                      " VALUES(?1, ?2, ?3, ?4, ?4)",
     [S_JOB_GET] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
@@ -854,13 +892,18 @@ static int json_ok(const char *text, const char *what, scry_err *err) {
     return SCRY_OK;
 }
 
-int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
+static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u, scry_err *err);
+static int faces_update_ok(const meta_faces_update *u, scry_err *err);
+
+int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
+                                  const meta_faces_update *faces, scry_err *err) {
     int rc;
     if ((rc = json_ok(r->exif_json, "exif_json", err)) != SCRY_OK ||
         (rc = json_ok(r->colors_json, "colors_json", err)) != SCRY_OK ||
         (rc = json_ok(r->tags_json, "tags_json", err)) != SCRY_OK ||
         (rc = json_ok(r->faces_json, "faces_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->text_json, "text_json", err)) != SCRY_OK)
+        (rc = json_ok(r->text_json, "text_json", err)) != SCRY_OK ||
+        (faces && (rc = faces_update_ok(faces, err)) != SCRY_OK))
         return rc;
     if (r->status[0] && strcmp(r->status, "pending") && strcmp(r->status, "ready") &&
         strcmp(r->status, "failed"))
@@ -903,6 +946,7 @@ int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
     rc = run(db, s, "update image", err);
     if (rc == SCRY_OK) rc = fts_refresh(db, rowid, filename, r, err);
     free(filename);
+    if (rc == SCRY_OK && faces) rc = faces_put_locked(db, rowid, faces, err);
     if (rc != SCRY_OK) goto fail;
     if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
 fail:
@@ -910,6 +954,10 @@ fail:
 out:
     unlock(db);
     return rc;
+}
+
+int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
+    return meta_image_update_facts_faces(db, r, NULL, err);
 }
 
 /* "" when no image references sha any more, else sha itself. */
@@ -1183,6 +1231,263 @@ int meta_vector_each(meta_db *db, const char *model,
         if (got < VEC_CHUNK) return SCRY_OK;
         after = rowids[got - 1];
     }
+}
+
+/* ---- faces ----------------------------------------------------------------- */
+
+static int faces_update_ok(const meta_faces_update *u, scry_err *err) {
+    if (!u->model || !*u->model || u->n < 0 || (u->n > 0 && (!u->faces || u->dim <= 0)) ||
+        u->dim > 65536)
+        return scry_fail(err, SCRY_EINVAL, "bad face descriptor arguments");
+    for (int i = 0; i < u->n; i++)
+        if (!u->faces[i].vec || u->faces[i].face_index < 0)
+            return scry_fail(err, SCRY_EINVAL, "face %d has no descriptor or index", i);
+    return SCRY_OK;
+}
+
+static double box_iou(const int a[4], const int b[4]) {
+    double x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
+    double x1 = a[0] + a[2] < b[0] + b[2] ? a[0] + a[2] : b[0] + b[2];
+    double y1 = a[1] + a[3] < b[1] + b[3] ? a[1] + a[3] : b[1] + b[3];
+    double in = (x1 > x0 ? x1 - x0 : 0) * (y1 > y0 ? y1 - y0 : 0);
+    double un = (double)a[2] * a[3] + (double)b[2] * b[3] - in;
+    return un > 0 ? in / un : 0;
+}
+
+#define MAX_OLD_FACES 1024
+
+/* Inside a transaction: replace the image's faces of u->model, keeping the
+ * face_id of each old face that a new one overlaps (meta.h). */
+static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u,
+                            scry_err *err) {
+    struct { int64_t id; int box[4]; int taken; } *old = NULL;
+    int nold = 0, cap = 0, rc = SCRY_OK, src;
+    sqlite3_stmt *s = st(db, S_FACE_OLD, err);
+    if (!s) return PREP_FAILED;
+    sqlite3_bind_int64(s, 1, rowid);
+    sqlite3_bind_text(s, 2, u->model, -1, SQLITE_TRANSIENT);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && nold < MAX_OLD_FACES) {
+        if (nold == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(old, (size_t)cap * sizeof *old);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
+            old = p;
+        }
+        old[nold].id = sqlite3_column_int64(s, 0);
+        for (int k = 0; k < 4; k++) old[nold].box[k] = sqlite3_column_int(s, 1 + k);
+        old[nold++].taken = 0;
+    }
+    if (rc == SCRY_OK && src != SQLITE_ROW && src != SQLITE_DONE) rc = db_fail(db, err, src, "faces");
+    done(s);
+    int64_t now = scry_now_ms();
+    int64_t *keep = rc == SCRY_OK ? calloc((size_t)(u->n ? u->n : 1), sizeof *keep) : NULL;
+    if (rc == SCRY_OK && !keep) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
+    for (int i = 0; rc == SCRY_OK && i < u->n; i++) {
+        int best = -1;
+        double bi = META_FACE_SAME_IOU;
+        for (int j = 0; j < nold; j++) {
+            double v = old[j].taken ? 0 : box_iou(u->faces[i].box, old[j].box);
+            if (v >= bi) bi = v, best = j;
+        }
+        if (best >= 0) old[best].taken = 1, keep[i] = old[best].id;
+    }
+    /* Old faces nobody took go first, then the kept ones are rewritten and
+     * the rest inserted. */
+    for (int j = 0; rc == SCRY_OK && j < nold; j++) {
+        if (old[j].taken) continue;
+        if (!(s = st(db, S_FACE_DELETE, err))) { rc = PREP_FAILED; break; }
+        sqlite3_bind_int64(s, 1, old[j].id);
+        rc = run(db, s, "delete face", err);
+    }
+    for (int i = 0; rc == SCRY_OK && i < u->n; i++) {
+        const meta_face *f = &u->faces[i];
+        int bytes = u->dim * (int)sizeof(float);
+        if (keep[i]) {
+            if (!(s = st(db, S_FACE_UPDATE, err))) { rc = PREP_FAILED; break; }
+            sqlite3_bind_int64(s, 1, keep[i]);
+            sqlite3_bind_int(s, 2, f->face_index);
+            for (int k = 0; k < 4; k++) sqlite3_bind_int(s, 3 + k, f->box[k]);
+            sqlite3_bind_int(s, 7, u->dim);
+            sqlite3_bind_blob(s, 8, f->vec, bytes, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(s, 9, now);
+            rc = run(db, s, "update face", err);
+        } else {
+            if (!(s = st(db, S_FACE_INSERT, err))) { rc = PREP_FAILED; break; }
+            sqlite3_bind_int64(s, 1, rowid);
+            sqlite3_bind_int(s, 2, f->face_index);
+            sqlite3_bind_text(s, 3, u->model, -1, SQLITE_TRANSIENT);
+            for (int k = 0; k < 4; k++) sqlite3_bind_int(s, 4 + k, f->box[k]);
+            sqlite3_bind_int(s, 8, u->dim);
+            sqlite3_bind_blob(s, 9, f->vec, bytes, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(s, 10, now);
+            src = sqlite3_step(s);
+            if (src == SQLITE_CONSTRAINT_FOREIGNKEY)
+                rc = scry_fail(err, SCRY_ENOTFOUND, "image #%lld not found", (long long)rowid);
+            else if (src != SQLITE_DONE) rc = db_fail(db, err, src, "insert face");
+            done(s);
+        }
+    }
+    free(keep);
+    free(old);
+    return rc;
+}
+
+int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
+    if (!u) return scry_fail(err, SCRY_EINVAL, "no faces");
+    int rc = faces_update_ok(u, err);
+    if (rc != SCRY_OK) return rc;
+    lock(db);
+    if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
+    sqlite3_stmt *s = st(db, S_IMG_EXISTS, err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, image_rowid);
+    int src = sqlite3_step(s);
+    done(s);
+    if (src != SQLITE_ROW) {
+        rc = src == SQLITE_DONE
+                 ? scry_fail(err, SCRY_ENOTFOUND, "image #%lld not found", (long long)image_rowid)
+                 : db_fail(db, err, src, "find image");
+        goto fail;
+    }
+    if ((rc = faces_put_locked(db, image_rowid, u, err)) != SCRY_OK) goto fail;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+/* Row (FACE_COLS order) -> f with an owned copy of the vector. */
+static int read_face(sqlite3_stmt *s, meta_face *f, scry_err *err) {
+    memset(f, 0, sizeof *f);
+    f->face_id = sqlite3_column_int64(s, 0);
+    f->image_rowid = sqlite3_column_int64(s, 1);
+    f->face_index = sqlite3_column_int(s, 2);
+    for (int k = 0; k < 4; k++) f->box[k] = sqlite3_column_int(s, 3 + k);
+    f->dim = sqlite3_column_int(s, 7);
+    int bytes = sqlite3_column_bytes(s, 8);
+    if (f->dim <= 0 || bytes != f->dim * (int)sizeof(float))
+        return scry_fail(err, SCRY_ECORRUPT, "face #%lld: %d bytes for dim %d",
+                         (long long)f->face_id, bytes, f->dim);
+    f->vec = malloc((size_t)bytes);
+    if (!f->vec) return scry_fail(err, SCRY_ENOMEM, "out of memory (face)");
+    memcpy(f->vec, sqlite3_column_blob(s, 8), (size_t)bytes);
+    return SCRY_OK;
+}
+
+void meta_faces_free(meta_face *faces, int n) {
+    if (!faces) return;
+    for (int i = 0; i < n; i++) free(faces[i].vec);
+    free(faces);
+}
+
+int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
+                   scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!model) return scry_fail(err, SCRY_EINVAL, "no face model");
+    int rc = SCRY_OK, src, got = 0, cap = 0;
+    meta_face *arr = NULL;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_FACE_OF_IMAGE, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    sqlite3_bind_int64(s, 1, image_rowid);
+    sqlite3_bind_text(s, 2, model, -1, SQLITE_TRANSIENT);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            cap = cap ? cap * 2 : 8;
+            void *p = realloc(arr, (size_t)cap * sizeof *arr);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
+            arr = p;
+        }
+        if ((rc = read_face(s, &arr[got], err)) != SCRY_OK) break;
+        got++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "faces of image");
+    done(s);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        meta_faces_free(arr, got);
+        return rc;
+    }
+    if (!got) {
+        free(arr);
+        arr = NULL;
+    }
+    *out = arr;
+    *n = got;
+    return SCRY_OK;
+}
+
+int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_FACE_BY_ID, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    sqlite3_bind_int64(s, 1, face_id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) rc = read_face(s, out, err);
+    else if (src == SQLITE_DONE)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "face #%lld not found", (long long)face_id);
+    else rc = db_fail(db, err, src, "face");
+    done(s);
+    unlock(db);
+    return rc;
+}
+
+#define FACE_CHUNK 256
+
+int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
+                   void *ctx, scry_err *err) {
+    if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad face walk arguments");
+    meta_face *page = calloc(FACE_CHUNK, sizeof *page);
+    if (!page) return scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
+    int64_t after = 0;
+    int rc = SCRY_OK;
+    for (;;) {
+        int got = 0, src;
+        lock(db);
+        sqlite3_stmt *s = st(db, S_FACE_CHUNK, err);
+        if (!s) {
+            unlock(db);
+            rc = PREP_FAILED;
+            break;
+        }
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, after);
+        sqlite3_bind_int(s, 3, FACE_CHUNK);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if ((rc = read_face(s, &page[got], err)) != SCRY_OK) break;
+            got++;
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "walk faces");
+        done(s);
+        unlock(db);
+        for (int i = 0; rc == SCRY_OK && i < got; i++) {
+            int r = fn(&page[i], ctx);
+            if (r != 0) rc = r;
+        }
+        if (got) after = page[got - 1].face_id;
+        for (int i = 0; i < got; i++) free(page[i].vec), page[i].vec = NULL;
+        if (rc != SCRY_OK || got < FACE_CHUNK) break;
+    }
+    free(page);
+    return rc;
+}
+
+int64_t meta_face_count(meta_db *db, const char *model) {
+    int64_t n = -1;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_FACE_COUNT, NULL);
+    if (s) {
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    }
+    done(s);
+    unlock(db);
+    return n;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */

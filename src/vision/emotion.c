@@ -1,8 +1,8 @@
 /* emotion.c -- see emotion.h.
  *
- * The two resampling steps follow TF.js's CPU kernels (cropAndResize and the
- * legacy resizeBilinear) with their double-precision arithmetic, so the
- * tensor we feed matches Human's to float rounding. */
+ * The resampling steps are TF.js's CPU kernels (vision/facecrop.h), so the
+ * tensor we feed matches Human's (face-api's) to float rounding. The mirror
+ * view rides in the same batch as the face itself: one ONNX run per call. */
 #include "vision/emotion.h"
 
 #include <math.h>
@@ -10,21 +10,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vision/facecrop.h"
 #include "vision/onnx.h"
 
 struct emotion_model {
     onnx_model *net;
+    int kind;
+    int flip;                   /* average with the mirrored face */
 };
 
 #define S EMOTION_INPUT_SIZE
-#define CROP 256   /* Human's intermediate face tensor side */
+#define FS EMOTION_FACEAPI_SIZE
+
+/* face-api's softmax order (neutral, happy, sad, angry, fearful, disgusted,
+ * surprised) -> scry_emotion_labels */
+static const int faceapi_to_ours[SCRY_EMOTION_COUNT] = {6, 3, 4, 0, 2, 1, 5};
 
 int emotion_load(const char *models_dir, emotion_model **out, scry_err *err) {
+    return emotion_load_kind(models_dir, EMOTION_FACEAPI, out, err);
+}
+
+int emotion_load_kind(const char *models_dir, int kind, emotion_model **out, scry_err *err) {
     *out = NULL;
+    if (kind != EMOTION_FACEAPI && kind != EMOTION_MINI_XCEPTION)
+        return scry_fail(err, SCRY_EINVAL, "emotion: unknown model kind %d", kind);
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", models_dir, EMOTION_MODEL_FILE);
+    snprintf(path, sizeof path, "%s/%s", models_dir,
+             kind == EMOTION_FACEAPI ? EMOTION_FACEAPI_FILE : EMOTION_MODEL_FILE);
     emotion_model *m = calloc(1, sizeof *m);
     if (!m) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    m->kind = kind;
+    m->flip = kind == EMOTION_FACEAPI;
     int rc = onnx_model_load(path, &m->net, err);
     if (rc) {
         free(m);
@@ -40,6 +56,8 @@ int emotion_load(const char *models_dir, emotion_model **out, scry_err *err) {
     return SCRY_OK;
 }
 
+void emotion_set_flip(emotion_model *m, int on) { m->flip = on != 0; }
+
 void emotion_free(emotion_model *m) {
     if (!m) return;
     onnx_model_free(m->net);
@@ -47,70 +65,82 @@ void emotion_free(emotion_model *m) {
 }
 
 /* Human's grey conversion and normalisation of one RGB sample in 0..255. */
-static float grey_norm(const double rgb[3]) {
+static float grey_norm(const float rgb[3]) {
     double g = (rgb[0] / 255.0) * 0.2989 + (rgb[1] / 255.0) * 0.587 + (rgb[2] / 255.0) * 0.114;
     return (float)((g - 0.5) * 2.0);
-}
-
-/* Bilinear sample at (fy, fx) with floor/ceil neighbours, as TF.js does. */
-static void sample(const img_rgb *img, double fy, double fx, double rgb[3]) {
-    int y0 = (int)floor(fy), y1 = (int)ceil(fy), x0 = (int)floor(fx), x1 = (int)ceil(fx);
-    if (y1 > img->h - 1) y1 = img->h - 1;
-    if (x1 > img->w - 1) x1 = img->w - 1;
-    double wy = fy - y0, wx = fx - x0;
-    const size_t stride = (size_t)img->w * 3;
-    const uint8_t *r0 = img->px + (size_t)y0 * stride, *r1 = img->px + (size_t)y1 * stride;
-    for (int c = 0; c < 3; c++) {
-        double top = r0[x0 * 3 + c] + ((double)r0[x1 * 3 + c] - r0[x0 * 3 + c]) * wx;
-        double bot = r1[x0 * 3 + c] + ((double)r1[x1 * 3 + c] - r1[x0 * 3 + c]) * wx;
-        rgb[c] = top + (bot - top) * wy;
-    }
 }
 
 void emotion_prepare_crop(const img_rgb *face, float *out) {
     const double ry = (double)face->h / S, rx = (double)face->w / S;
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) {
-            double rgb[3];
-            sample(face, ry * i, rx * j, rgb);
+            float rgb[3];
+            facecrop_pixel(face, ry * i, rx * j, rgb);
             out[i * S + j] = grey_norm(rgb);
         }
 }
 
 void emotion_prepare_box(const img_rgb *img, float x, float y, float w, float h, float *out) {
-    /* Human: enlarge by detector.scale about the centre, square on the
-     * longer side, round the corners (JS Math.round). */
-    double cx = x + w / 2.0, cy = y + h / 2.0;
-    double half = fmax(w * (double)EMOTION_BOX_SCALE, h * (double)EMOTION_BOX_SCALE) / 2.0;
-    double sx = floor(cx - half + 0.5), sy = floor(cy - half + 0.5);
-    double ex = floor(cx + half + 0.5), ey = floor(cy + half + 0.5);
-    /* cropAndResize box, normalised in float32 as the tensor holds it */
-    float y1n = (float)(sy / img->h), x1n = (float)(sx / img->w);
-    float y2n = (float)(ey / img->h), x2n = (float)(ex / img->w);
-    double hs = ((double)y2n - y1n) * (img->h - 1) / (CROP - 1);
-    double ws = ((double)x2n - x1n) * (img->w - 1) / (CROP - 1);
-    const int step = CROP / S;   /* legacy resize 256->64 reads crop pixel 4i exactly */
-    for (int i = 0; i < S; i++) {
-        double fy = (double)y1n * (img->h - 1) + (double)(i * step) * hs;
-        for (int j = 0; j < S; j++) {
-            double fx = (double)x1n * (img->w - 1) + (double)(j * step) * ws;
-            double rgb[3] = {0, 0, 0};   /* extrapolation value: black */
-            if (fy >= 0 && fy <= img->h - 1 && fx >= 0 && fx <= img->w - 1) sample(img, fy, fx, rgb);
-            out[i * S + j] = grey_norm(rgb);
-        }
-    }
+    /* Human's face tensor (facecrop.h), then its legacy resize 256 -> 64,
+     * which reads crop pixel 4i exactly: only those pixels are sampled. */
+    double sq[4];
+    facecrop_square(x, y, w, h, EMOTION_BOX_SCALE, sq);
+    float rgb[S * S * 3];
+    facecrop_sample(img, sq, FACECROP_SIDE, FACECROP_SIDE / S, S, rgb);
+    for (int i = 0; i < S * S; i++) out[i] = grey_norm(rgb + i * 3);
 }
 
+void emotion_prepare_crop_faceapi(const img_rgb *face, float *out) {
+    /* toBatchTensor(112): the crop (square here; padToSquare pads a
+     * non-square one) resized with TF's legacy resizeBilinear on 0..255 */
+    const double ry = (double)face->h / FS, rx = (double)face->w / FS;
+    for (int i = 0; i < FS; i++)
+        for (int j = 0; j < FS; j++) facecrop_pixel(face, ry * i, rx * j, out + ((size_t)i * FS + j) * 3);
+}
+
+void emotion_prepare_box_faceapi(const img_rgb *img, float x, float y, float w, float h,
+                                 float *out) {
+    double sq[4];
+    facecrop_square(x, y, w, h, EMOTION_FACEAPI_BOX_SCALE, sq);
+    facecrop_sample(img, sq, FS, 1, FS, out);
+}
+
+/* Input values per face for the model's kind. */
+static size_t input_size(const emotion_model *m) {
+    return m->kind == EMOTION_FACEAPI ? (size_t)FS * FS * 3 : (size_t)S * S;
+}
+
+/* The mirror image of one prepared input (rows of w pixels of ch values). */
+static void mirror(const float *in, float *out, int side, int ch) {
+    for (int i = 0; i < side; i++)
+        for (int j = 0; j < side; j++)
+            for (int c = 0; c < ch; c++)
+                out[((size_t)i * side + j) * ch + c] = in[((size_t)i * side + (side - 1 - j)) * ch + c];
+}
+
+/* Run n prepared inputs (with room for n more after them when m->flip) and
+ * write n softmaxes in our label order. */
 static int run(emotion_model *m, float *input, int n, float *scores, scry_err *err) {
-    onnx_tensor in = {.data = input, .rank = 4, .shape = {n, S, S, 1}};
+    const int side = m->kind == EMOTION_FACEAPI ? FS : S, ch = m->kind == EMOTION_FACEAPI ? 3 : 1;
+    const size_t one = input_size(m);
+    int views = m->flip ? 2 : 1;
+    if (m->flip)
+        for (int i = 0; i < n; i++) mirror(input + i * one, input + (size_t)(n + i) * one, side, ch);
+    onnx_tensor in = {.data = input, .rank = 4, .shape = {(int64_t)n * views, side, side, ch}};
     onnx_tensor out = {0};
     int rc = onnx_run(m->net, &in, 1, &out, 1, err);
     if (rc) return rc;
-    if (onnx_tensor_count(&out) != (size_t)n * SCRY_EMOTION_COUNT) {
+    if (onnx_tensor_count(&out) != (size_t)n * views * SCRY_EMOTION_COUNT) {
         onnx_tensor_free(&out);
         return scry_fail(err, SCRY_ECORRUPT, "emotion: unexpected output size");
     }
-    memcpy(scores, out.data, (size_t)n * SCRY_EMOTION_COUNT * sizeof(float));
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < SCRY_EMOTION_COUNT; k++) {
+            float v = out.data[i * SCRY_EMOTION_COUNT + k];
+            if (views == 2) v = (v + out.data[(n + i) * SCRY_EMOTION_COUNT + k]) / 2;
+            int to = m->kind == EMOTION_FACEAPI ? faceapi_to_ours[k] : k;
+            scores[i * SCRY_EMOTION_COUNT + to] = v;
+        }
     onnx_tensor_free(&out);
     return SCRY_OK;
 }
@@ -121,9 +151,10 @@ int emotion_classify(emotion_model *m, const img_rgb *img, float x, float y, flo
                      float scores[SCRY_EMOTION_COUNT], scry_err *err) {
     if (!valid(img)) return scry_fail(err, SCRY_EINVAL, "emotion: empty image");
     if (!(w > 0) || !(h > 0)) return scry_fail(err, SCRY_EINVAL, "emotion: empty face box");
-    float *input = malloc(S * S * sizeof(float));
+    float *input = malloc(2 * input_size(m) * sizeof(float));
     if (!input) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    emotion_prepare_box(img, x, y, w, h, input);
+    if (m->kind == EMOTION_FACEAPI) emotion_prepare_box_faceapi(img, x, y, w, h, input);
+    else emotion_prepare_box(img, x, y, w, h, input);
     int rc = run(m, input, 1, scores, err);
     free(input);
     return rc;
@@ -134,9 +165,13 @@ int emotion_classify_crops(emotion_model *m, const img_rgb *faces, int n, float 
     if (n < 1) return scry_fail(err, SCRY_EINVAL, "emotion: no faces");
     for (int i = 0; i < n; i++)
         if (!valid(&faces[i])) return scry_fail(err, SCRY_EINVAL, "emotion: empty face %d", i);
-    float *input = malloc((size_t)n * S * S * sizeof(float));
+    const size_t one = input_size(m);
+    float *input = malloc(2 * (size_t)n * one * sizeof(float));
     if (!input) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    for (int i = 0; i < n; i++) emotion_prepare_crop(&faces[i], input + (size_t)i * S * S);
+    for (int i = 0; i < n; i++) {
+        if (m->kind == EMOTION_FACEAPI) emotion_prepare_crop_faceapi(&faces[i], input + i * one);
+        else emotion_prepare_crop(&faces[i], input + i * one);
+    }
     int rc = run(m, input, n, scores, err);
     free(input);
     return rc;

@@ -1,6 +1,7 @@
 /* Unit tests for store/meta on SQLite: schema and migrations, uploads, facts
  * and FTS5 search (incl. hostile input), the job/item lifecycle with crash
- * recovery, deletion with blob orphan reporting, vectors, stats, and
+ * recovery, deletion with blob orphan reporting, vectors, face descriptors
+ * (identity kept across re-indexing, gone with the image), stats, and
  * concurrent claiming from threads sharing one handle and from threads with
  * their own connection (as separate processes would). Real database files in
  * a temp dir; nothing mocked. */
@@ -127,8 +128,8 @@ static void test_open_schema_and_reopen(void **state) {
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "wal");
     sqlite3_finalize(s);
-    const char *tables[] = {"images", "jobs", "job_items", "image_vectors", "images_fts"};
-    for (size_t i = 0; i < 5; i++) {
+    const char *tables[] = {"images", "jobs", "job_items", "image_vectors", "images_fts", "faces"};
+    for (size_t i = 0; i < 6; i++) {
         assert_int_equal(sqlite3_prepare_v2(c, "SELECT count(*) FROM sqlite_schema WHERE name=?",
                                             -1, &s, NULL), SQLITE_OK);
         sqlite3_bind_text(s, 1, tables[i], -1, SQLITE_STATIC);
@@ -920,6 +921,112 @@ static void test_vectors_put_each(void **state) {
     free(namebuf);
 }
 
+/* ---- faces -------------------------------------------------------------------------- */
+
+/* A face of box (x, y, w, h) with a descriptor whose values are tag + k. */
+static meta_face face_at(int index, int x, int y, int w, int h, float *vec, float tag) {
+    for (int k = 0; k < 16; k++) vec[k] = tag + (float)k;
+    return (meta_face){.face_index = index, .box = {x, y, w, h}, .dim = 16, .vec = vec};
+}
+
+static int count_faces(const meta_face *fc, void *ctx) {
+    int *n = ctx;
+    if (fc->dim != 16 || fc->vec[1] != fc->vec[0] + 1) return 7;
+    (*n)++;
+    return 0;
+}
+
+static void test_faces_identity_reindex_delete(void **state) {
+    fixture *f = *state;
+    const char *names[] = {"group.jpg", "other.jpg"};
+    char ids[2][SCRY_ID_LEN + 1], job[SCRY_ID_LEN + 1];
+    upload(f->db, 2, names, NULL, ids, job);
+    scry_err err = {0};
+    image_rec r0, r1;
+    assert_int_equal(meta_image_get(f->db, ids[0], &r0, &err), SCRY_OK);
+    assert_int_equal(meta_image_get(f->db, ids[1], &r1, &err), SCRY_OK);
+
+    /* Indexing: two faces written with the facts, in one transaction. */
+    float va[16], vb[16], vc[16];
+    meta_face two[2] = {face_at(0, 100, 100, 50, 50, va, 1), face_at(1, 300, 90, 40, 40, vb, 2)};
+    meta_faces_update u = {.model = "m1", .dim = 16, .faces = two, .n = 2};
+    free(r0.faces_json);
+    r0.faces_json = strdup("[{\"box\":[100,100,50,50]},{\"box\":[300,90,40,40]}]");
+    assert_int_equal(meta_image_update_facts_faces(f->db, &r0, &u, &err), SCRY_OK);
+    meta_face *got;
+    int n;
+    assert_int_equal(meta_faces_get(f->db, r0.rowid, "m1", &got, &n, &err), SCRY_OK);
+    assert_int_equal(n, 2);
+    int64_t id_a = got[0].face_id, id_b = got[1].face_id;
+    assert_true(id_a > 0 && id_b > 0 && id_a != id_b);
+    assert_int_equal(got[1].face_index, 1);
+    assert_int_equal(got[1].box[0], 300);
+    assert_true(got[0].vec[3] == 4.0f && got[1].vec[0] == 2.0f);
+    meta_faces_free(got, n);
+    /* The other image and another model are separate. */
+    meta_face one[1] = {face_at(0, 10, 10, 30, 30, vc, 9)};
+    meta_faces_update u1 = {.model = "m1", .dim = 16, .faces = one, .n = 1};
+    assert_int_equal(meta_faces_put(f->db, r1.rowid, &u1, &err), SCRY_OK);
+    u1.model = "m2";
+    assert_int_equal(meta_faces_put(f->db, r0.rowid, &u1, &err), SCRY_OK);
+    assert_int_equal(meta_face_count(f->db, "m1"), 3);
+    assert_int_equal(meta_face_count(f->db, "m2"), 1);
+
+    /* The store survives a reopen. */
+    meta_close(f->db);
+    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    meta_face one_face;
+    assert_int_equal(meta_face_get(f->db, id_b, &one_face, &err), SCRY_OK);
+    assert_int_equal(one_face.image_rowid, r0.rowid);
+    assert_true(one_face.dim == 16 && one_face.vec[15] == 17.0f);
+    free(one_face.vec);
+
+    /* Re-indexing: the face at 300,90 moved by 2 px and is now index 0 with
+     * a new descriptor (same id); the one at 100,100 is gone (its id is
+     * deleted, never reused); a new face gets a new id. */
+    meta_face again[2] = {face_at(0, 302, 91, 40, 40, vb, 5), face_at(1, 500, 500, 60, 60, va, 6)};
+    u.faces = again;
+    assert_int_equal(meta_image_update_facts_faces(f->db, &r0, &u, &err), SCRY_OK);
+    assert_int_equal(meta_faces_get(f->db, r0.rowid, "m1", &got, &n, &err), SCRY_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[0].face_id, id_b);
+    assert_int_equal(got[0].face_index, 0);
+    assert_int_equal(got[0].box[0], 302);
+    assert_true(got[0].vec[0] == 5.0f);
+    assert_true(got[1].face_id > id_b && got[1].face_id != id_a);
+    meta_faces_free(got, n);
+    assert_int_equal(meta_face_get(f->db, id_a, &one_face, &err), SCRY_ENOTFOUND);
+    /* Facts written without faces leave them alone; an empty set clears them. */
+    assert_int_equal(meta_image_update_facts(f->db, &r0, &err), SCRY_OK);
+    assert_int_equal(meta_face_count(f->db, "m1"), 3);
+    int walked = 0;
+    assert_int_equal(meta_face_each(f->db, "m1", count_faces, &walked, &err), SCRY_OK);
+    assert_int_equal(walked, 3);
+
+    /* Bad input is refused before anything is written. */
+    meta_faces_update bad = {.model = "", .dim = 16, .faces = again, .n = 2};
+    assert_int_equal(meta_faces_put(f->db, r0.rowid, &bad, &err), SCRY_EINVAL);
+    bad.model = "m1";
+    bad.faces = NULL;
+    assert_int_equal(meta_image_update_facts_faces(f->db, &r0, &bad, &err), SCRY_EINVAL);
+    assert_int_equal(meta_faces_put(f->db, 987654, &u1, &err), SCRY_ENOTFOUND);
+    assert_int_equal(meta_face_count(f->db, "m1"), 3);
+
+    /* Deleting the image deletes its faces (every model), not the other's. */
+    char o1[SCRY_SHA256_HEX + 1], o2[SCRY_SHA256_HEX + 1];
+    assert_int_equal(meta_image_delete(f->db, ids[0], o1, o2, &err), SCRY_OK);
+    assert_int_equal(meta_face_count(f->db, "m1"), 1);
+    assert_int_equal(meta_face_count(f->db, "m2"), 0);
+    assert_int_equal(meta_faces_get(f->db, r0.rowid, "m1", &got, &n, &err), SCRY_OK);
+    assert_int_equal(n, 0);
+    assert_null(got);
+    meta_faces_update none = {.model = "m1", .dim = 16, .faces = NULL, .n = 0};
+    assert_int_equal(meta_faces_put(f->db, r1.rowid, &none, &err), SCRY_OK);
+    assert_int_equal(meta_face_count(f->db, "m1"), 0);
+    image_rec_free(&r0);
+    image_rec_free(&r1);
+}
+
 /* ---- stats -------------------------------------------------------------------------- */
 
 static void test_stats(void **state) {
@@ -1062,6 +1169,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_job_fail_whole_job, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_reports_orphans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vectors_put_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_faces_identity_reindex_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_shared_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_own_connections, setup, teardown),
