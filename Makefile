@@ -37,6 +37,9 @@ TESTS    = $(TSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TESTLIB  = $(BUILD)/obj/tests/testutil.o
 
 .PHONY: all test clean
+# Keep the test objects: removed as intermediates, a header change would not
+# rebuild them (their .d files name the headers) and tests would run stale.
+.SECONDARY:
 all: $(BUILD)/scry $(TESTS)
 
 $(BUILD)/obj/%.o: src/%.c

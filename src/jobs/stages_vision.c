@@ -504,6 +504,26 @@ static int add_photo_tags(stage_ctx *ctx, int attrs, scry_err *err) {
     return ctx->rec.tags_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
 }
 
+/* The person word of each person detection: that of a face with a word
+ * whose centre is inside the person's box (the smallest such box takes
+ * it, each face names one person). words[i] NULL when none. */
+static void person_words(const vision_scratch *vs, const char **words) {
+    for (int i = 0; i < vs->nobjects; i++) words[i] = NULL;
+    for (int f = 0; f < vs->nfaces && vs->face_person && vs->face_boxes; f++) {
+        if (vs->face_person[f] < 0) continue;
+        float cx = vs->face_boxes[f].x + vs->face_boxes[f].w / 2;
+        float cy = vs->face_boxes[f].y + vs->face_boxes[f].h / 2;
+        int best = -1;
+        for (int i = 0; i < vs->nobjects; i++) {
+            const det_box *d = &vs->objects[i];
+            if (d->label != 0 || words[i] || cx < d->x || cx > d->x + d->w || cy < d->y || cy > d->y + d->h)
+                continue;
+            if (best < 0 || d->w * d->h < vs->objects[best].w * vs->objects[best].h) best = i;
+        }
+        if (best >= 0) words[best] = scry_person_labels[vs->face_person[f]];
+    }
+}
+
 /* The caption group of detection i (caption_tally's grouping). */
 static int group_of(const caption_object *g, int ng, const det_box *d, const char *person) {
     for (int k = 0; k < ng; k++)
@@ -555,21 +575,25 @@ static int run_caption(stage_ctx *ctx, scry_err *err) {
     if (vs && vs->nobjects) {
         int *labels = malloc((size_t)vs->nobjects * sizeof *labels);
         const char **clothing = calloc((size_t)vs->nobjects, sizeof *clothing);
-        if (!labels || !clothing) {
+        const char **who = calloc((size_t)vs->nobjects, sizeof *who);
+        if (!labels || !clothing || !who) {
             free(labels);
             free(clothing);
+            free(who);
             return scry_fail(err, SCRY_ENOMEM, "out of memory");
         }
+        person_words(vs, who);
         for (int i = 0; i < vs->nobjects; i++) {
             labels[i] = vs->objects[i].label;
             if (vs->person_upper && vs->person_upper[i] >= 0)
                 clothing[i] = scry_color_names[vs->person_upper[i]];
         }
-        nobjs = caption_tally(labels, vs->object_colors, NULL, clothing, vs->nobjects, objs,
+        nobjs = caption_tally(labels, vs->object_colors, who, clothing, vs->nobjects, objs,
                               MAX_CAPTION_OBJECTS);
-        nactions = caption_actions(ctx, vs, objs, nobjs, NULL, actions, 4);
+        nactions = caption_actions(ctx, vs, objs, nobjs, who, actions, 4);
         free(labels);
         free(clothing);
+        free(who);
     }
     const concepts_model *cm = ctx->models->concepts;
     float best = CAPTION_CONCEPT_MIN;

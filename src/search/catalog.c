@@ -64,6 +64,8 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
         if (e->nfaces < 255) e->nfaces++;
         int em = scry_emotion_index(str_of(el, "emotion"));
         if (em >= 0 && e->emotion_count[em] < 255) e->emotion_count[em]++;
+        int pw = scry_person_index(str_of(el, "person"));
+        if (pw >= 0 && e->person_count[pw] < 255) e->person_count[pw]++;
     }
     json_decref(faces);
     json_t *colors = r->colors_json ? json_loads(r->colors_json, 0, NULL) : NULL;

@@ -605,6 +605,10 @@ char *search_document_text(const image_rec *r) {
                 len += (size_t)snprintf(buf + len, cap - len, "%.40s, ", label);
             continue;
         }
+        if (json_object_get(el, "kind")) {     /* a relation or a photo attribute */
+            if (label && len + 64 < cap) len += (size_t)snprintf(buf + len, cap - len, "%.40s, ", label);
+            continue;
+        }
         int l = scry_coco_index(label);
         if (l < 0 || seen[l]++ || len + 64 >= cap) continue;
         len += (size_t)snprintf(buf + len, cap - len, "%s%s%s, ", color ? color : "",
@@ -612,8 +616,11 @@ char *search_document_text(const image_rec *r) {
     }
     json_decref(tags);
     json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;
-    int eseen[SCRY_EMOTION_COUNT] = {0};
+    int eseen[SCRY_EMOTION_COUNT] = {0}, pseen[SCRY_PERSON_COUNT] = {0};
     json_array_foreach(faces, i, el) {
+        int pw = scry_person_index(json_string_value(json_object_get(el, "person")));
+        if (pw >= 0 && !pseen[pw]++ && len + 32 < cap)
+            len += (size_t)snprintf(buf + len, cap - len, "%s, ", scry_person_labels[pw]);
         int e = scry_emotion_index(json_string_value(json_object_get(el, "emotion")));
         if (e < 0 || eseen[e]++ || len + 32 >= cap) continue;
         len += (size_t)snprintf(buf + len, cap - len, "%s face, ", scry_emotion_labels[e]);
@@ -788,6 +795,13 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         }
         int emotion_ok = o->emotion < 0 || e->emotion_count[o->emotion] > 0;
         int wear_ok = o->clothing < 0 || (e->person_upper >> o->clothing & 1);
+        /* "a man", "two girls": the faces' person words. People whose faces
+         * say nothing may be them; faces that name only other kinds are not. */
+        int kinds = 0, named = 0;
+        for (int k = 0; o->person_kinds && k < SCRY_PERSON_COUNT; k++) {
+            named += e->person_count[k];
+            if (o->person_kinds >> k & 1) kinds += e->person_count[k];
+        }
         int min = o->min_count > 0 ? o->min_count : (o->max_count >= 0 ? 0 : 1);
         double s = 0;
         if (count >= min && (o->max_count < 0 || count <= o->max_count))
@@ -796,9 +810,20 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
             s = 0.5;            /* the label is there, the count is off */
         if (!color_ok) s *= 0.5;
         if (!wear_ok) s *= 0.5;
+        if (o->person_kinds && count) {
+            int want = o->min_count > 1 ? o->min_count : 1;
+            if (kinds >= want) s *= 1.0;
+            else if (kinds > 0) s *= 0.8;           /* some of them */
+            else s *= named ? 0.3 : 0.6;            /* others only / unknown */
+        }
         if (o->emotion >= 0) s = emotion_ok ? (count ? s : 0.6) : s * 0.5;
         sum += s;
-        if (s >= 0.5 && any_label >= 0) {
+        if (o->person_kinds && kinds > 0) {
+            int k = 0;
+            while (k < SCRY_PERSON_COUNT && !(o->person_kinds >> k & 1 && e->person_count[k])) k++;
+            if (kinds > 1) WHY("%s ×%d", scry_person_labels[k], kinds);
+            else WHY("%s", scry_person_labels[k]);
+        } else if (s >= 0.5 && any_label >= 0) {
             const char *color = o->color >= 0 && color_ok ? scry_color_names[o->color] : NULL;
             if (count > 1) WHY("%s%s%s ×%d", color ? color : "", color ? " " : "", scry_coco_labels[any_label], count);
             else WHY("%s%s%s", color ? color : "", color ? " " : "", scry_coco_labels[any_label]);

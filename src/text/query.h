@@ -22,6 +22,9 @@
  *     it is a whole-image colour; an emotion word next to a person word
  *     ("smiling kids", "a man smiling") sets that person's emotion, otherwise
  *     it implies a person with that emotion ("happy faces");
+ *   - who: man/men/guy, woman/women/lady, boy, girl, child/kid (any young
+ *     person: boy, girl, child, baby), baby/infant ask for people whose
+ *     faces say so (vision/faceres.h), counted like any object;
  *   - clothing: a colour before a garment word ("a man in a red shirt", "a
  *     woman wearing a blue jacket") or after "in" following a person ("a
  *     woman in red") is what a person wears, not a colour of the photo;
@@ -56,6 +59,7 @@ typedef struct scry_query_object {
     int preferred_count;  /* the exact number asked for, ranked first; 0 if none */
     int color;            /* scry_color_names index or -1 */
     int clothing;         /* people: colour they wear ("a man in a red shirt"), or -1 */
+    unsigned person_kinds; /* people: bit k = scry_person_labels[k] ("a man", "kids"); 0 = anyone */
     int emotion;          /* scry_emotion_labels index (faces) or -1 */
     scry_lex_how how;     /* how the word mapped (for explanations) */
     char word[SCRY_LEX_WORD_MAX]; /* the query word(s) */
