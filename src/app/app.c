@@ -9,7 +9,10 @@
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/wordvec.h"
+#include <unistd.h>
+
 #include "vision/concepts.h"
+#include "vision/objects.h"
 #include "vision/image.h"
 
 /* The sentence encoder and the lexicon. Without the word-vector file (setup
@@ -38,7 +41,11 @@ static int open_concepts(scry_app *app, scry_err *err) {
                  concepts_count(app->concepts), concepts_proj_dim(app->concepts));
         return SCRY_OK;
     }
-    if (app->cfg.vision > 0) {
+    /* Required with the vision models -- unless the detector it reads is
+     * missing too: then the pipeline names that file, the first to fix. */
+    char detector[1200];
+    snprintf(detector, sizeof detector, "%s/%s", app->cfg.models_dir, OBJECTS_MODEL_FILE);
+    if (app->cfg.vision > 0 && access(detector, R_OK) == 0) {
         *err = cerr;
         return rc;
     }
