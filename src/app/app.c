@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/paths.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/wordvec.h"
@@ -36,6 +37,9 @@ static void on_indexed(void *ctx) {
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
+    paths_resolve_config(&app->cfg);
+    log_debug("app.paths", "models=%s wordvec=%s web=%s", app->cfg.models_dir, app->cfg.wordvec_path,
+              app->cfg.web_dir);
     pthread_rwlock_init(&app->blob_lock, NULL);
     int rc = scry_mkdirs(cfg->data_dir, err);
     if (rc) return rc;
