@@ -130,3 +130,18 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     log_info("image.deleted", "image=%s", id);
     return SCRY_OK;
 }
+
+int app_check_query(const char *q, scry_err *err) {
+    for (const char *p = q; p && *p; p++) {
+        const char *close = NULL, *after = NULL;
+        if (*p == '"') close = "\"", after = p + 1;
+        else if (!strncmp(p, "\xE2\x80\x9C", 3)) close = "\xE2\x80\x9D", after = p + 3;  /* “ ... ” */
+        if (!close) continue;
+        const char *end = strstr(after, close);
+        if (!end)
+            return scry_fail(err, SCRY_EINVAL,
+                             "unterminated quote: close the quote to search for that exact text, or remove it");
+        p = end + strlen(close) - 1;
+    }
+    return SCRY_OK;
+}
