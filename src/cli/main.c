@@ -84,6 +84,8 @@ static void print_command_help(const char *cmd) {
         if (cut && !cut[7]) *cut = 0;
         printf("  %s\n", line);
     }
+    const char *home = getenv("SCRY_HOME");
+    if (!home || !*home) printf("  $SCRY_HOME/ (not set)\n");
 }
 
 /* Parse "--name value", "--name=value" and positionals. Returns 0 to go on,
