@@ -48,8 +48,8 @@ function labelOf(part, labels) {
 
 function countText(o) {
   const { min, max, preferred } = o;
-  if (max !== null && max !== undefined && min === max) return String(min);
   if (max === 0) return 'no';
+  if (max !== null && max !== undefined && min === max) return String(min);
   if (max !== null && max !== undefined) return min > 0 ? `${min}–${max}` : `at most ${max}`;
   if (preferred) return String(preferred);
   if (min > 1) return `${min}+`;

@@ -3,7 +3,7 @@
 // pages of GET /v1/images fetched as they scroll into view. 100k images are
 // a tall empty box with ~60 cards in it. Multi-select (click, Shift-click
 // for a range) and bulk delete.
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { del, get } from './api.js';
 import { html, Confirm, ErrorBox, Thumb, collectionChanged, onCollectionChange, useWidth } from './ui.js';
 import { routeUrl } from './url.js';
@@ -25,6 +25,10 @@ export function LibraryView({ route, setList, openImage }) {
   const [confirm, setConfirm] = useState(false);
   const [deleting, setDeleting] = useState(null);        // {done, total, failed}
   const loading = useRef(new Set());
+  const pendingDone = useRef(null);       // perf.js: the first page's render
+  useLayoutEffect(() => {
+    if (pendingDone.current && pages.size) { pendingDone.current(pages.get(0) ? pages.get(0).length : 0); pendingDone.current = null; }
+  }, [pages]);
   const box = useRef(null);
   const width = useWidth(box);
   const [scroll, setScroll] = useState({ top: 0, height: window.innerHeight });
@@ -42,11 +46,10 @@ export function LibraryView({ route, setList, openImage }) {
     const t0 = performance.now();
     try {
       const doc = await get(`/v1/images?limit=${PAGE}&offset=${p * PAGE}`);
-      const done = first ? resultsArrived('library', performance.now() - t0) : null;
+      if (first) pendingDone.current = resultsArrived('library', performance.now() - t0);
       setTotal(doc.total);
       setPages((m) => new Map(m).set(p, doc.images));
       setError(null);
-      if (done) done(doc.images.length);
     } catch (e) {
       loading.current.delete(p);
       setError(e);

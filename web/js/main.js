@@ -44,6 +44,9 @@ function App() {
   useEffect(() => { if (auth && !needSignIn) loadFacets(); }, [auth, needSignIn]);
   useEffect(() => onCollectionChange(loadFacets), []);
 
+  // "ready": the page can be used (session known, search box enabled); a
+  // User Timing mark that bench/web reads.
+  useEffect(() => { if (auth && !performance.getEntriesByName('scry:ready').length) performance.mark('scry:ready'); }, [auth]);
   const setList = (ids) => setListState((prev) => (prev.length === ids.length && prev.every((x, i) => x === ids[i]) ? prev : ids));
   const openImage = (id) => navigate({ ...route, open: id }, { state: { detail: true } });
   const goImage = (id) => navigate({ ...route, open: id }, { replace: true, state: history.state });
@@ -80,6 +83,9 @@ function Header({ route, navigate, signedIn, onSignOut, disabled }) {
   const typed = useRef(route.q);
   // Back/Forward (or a chip) changed the query: show it.
   useEffect(() => { if (route.q !== typed.current) { typed.current = route.q; setText(route.q); } }, [route.q]);
+  // Search first: the box has the focus when the app opens on it (the
+  // autofocus attribute works only for markup parsed at load).
+  useEffect(() => { if (!disabled && route.view === 'search' && !route.open) input.current.focus(); }, [disabled]);
   useEffect(() => {
     const key = (e) => {
       if (e.key === '/' && !e.target.closest('input, textarea, select, dialog')) { e.preventDefault(); input.current.focus(); }

@@ -7,15 +7,17 @@
 const store = (window.__scry = window.__scry || { renders: [] });
 
 // Call when the API's JSON is parsed; returns done(n), to call once the
-// results are in the DOM: it waits for the next frame (the paint).
+// results are in the DOM (a layout effect: the commit): it notes the commit
+// time, then waits for the next frame to be produced (the paint).
 export function resultsArrived(kind, apiMs) {
   const t0 = performance.now();
   return (n) => {
+    const commit = performance.now() - t0;
     requestAnimationFrame(() => {
       setTimeout(() => {
         const t1 = performance.now();
         try { performance.measure(`scry:${kind}-render`, { start: t0, end: t1 }); } catch { /* old browser */ }
-        store.renders.push({ kind, n, api_ms: apiMs, render_ms: t1 - t0, at: t1 });
+        store.renders.push({ kind, n, api_ms: apiMs, commit_ms: commit, render_ms: t1 - t0, at: t1 });
       }, 0);
     });
   };

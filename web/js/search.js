@@ -1,7 +1,7 @@
 // search.js -- the search page: filters, "what Scry understood", and the
 // results grid (pages of results fetched as the user scrolls), or "more
 // like this" for one image, or the newest images when the box is empty.
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get } from './api.js';
 import { html, Chip, Thumb, ErrorBox, onCollectionChange } from './ui.js';
 import { activeFilters, routeUrl, sameResults, searchRequest } from './url.js';
@@ -26,6 +26,11 @@ export function SearchView({ route, navigate, facets, setList, openImage }) {
   }, [key, reload]);
   useEffect(() => onCollectionChange(() => setReload((n) => n + 1)), []);
   useEffect(() => { setList(state.results.map((r) => r.id)); }, [state.results]);
+  // The results are in the DOM: time it (perf.js).
+  const pendingDone = useRef(null);
+  useLayoutEffect(() => {
+    if (pendingDone.current && state.status === 'ok') { pendingDone.current(state.results.length); pendingDone.current = null; }
+  }, [state.results, state.status]);
 
   async function load(r, offset, signal, append) {
     const path = searchRequest(r, offset, PAGE);
@@ -35,7 +40,7 @@ export function SearchView({ route, navigate, facets, setList, openImage }) {
     try {
       const doc = await get(path || `/v1/images?limit=${PAGE}&offset=${offset}`, { signal });
       if (!sameResults(routeRef.current, r)) return;
-      const done = resultsArrived(r.similar ? 'similar' : recent ? 'recent' : 'search', performance.now() - t0);
+      pendingDone.current = resultsArrived(r.similar ? 'similar' : recent ? 'recent' : 'search', performance.now() - t0);
       const page = recent ? doc.images : doc.results;
       setState((s) => ({
         status: 'ok',
@@ -46,7 +51,6 @@ export function SearchView({ route, navigate, facets, setList, openImage }) {
         error: null,
         more: page.length === PAGE,
       }));
-      done(page.length);
     } catch (e) {
       if (e.name === 'AbortError') return;
       setState((s) => ({ ...s, status: 'error', error: e, results: append ? s.results : [] }));
@@ -74,7 +78,7 @@ export function SearchView({ route, navigate, facets, setList, openImage }) {
   };
 
   return html`<section class="search" aria-label="Search results">
-    <${Filters} route=${route} navigate=${navigate} facets=${facets} />
+    ${!(facets && facets.images === 0 && !activeFilters(route).length) && html`<${Filters} route=${route} navigate=${navigate} facets=${facets} />`}
     ${route.similar && html`<${SimilarHeader} id=${route.similar} route=${route} navigate=${navigate} />`}
     ${state.understood && html`<${Understood} u=${state.understood} />`}
     <${ErrorBox} error=${state.error} onRetry=${() => setReload((n) => n + 1)} />

@@ -111,8 +111,7 @@ async function send(batch) {
 }
 
 function refusal(err) {
-  if (err.status === 413) return `too large: ${err.message}`;
-  return `not an image: ${err.message}`;
+  return err.message;           // the server names the file and the reason
 }
 
 // Follow the jobs of uploaded files until each is finished.
@@ -236,8 +235,17 @@ export function UploadPanel({ openImage }) {
   const [open, setOpen] = useState(true);
   const active = list.some((e) => ['queued', 'uploading', 'pending', 'running'].includes(e.state));
   useInterval(poll, POLL_MS, active);
-  if (!list.length) return null;
   const count = (s) => list.filter((e) => e.state === s).length;
+  const problems = count('failed') + count('refused') + count('warning');
+  // Everything indexed without a problem: fold the list away after a
+  // moment, so that it does not cover the results; new uploads open it.
+  useEffect(() => {
+    if (active) { setOpen(true); return undefined; }
+    if (problems) return undefined;
+    const t = setTimeout(() => setOpen(false), 2500);
+    return () => clearTimeout(t);
+  }, [active, problems]);
+  if (!list.length) return null;
   const done = count('done') + count('warning');
   const summary = [
     `${done} of ${list.length} indexed`,
