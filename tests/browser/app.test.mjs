@@ -264,3 +264,39 @@ describe('sign-in (the contract of issue 13)', { concurrency: false }, () => {
     assert.equal(await page.getByRole('form', { name: 'Sign in to Scry' }).count(), 0);
   });
 });
+
+describe('uploads that go wrong', { concurrency: false }, () => {
+  before(async () => {
+    server = await startServer(['--max-upload-mb', '1', '--workers', '1']);
+    browser = await launch();
+    page = browser.page;
+  });
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.stop();
+  });
+
+  it('names a file too large (413) and a corrupt one (failed at decode); the rest goes on', async () => {
+    const dir = fs.mkdtempSync(path.join(fs.realpathSync('/tmp'), 'scry-bad-'));
+    const broken = path.join(dir, 'broken.jpg');
+    fs.writeFileSync(broken, fs.readFileSync(path.join(DARKNET, 'dog.jpg')).subarray(0, 5000));
+    await page.goto(server.base + '/');
+    await page.locator('[data-testid=upload-input]').setInputFiles(
+      [path.join(DARKNET, 'kite.jpg'), broken, path.join(DARKNET, 'horses.jpg')]);
+    const big = page.locator('.uploads li[data-name="kite.jpg"]');
+    await big.locator('.up-state', { hasText: 'refused' }).waitFor();
+    assert.match(await big.textContent(), /over the limit of 1 MiB/);
+    const bad = page.locator('.uploads li[data-name="broken.jpg"]');
+    await bad.locator('.up-state', { hasText: 'failed' }).waitFor({ timeout: 120000 });
+    assert.match(await bad.locator('.up-msg').textContent(), /^decode: /);
+    await page.locator('.uploads li[data-name="horses.jpg"][data-state="done"]').waitFor({ timeout: 120000 });
+    assert.match(await page.locator('.uploads-summary').textContent(), /1 of 3 indexed · 1 failed · 1 refused/);
+    // the Jobs page shows the failure with its stage
+    await page.getByRole('link', { name: 'Jobs' }).click();
+    const row = page.locator('tr.job', { has: page.locator('td.bad') }).first();
+    await row.getByRole('button').click();
+    await page.locator('tr.job-errors', { hasText: 'broken.jpg' }).filter({ hasText: 'decode' }).waitFor();
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(browser.errors, []);
+  });
+});
