@@ -16,8 +16,6 @@
 #include "search/search.h"
 #include "store/meta.h"
 #include "text/encoder.h"
-#include "text/lexicon.h"
-#include "text/wordvec.h"
 
 static scry_wordvec *wv;
 static scry_lexicon *lex;
@@ -45,22 +43,12 @@ static const fake g_imgs[] = {
 
 static int setup(void **state) {
     (void)state;
-    scry_err err = {0};
-    char path[1024];
-    scry_wordvec_default_path(path, sizeof path);
-    if (scry_lexicon_open(&lex, &err) || scry_wordvec_open(path, &wv, &err) ||
-        scry_sif_encoder_new(wv, lex, NULL, &enc, &err)) {
-        fprintf(stderr, "encoder: %s (run ./scripts/setup.sh)\n", err.msg);
-        return -1;
-    }
-    return 0;
+    return tu_text_open(&wv, &lex, &enc);
 }
 
 static int teardown(void **state) {
     (void)state;
-    scry_encoder_free(enc);
-    scry_wordvec_close(wv);
-    scry_lexicon_close(lex);
+    tu_text_close(wv, lex, enc);
     return 0;
 }
 
@@ -109,6 +97,23 @@ static meta_db *store(const char *dir, int64_t *rowids) {
     return db;
 }
 
+/* A fresh folder with the images stored and an engine over them. */
+static search_engine *open_engine(char **dir, meta_db **db, int64_t *rowids) {
+    *dir = tu_tempdir("browse");
+    *db = store(*dir, rowids);
+    search_engine *se = NULL;
+    scry_err err = {0};
+    assert_int_equal(search_create(&se, *db, enc, lex, NULL, &err), SCRY_OK);
+    return se;
+}
+
+static void close_engine(search_engine *se, meta_db *db, char *dir) {
+    search_free(se);
+    meta_close(db);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static int find_rowid(const search_response *r, int64_t rowid) {
     for (int i = 0; i < r->n; i++)
         if (r->results[i].rowid == rowid) return i;
@@ -117,13 +122,11 @@ static int find_rowid(const search_response *r, int64_t rowid) {
 
 static void test_similar(void **state) {
     (void)state;
-    char *dir = tu_tempdir("browse");
+    char *dir;
+    meta_db *db;
     int64_t rowids[NIMG];
-    meta_db *db = store(dir, rowids);
-    search_engine *se = NULL;
+    search_engine *se = open_engine(&dir, &db, rowids);
     scry_err err = {0};
-    assert_int_equal(search_create(&se, db, enc, lex, NULL, &err), SCRY_OK);
-
     search_response r;
     assert_int_equal(search_similar(se, rowids[0], 20, 0, &r, &err), SCRY_OK);
     assert_int_equal(r.n, 4);                          /* the other ready images */
@@ -164,20 +167,16 @@ static void test_similar(void **state) {
     /* without an encoder there is no vector index at all */
     assert_int_equal(search_create(&se, db, NULL, lex, NULL, &err), SCRY_OK);
     assert_int_equal(search_similar(se, rowids[0], 5, 0, &r, &err), SCRY_ENOTFOUND);
-    search_free(se);
-    meta_close(db);
-    tu_rmtree(dir);
-    free(dir);
+    close_engine(se, db, dir);
 }
 
 static void test_facets(void **state) {
     (void)state;
-    char *dir = tu_tempdir("facets");
+    char *dir;
+    meta_db *db;
     int64_t rowids[NIMG];
-    meta_db *db = store(dir, rowids);
-    search_engine *se = NULL;
+    search_engine *se = open_engine(&dir, &db, rowids);
     scry_err err = {0};
-    assert_int_equal(search_create(&se, db, enc, lex, NULL, &err), SCRY_OK);
     search_facets f;
     assert_int_equal(search_get_facets(se, &f, &err), SCRY_OK);
     assert_int_equal(f.images, 5);
@@ -195,10 +194,7 @@ static void test_facets(void **state) {
     assert_int_equal(f.label_images[scry_coco_index("dog")], 1);
     assert_int_equal(f.dated, 1);
     assert_int_equal(f.last_taken, 1262304000);
-    search_free(se);
-    meta_close(db);
-    tu_rmtree(dir);
-    free(dir);
+    close_engine(se, db, dir);
 }
 
 int main(void) {
