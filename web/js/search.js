@@ -165,7 +165,10 @@ function Filters({ route, navigate, facets }) {
     : EMOTIONS.map((e) => ({ emotion: e, count: null }));
   const filters = activeFilters(route);
   const hasLabel = route.label && !labels.some((l) => l.label === route.label);
-  return html`<form class="filters" onSubmit=${(e) => e.preventDefault()} aria-label="Filters">
+  const [open, setOpen] = useState(false);     // small screens only: folded by default
+  return html`<form class=${`filters${open ? ' open' : ''}`} onSubmit=${(e) => e.preventDefault()} aria-label="Filters">
+    <button type="button" class="filters-toggle" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>
+      Filters${filters.length ? ` (${filters.length})` : ''} ${open ? '▴' : '▾'}</button>
     <label>Label
       <select name="label" value=${route.label} onChange=${set('label')}>
         <option value="">any</option>
