@@ -1,9 +1,12 @@
 # Scry build. One archive (build/libscry.a) holds every module under src/*/
 # except the CLI entry point; the binary and every unit test link against it.
 #
-#   make              build/scry and the unit tests (optimised, -Werror)
+#   make              build/scry and the unit tests (optimised, -Werror), and
+#                     next to the binary what it looks up (core/paths.h): the
+#                     web app (build/web) and links to deps/models, deps/wordvec
 #   make SAN=1        same under AddressSanitizer + UBSan, in build-asan/
-#   make test         the whole suite (tests/run): both builds, unit + e2e
+#   make test         the whole suite (tests/run): both builds, unit + e2e + browser
+#   make install PREFIX=/usr/local DESTDIR=   see mk/install.mk
 #
 # Subsystems that need extra libraries add them in mk/<name>.mk (PKGS += ...,
 # LDLIBS += ..., CFLAGS += ...) so that this file rarely changes.
@@ -25,6 +28,7 @@ CFLAGS  += $(OPT)
 endif
 
 # After BUILD is known (mk/tools.mk names targets under it).
+.DEFAULT_GOAL := all
 -include mk/*.mk
 
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))

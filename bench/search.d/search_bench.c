@@ -18,6 +18,8 @@
  * the second pass repeats the mix (warm).
  *
  *   search_bench DIR N1 [N2 ...]       (sizes ascending)
+ *   SEARCH_BENCH_POPULATE_ONLY=1 search_bench DIR N   only write DIR (a data
+ *                                       folder `scry serve` opens; bench/web)
  * Last line: search: p50_ms_100k=A p99_ms_100k=B  (first pass, largest size) */
 #include <jansson.h>
 #include <stdio.h>
@@ -376,6 +378,12 @@ int main(int argc, char **argv) {
             have += batch;
         }
         double ins_s = scry_mono_s() - t_ins;
+        /* SEARCH_BENCH_POPULATE_ONLY=1: leave DIR as a data folder of
+         * `target` images for another benchmark (bench/web serves it) */
+        if (getenv("SEARCH_BENCH_POPULATE_ONLY")) {
+            printf("%8d images in %s (written in %.0f s)\n", target, dir, ins_s);
+            continue;
+        }
 
         /* 2. start-up: fresh index dir (index built from stored vectors), then
          * a restart that loads the saved index. Both sync the catalog. */

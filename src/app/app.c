@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/paths.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/wordvec.h"
@@ -64,6 +65,9 @@ static void on_indexed(void *ctx) {
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
+    paths_resolve_config(&app->cfg);
+    log_debug("app.paths", "models=%s wordvec=%s web=%s", app->cfg.models_dir, app->cfg.wordvec_path,
+              app->cfg.web_dir);
     pthread_rwlock_init(&app->blob_lock, NULL);
     int rc = scry_mkdirs(cfg->data_dir, err);
     if (rc) return rc;
@@ -157,5 +161,20 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     pthread_rwlock_unlock(&app->blob_lock);
     search_forget(app->search, rowid);
     log_info("image.deleted", "image=%s", id);
+    return SCRY_OK;
+}
+
+int app_check_query(const char *q, scry_err *err) {
+    for (const char *p = q; p && *p; p++) {
+        const char *close = NULL, *after = NULL;
+        if (*p == '"') close = "\"", after = p + 1;
+        else if (!strncmp(p, "\xE2\x80\x9C", 3)) close = "\xE2\x80\x9D", after = p + 3;  /* “ ... ” */
+        if (!close) continue;
+        const char *end = strstr(after, close);
+        if (!end)
+            return scry_fail(err, SCRY_EINVAL,
+                             "unterminated quote: close the quote to search for that exact text, or remove it");
+        p = end + strlen(close) - 1;
+    }
     return SCRY_OK;
 }

@@ -54,6 +54,13 @@ int app_commit_upload(scry_app *app, const meta_new_image *imgs, int n,
 void app_uploads_lock(scry_app *app);
 void app_uploads_unlock(scry_app *app);
 
+/* Refuse a search query that cannot mean what its author typed: a double
+ * quote (" or the typographic one) that is never closed. Query
+ * understanding would drop it silently and search the words as loose
+ * text; the API and the CLI say so instead (SCRY_EINVAL, message for the
+ * person typing). */
+int app_check_query(const char *q, scry_err *err);
+
 /* Delete an image and the blobs only it referenced. */
 int app_delete_image(scry_app *app, const char *id, scry_err *err);
 

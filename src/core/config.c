@@ -23,6 +23,7 @@ static const struct opt {
     STR("data", "SCRY_DATA", data_dir, "data folder (SQLite database, blobs, index)"),
     STR("models", "SCRY_MODELS", models_dir, "folder of prepared model files"),
     STR("wordvec", "SCRY_WORDVEC", wordvec_path, "word-vector file of the sentence encoder"),
+    STR("web", "SCRY_WEB", web_dir, "folder of the web app's files, served at /"),
     STR("host", "SCRY_HOST", host, "address the HTTP server listens on"),
     INT("port", "SCRY_PORT", port, 0, 65535, "HTTP port (0 picks a free one)"),
     INT("workers", "SCRY_WORKERS", workers, 0, 256,
@@ -52,8 +53,7 @@ static const struct opt {
 void config_defaults(scry_config *c) {
     memset(c, 0, sizeof *c);
     strcpy(c->data_dir, "./data");
-    strcpy(c->models_dir, "./deps/models");
-    strcpy(c->wordvec_path, "./deps/wordvec/wordvec.bin");
+    /* models_dir, wordvec_path, web_dir stay "": found by core/paths.h */
     strcpy(c->host, "127.0.0.1");
     c->port = 8080;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -128,7 +128,7 @@ void config_print_help(FILE *out) {
         const struct opt *o = &g_opts[i];
         char def[64];
         const char *base = (const char *)&d + o->off;
-        if (o->kind == K_STR) snprintf(def, sizeof def, "%s", base);
+        if (o->kind == K_STR) snprintf(def, sizeof def, "%s", *base ? base : "found, see below");
         else if (o->kind == K_INT) snprintf(def, sizeof def, "%d", *(const int *)base);
         else if (o->kind == K_DBL) snprintf(def, sizeof def, "%g", *(const double *)base);
         else snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)base);

@@ -14,8 +14,11 @@
 
 typedef struct scry_config {
     char data_dir[1024];        /* --data      SCRY_DATA        ./data */
-    char models_dir[1024];      /* --models    SCRY_MODELS      ./deps/models */
-    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     ./deps/wordvec/wordvec.bin */
+    /* The data files: "" (the default) means "look it up" (core/paths.h:
+     * next to the executable, an installed prefix, then SCRY_HOME). */
+    char models_dir[1024];      /* --models    SCRY_MODELS      models */
+    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     wordvec/wordvec.bin */
+    char web_dir[1024];         /* --web       SCRY_WEB         web (the web app's files) */
     char host[128];             /* --host      SCRY_HOST        127.0.0.1 */
     int port;                   /* --port      SCRY_PORT        8080 */
     int workers;                /* --workers   SCRY_WORKERS     number of cores */

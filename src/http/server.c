@@ -16,10 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/browse.h"
 #include "app/render.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "http/assets.h"
+#include "http/openapi.h"
 #include "vision/image.h"
 
 #define SNIFF_BYTES 32
@@ -32,6 +35,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     scry_app *app;
     int port;
+    web_assets *web;            /* the web app served at / (NULL: not installed) */
 };
 
 /* One file of an upload, streaming into the blob store. */
@@ -420,6 +424,8 @@ static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
     char msg[200];
     p.q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
     if (!p.q) return send_error(c, 400, "invalid_request", "missing parameter 'q'");
+    scry_err qerr = {0};
+    if (app_check_query(p.q, &qerr) != SCRY_OK) return send_error(c, 400, "invalid_query", qerr.msg);
     long long limit, offset;
     if (!parse_int_arg(c, "limit", 1, 200, 20, &limit, msg, sizeof msg) ||
         !parse_int_arg(c, "offset", 0, 1000000, 0, &offset, msg, sizeof msg))
@@ -626,6 +632,39 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, scry_app *app) {
     return send_body(c, 200, "text/plain; version=0.0.4", full, len);
 }
 
+/* ---- browsing (app/browse.h) and the API's description ---------------------- */
+
+static enum MHD_Result handle_similar(struct MHD_Connection *c, scry_app *app, const char *id) {
+    if (!scry_id_valid(id)) return send_error(c, 404, "not_found", "no such image");
+    long long limit, offset;
+    char msg[200];
+    if (!parse_int_arg(c, "limit", 1, 200, 20, &limit, msg, sizeof msg) ||
+        !parse_int_arg(c, "offset", 0, 1000, 0, &offset, msg, sizeof msg))
+        return send_error(c, 400, "invalid_request", msg);
+    json_t *doc = NULL;
+    scry_err err = {0};
+    int rc = browse_similar(app, id, (int)limit, (int)offset, &doc, &err);
+    if (rc != SCRY_OK) return send_scry_error(c, rc, &err);
+    return send_json(c, 200, doc);
+}
+
+static enum MHD_Result handle_facets(struct MHD_Connection *c, scry_app *app) {
+    json_t *doc = NULL;
+    scry_err err = {0};
+    int rc = browse_facets(app, &doc, &err);
+    if (rc != SCRY_OK) return send_scry_error(c, rc, &err);
+    return send_json(c, 200, doc);
+}
+
+static enum MHD_Result handle_openapi(struct MHD_Connection *c) {
+    size_t len = 0;
+    const char *doc = openapi_document(&len);
+    char *copy = malloc(len + 1);
+    if (!copy) return send_error(c, 500, "out_of_memory", "out of memory");
+    memcpy(copy, doc, len + 1);
+    return send_body(c, 200, "application/json", copy, len);
+}
+
 /* ---- dispatch -------------------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -657,6 +696,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     size_t plen = strlen(path);
     if (plen > 1 && path[plen - 1] == '/') path[plen - 1] = 0;
 
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if ((!strcmp(path, "/healthz") || !strcmp(path, "/metrics")) && !is_get)
+        return send_error(c, 405, "method_not_allowed", "use GET");
     if (!strcmp(path, "/healthz")) {
         json_t *doc = json_object();
         json_object_set_new(doc, "status", json_string("ok"));
@@ -664,7 +706,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return send_json(c, 200, doc);
     }
     if (!strcmp(path, "/metrics")) return handle_metrics(c, app);
-    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    if (!strcmp(path, "/v1/openapi.json") || !strcmp(path, "/v1/facets")) {
+        if (!is_get) return send_error(c, 405, "method_not_allowed", "use GET");
+        return !strcmp(path, "/v1/facets") ? handle_facets(c, app) : handle_openapi(c);
+    }
     if (!strcmp(path, "/v1/search")) {
         if (!is_get) return send_error(c, 405, "method_not_allowed", "use GET");
         return handle_search(c, app);
@@ -678,6 +723,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         char *sub = strchr(id, '/');
         if (sub) *sub++ = 0;
         if (sub && strchr(sub, '/')) return send_error(c, 404, "not_found", "no such resource");
+        if (sub && !strcmp(sub, "similar")) {
+            if (!is_get) return send_error(c, 405, "method_not_allowed", "use GET");
+            return handle_similar(c, app, id);
+        }
         return handle_image(c, app, method, id, sub);
     }
     if (!strcmp(path, "/v1/jobs") || !strncmp(path, "/v1/jobs/", 9)) {
@@ -686,6 +735,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (id && strchr(id, '/')) return send_error(c, 404, "not_found", "no such resource");
         return handle_jobs(c, app, id);
     }
+    enum MHD_Result web_rc;     /* the web app's pages and files (http/assets.h) */
+    if (web_assets_serve(srv->web, c, method, path, &web_rc)) return web_rc;
     return send_error(c, 404, "not_found", "no such resource");
 }
 
@@ -701,6 +752,12 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
         return scry_fail(err, SCRY_EINVAL, "--host must be an IPv4 address, got '%s'",
                          app->cfg.host);
     }
+    scry_err werr = {0};
+    if (web_assets_open(&s->web, app->cfg.web_dir, &werr) == SCRY_OK)
+        log_info("web.loaded", "dir=%s files=%d version=%s", app->cfg.web_dir, web_assets_count(s->web),
+                 web_assets_version(s->web));
+    else
+        log_warn("web.unavailable", "reason=\"%s\" api_only=1", werr.msg);
     s->daemon = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
         on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -708,6 +765,7 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)120, MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000, MHD_OPTION_END);
     if (!s->daemon) {
+        web_assets_free(s->web);
         free(s);
         return scry_fail(err, SCRY_EIO, "cannot listen on %s:%d (port in use?)", app->cfg.host,
                          app->cfg.port);
@@ -723,5 +781,6 @@ int http_port(const http_server *s) { return s->port; }
 void http_stop(http_server *s) {
     if (!s) return;
     MHD_stop_daemon(s->daemon);
+    web_assets_free(s->web);
     free(s);
 }

