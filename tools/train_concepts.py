@@ -123,6 +123,11 @@ def features(tools, models, items, work, name):
     return X.astype(np.float64)
 
 
+def fold_of(n):
+    """The cross-validation fold of each of n training photos (fixed)."""
+    return np.random.default_rng(SEED).permutation(n) % FOLDS
+
+
 def tokens(text):
     return "".join(ch.lower() if ch.isalnum() else " " for ch in text).split()
 
@@ -221,6 +226,10 @@ def main():
     ap.add_argument("--wordvec", default="deps/wordvec/wordvec.bin")
     ap.add_argument("--work", default="/tmp/scry-concepts")
     ap.add_argument("--out", default="models/concepts.bin")
+    ap.add_argument("--holdout-fold", type=int, default=-1,
+                    help="leave that cross-validation fold's photos out (tools/tune_fusion.py: "
+                         "a head that never saw the photos it is then searched on)")
+    ap.add_argument("--skip-check", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
@@ -230,6 +239,11 @@ def main():
         X.append(features(args.tools, args.models, its, args.work, name))
         items += its
     X = np.vstack(X)
+    if args.holdout_fold >= 0:
+        keep = fold_of(len(items)) != args.holdout_fold
+        items = [it for it, k in zip(items, keep) if k]
+        X = X[keep]
+        print("holding out fold %d: training on %d photos" % (args.holdout_fold, len(items)))
     n = len(items)
     caps = [c.replace("\n", " ") for it in items for c in it["captions"]]
     assert len(caps) == 5 * n, "every training photo has 5 captions"
@@ -268,7 +282,7 @@ def main():
     cols = np.concatenate([np.arange(BLOCKS[b][0], BLOCKS[b][0] + BLOCKS[b][1]) for b in USE_BLOCKS])
     X = X[:, cols]
     d = X.shape[1]
-    folds = np.random.default_rng(SEED).permutation(n) % FOLDS
+    folds = fold_of(n)
 
     # --- concepts: lambda by CV mean AP, out-of-fold scores for calibration
     best = None
@@ -365,7 +379,8 @@ def main():
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
-    check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, Q)
+    if args.holdout_fold < 0:
+        check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, Q)
     print("wrote %s (%d bytes, sha256 %s): %d concepts, projection %dx%d"
           % (args.out, len(out), summary["sha256"][:16], len(concepts), d, tdim))
 

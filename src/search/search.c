@@ -859,7 +859,7 @@ typedef struct cand {
     int64_t rowid;
     const cat_entry *e;
     double vec, img, bm25, st, fused;   /* vec: facts' sentence vector; img: the projection */
-    int has_vec;
+    int has_vec, absent;
 } cand;
 
 typedef struct cand_set {
@@ -1230,7 +1230,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         double b = max_bm25 > 0 ? c->bm25 / max_bm25 : 0;
         c->fused = wsum > 0 ? (wv * v + wi * im + wb * b + ws * c->st) / wsum : 0;
         if (wsum == 0) c->fused = 0.5;  /* filter-only query: everything that passed */
-        if (want_struct && named_objects_absent(q, c->e)) c->fused *= ABSENT_OBJECTS_FACTOR;
+        c->absent = want_struct && named_objects_absent(q, c->e);
+        if (c->absent) c->fused *= ABSENT_OBJECTS_FACTOR;
         int evidence = (wv > 0 && v >= VEC_MIN) || (wi > 0 && im >= IMG_MIN) || c->bm25 > 0 ||
                        c->st > 0 || wsum == 0;
         if (!p->no_floor && (c->fused < FLOOR * (wsum > 0 ? 1 : 0) || !evidence)) continue;
@@ -1255,6 +1256,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         r->caption = scry_strdup(rec.caption ? rec.caption : "");
         r->score = c->fused;
         r->taken_at = rec.taken_at;
+        if (p->signals) {
+            r->has_signals = 1;
+            r->signals = (search_signals){c->vec, c->img, max_bm25 > 0 ? c->bm25 / max_bm25 : 0,
+                                          c->st, c->absent};
+        }
         char why[512] = "";
         if (nconst) structured(q, c->e, why, sizeof why);
         size_t len = strlen(why);

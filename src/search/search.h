@@ -54,7 +54,16 @@ typedef struct search_params {
     int64_t from, to;           /* taken_at range [from, to) in unix seconds; 0 = open */
     int64_t now;                /* reference for relative dates; 0 = the clock */
     int no_floor;               /* 1: return candidates below the relevance floor too */
+    int signals;                /* 1: fill each result's signals (benchmarks, tuning) */
 } search_params;
+
+/* The values fusion combined for one result (search_params.signals). */
+typedef struct search_signals {
+    double vector, image;       /* cosines: facts' sentence vector, image-text projection */
+    double bm25;                /* keyword score / the best candidate's */
+    double structured;          /* share of the constraints satisfied */
+    int absent;                 /* named objects or photo attributes missing */
+} search_signals;
 
 typedef struct search_result {
     char id[SCRY_ID_LEN + 1];
@@ -64,6 +73,8 @@ typedef struct search_result {
     char *why;
     double score;               /* fused, in [0, 1], higher is better */
     int64_t taken_at;
+    int has_signals;
+    search_signals signals;
 } search_result;
 
 typedef struct search_response {
