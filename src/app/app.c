@@ -35,6 +35,7 @@ static int open_text(scry_app *app, scry_err *err) {
  * even with --vision 0, whose searches still meet images another process
  * indexed with it -- and required when the vision models are (--vision 1). */
 static int open_concepts(scry_app *app, scry_err *err) {
+    if (!app->cfg.concepts) return SCRY_OK;
     scry_err cerr = {0};
     int rc = concepts_load(app->cfg.models_dir, &app->concepts, &cerr);
     if (rc == SCRY_OK) {

@@ -42,6 +42,10 @@ static const struct opt {
     INT("vision", "SCRY_VISION", vision, -1, 1,
         "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
     INT("ocr", "SCRY_OCR", ocr, 0, 1, "read text in images (OCR), when vision is on"),
+    INT("concepts", "SCRY_CONCEPTS", concepts, 0, 1,
+        "learned concepts and the image-text projection (changes the vector layout: re-index)"),
+    INT("face-attributes", "SCRY_FACE_ATTRIBUTES", face_attributes, 0, 1,
+        "age, gender, person word and descriptor of each face, when vision is on"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
     DBL("compact-fraction", "SCRY_COMPACT_FRACTION", compact_fraction, 0, 1,
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
@@ -67,6 +71,8 @@ void config_defaults(scry_config *c) {
     c->ort_threads = 1;
     c->vision = 1;
     c->ocr = 1;
+    c->concepts = 1;
+    c->face_attributes = 1;
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;

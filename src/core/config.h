@@ -31,6 +31,8 @@ typedef struct scry_config {
     int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
     int vision;                 /* --vision    SCRY_VISION      1: models required (a missing one stops start-up) */
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
+    int concepts;               /* --concepts  SCRY_CONCEPTS    1: the learned concept head (tags, projection) */
+    int face_attributes;        /* --face-attributes SCRY_FACE_ATTRIBUTES 1: age, gender, descriptor per face */
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */

@@ -446,12 +446,12 @@ static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
         return send_error(c, 400, "invalid_request", "parameter 'mode' must be fused, bm25, vector or image");
     const char *floor_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "floor");
     if (floor_arg && (!strcmp(floor_arg, "off") || !strcmp(floor_arg, "0"))) p.no_floor = 1;
+    else if (floor_arg && strcmp(floor_arg, "on") != 0 && strcmp(floor_arg, "1") != 0)
+        return send_error(c, 400, "invalid_request", "parameter 'floor' must be on or off");
     const char *sig_arg = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "signals");
     if (sig_arg && (!strcmp(sig_arg, "on") || !strcmp(sig_arg, "1"))) p.signals = 1;
     else if (sig_arg && strcmp(sig_arg, "off") != 0 && strcmp(sig_arg, "0") != 0)
         return send_error(c, 400, "invalid_request", "parameter 'signals' must be on or off");
-    else if (floor_arg && strcmp(floor_arg, "on") != 0 && strcmp(floor_arg, "1") != 0)
-        return send_error(c, 400, "invalid_request", "parameter 'floor' must be on or off");
     p.label = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "label");
     p.emotion = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "emotion");
     const char *ht = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "has_text");
