@@ -1458,7 +1458,8 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
     g->flags = (uint8_t *)(base + h.sect[3].offset);
     g->upper_off = (uint32_t *)(base + h.sect[4].offset);
     g->upper = (uint32_t *)(base + h.sect[5].offset);
-    /* Structural check: every link in range, every upper list inside the pool.
+    /* Structural check: every link in range (and, above level 0, to a node on
+     * that level), every upper list inside the pool.
      * The checksums catch accidents; this keeps a crafted file from steering
      * reads out of bounds. */
     uint32_t deleted = 0;
@@ -1477,8 +1478,11 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
         for (int l = 1; !why && l <= g->levels[id]; l++) {
             const uint32_t *ul = links_at(g, id, l);
             if (ul[0] > (uint32_t)g->M) why = "bad upper links";
+            /* A link on level l must lead to a node that has level l:
+             * searches read that node's level-l list next (found by
+             * fuzzing: a crafted file sent greedy_level through NO_UPPER). */
             for (uint32_t j = 1; !why && j <= ul[0]; j++)
-                if (ul[j] >= g->n) why = "link out of range";
+                if (ul[j] >= g->n || (int)g->levels[ul[j]] < l) why = "link out of range";
         }
     }
     if (!why && deleted != g->n_deleted) why = "tombstone count mismatch";
