@@ -1132,6 +1132,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static int is_loopback(const char *host) { return !strncmp(host, "127.", 4); }
 
+int http_auth_required(const scry_config *cfg) {
+    return !strcmp(cfg->auth, "on") || (!strcmp(cfg->auth, "auto") && !is_loopback(cfg->host));
+}
+
 /* With auth on and no key yet, mint an admin key and show it once, in the
  * log: whoever starts the server is the first admin. */
 static int bootstrap_key(scry_app *app, scry_err *err) {
@@ -1190,7 +1194,7 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
         rc = scry_fail(err, SCRY_EINVAL, "--auth must be on, off or auto, got '%s'", cfg->auth);
         goto fail;
     }
-    s->auth_on = !strcmp(cfg->auth, "on") || (!strcmp(cfg->auth, "auto") && !is_loopback(cfg->host));
+    s->auth_on = http_auth_required(cfg);
     if (!s->auth_on && !is_loopback(cfg->host)) {
         rc = scry_fail(err, SCRY_EINVAL, "--auth off is only allowed on a loopback --host "
                        "(anyone who can reach %s could read and delete everything)", cfg->host);

@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "http/auth.h"
 #include "http/ratelimit.h"
+#include "http/server.h"
 #include "store/meta.h"
 
 typedef struct fixture {
@@ -258,6 +259,26 @@ static void test_ratelimit(void **state) {
     ratelimit_free(slow);
 }
 
+/* The secure default: auth follows the bind address unless forced on. */
+static void test_auth_required_by_bind_address(void **state) {
+    (void)state;
+    scry_config c;
+    config_defaults(&c);
+    assert_string_equal(c.host, "127.0.0.1");
+    assert_false(http_auth_required(&c));                 /* loopback: off */
+    strcpy(c.host, "127.0.0.2");
+    assert_false(http_auth_required(&c));
+    strcpy(c.host, "0.0.0.0");
+    assert_true(http_auth_required(&c));                  /* every interface: on */
+    strcpy(c.host, "192.168.1.10");
+    assert_true(http_auth_required(&c));
+    strcpy(c.auth, "on");
+    strcpy(c.host, "127.0.0.1");
+    assert_true(http_auth_required(&c));                  /* forced on loopback */
+    strcpy(c.auth, "off");
+    assert_false(http_auth_required(&c));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scopes),
@@ -267,6 +288,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
         cmocka_unit_test(test_json_bodies),
         cmocka_unit_test(test_ratelimit),
+        cmocka_unit_test(test_auth_required_by_bind_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
