@@ -25,8 +25,10 @@
 
 enum { C_WAIT, C_HANDLING, C_BODY };
 
+typedef struct guard guard_t;
 typedef struct gconn {
     struct gconn *prev, *next;
+    guard_t *g;
     int fd;
     int closed;                 /* shut down by us */
     int state;
@@ -42,12 +44,23 @@ struct guard {
     guard_config cfg;
     pthread_mutex_t lock;
     gconn *conns;
-    int nconns;
+    int nconns;                 /* in the list (libmicrohttpd still holds them) */
+    int nclosed;                /* of which shut down by us, not yet gone */
     int stop;
     pthread_cond_t wake;
     pthread_t watchdog;
     int watching;
 };
+
+static void close_conn(guard *g, gconn *gc, const char *why, metric_counter m);
+
+/* Shut down by us (counted once); takes the lock. */
+static void mark_closed(gconn *gc) {
+    pthread_mutex_lock(&gc->g->lock);
+    if (!gc->closed) gc->g->nclosed++;
+    gc->closed = 1;
+    pthread_mutex_unlock(&gc->g->lock);
+}
 
 static gconn *conn_of(struct MHD_Connection *c) {
     const union MHD_ConnectionInfo *ci =
@@ -102,7 +115,7 @@ int guard_reply_now(struct MHD_Connection *c, unsigned status, const char *code,
         tls = fl && (fl->flags & MHD_USE_TLS);
     }
     if (!ci) return 0;
-    if (gc) gc->closed = 1;
+    if (gc) mark_closed(gc);
     return raw_reply(ci->connect_fd, tls, status, code, message);
 }
 
@@ -228,7 +241,7 @@ static void peek_first_bytes(guard *g, gconn *gc) {
         /* Plain HTTP sent to the TLS port: say so in plain HTTP. */
         if (buf[0] >= 'A' && buf[0] <= 'Z') {
             if (recv(gc->fd, buf, (size_t)n, MSG_DONTWAIT) < 0) { /* nothing to do */ }
-            gc->closed = 1;
+            mark_closed(gc);
             raw_reply(gc->fd, 0, 400, "tls_required", "this port speaks HTTPS");
         }
         return;
@@ -239,7 +252,7 @@ static void peek_first_bytes(guard *g, gconn *gc) {
     /* Read what we peeked so that closing does not reset the connection
      * (a reset can make the client drop our reply unread). */
     if (recv(gc->fd, buf, (size_t)n, MSG_DONTWAIT) < 0) { /* nothing to do */ }
-    gc->closed = 1;
+    mark_closed(gc);
     if (v < 0) {
         shutdown(gc->fd, SHUT_RDWR);
         metrics_add(M_REQ_MALFORMED, 1);
@@ -258,6 +271,7 @@ void guard_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
         if (!gc) return;
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        gc->g = g;
         gc->fd = ci ? ci->connect_fd : -1;
         gc->state = C_WAIT;
         gc->t_wait = scry_mono_s();
@@ -267,6 +281,18 @@ void guard_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
         if (g->conns) g->conns->prev = gc;
         g->conns = gc;
         g->nconns++;
+        /* Over the cap, the longest-idle connection (no request in
+         * progress) makes room for the new one, at once: refusing the
+         * newcomer instead would let a flood of stalled connections, queued
+         * in the listen backlog ahead of a real client, keep it out. */
+        if (g->nconns - g->nclosed > g->cfg.max_connections) {
+            gconn *oldest = NULL;
+            for (gconn *o = gc->next; o; o = o->next)
+                if (!o->closed && o->fd >= 0 && o->state == C_WAIT &&
+                    (!oldest || o->t_wait < oldest->t_wait))
+                    oldest = o;
+            close_conn(g, oldest ? oldest : gc, "evicted", M_CONN_EVICTED);
+        }
         pthread_mutex_unlock(&g->lock);
         *socket_context = gc;
         if (gc->fd >= 0) peek_first_bytes(g, gc);
@@ -279,6 +305,7 @@ void guard_on_connection(void *cls, struct MHD_Connection *c, void **socket_cont
     else g->conns = gc->next;
     if (gc->next) gc->next->prev = gc->prev;
     g->nconns--;
+    if (gc->closed) g->nclosed--;
     pthread_mutex_unlock(&g->lock);
     free(gc);
     *socket_context = NULL;
@@ -404,7 +431,9 @@ int guard_connections(guard *g) {
 
 /* ---- the watchdog ------------------------------------------------------------ */
 
-static void close_conn(gconn *gc, const char *why, metric_counter m) {
+/* Under g->lock. */
+static void close_conn(guard *g, gconn *gc, const char *why, metric_counter m) {
+    if (!gc->closed) g->nclosed++;
     gc->closed = 1;
     shutdown(gc->fd, SHUT_RDWR);
     metrics_add(m, 1);
@@ -415,33 +444,19 @@ static void watch_once(guard *g) {
     double now = scry_mono_s();
     const guard_config *cfg = &g->cfg;
     pthread_mutex_lock(&g->lock);
-    int open = 0;
     for (gconn *gc = g->conns; gc; gc = gc->next) {
         if (gc->closed || gc->fd < 0) continue;
         if (gc->state == C_WAIT && now - gc->t_wait > cfg->header_timeout_s) {
-            close_conn(gc, "header_timeout", M_CONN_TIMED_OUT);
+            close_conn(g, gc, "header_timeout", M_CONN_TIMED_OUT);
             continue;
         }
         if (gc->state == C_BODY && cfg->min_body_rate > 0) {
             double t = now - gc->t_body;
             if (t > cfg->header_timeout_s && (double)gc->body_bytes / t < cfg->min_body_rate) {
-                close_conn(gc, "body_too_slow", M_CONN_TIMED_OUT);
+                close_conn(g, gc, "body_too_slow", M_CONN_TIMED_OUT);
                 continue;
             }
         }
-        open++;
-    }
-    /* Near the cap, the longest-idle connections make room for new ones. */
-    int high = cfg->max_connections * 9 / 10, low = cfg->max_connections * 8 / 10;
-    while (open > high && open > low) {
-        gconn *oldest = NULL;
-        for (gconn *gc = g->conns; gc; gc = gc->next)
-            if (!gc->closed && gc->fd >= 0 && gc->state == C_WAIT &&
-                (!oldest || gc->t_wait < oldest->t_wait))
-                oldest = gc;
-        if (!oldest) break;
-        close_conn(oldest, "evicted", M_CONN_EVICTED);
-        open--;
     }
     pthread_mutex_unlock(&g->lock);
 }

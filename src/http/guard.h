@@ -28,8 +28,10 @@
  *     complete header_timeout_s after the connection opened or its previous
  *     request ended (slowloris; idle keep-alive), and uploads whose body
  *     arrives slower than min_body_rate bytes/s once header_timeout_s have
- *     passed. Near max_connections it closes the oldest idle connections so
- *     that a new client still gets a slot.
+ *     passed.
+ *   - Over max_connections, a new connection evicts the longest-idle one
+ *     (waiting for a request head), so that a flood of stalled connections
+ *     cannot keep a real client out.
  *
  * "Answering at once" where libmicrohttpd offers no way to (before it has
  * parsed a request, or in the middle of a body) means writing a complete
@@ -53,7 +55,7 @@ typedef struct guard_config {
     int tls;                    /* the daemon speaks TLS: no raw replies */
     int header_timeout_s;       /* connection start / previous request end -> complete head */
     int min_body_rate;          /* bytes/s, averaged, checked after header_timeout_s of body */
-    int max_connections;        /* libmicrohttpd's cap; eviction starts at 90% */
+    int max_connections;        /* open connections; past it the longest-idle is closed */
     size_t max_uri;             /* bytes of the request target */
     int max_params;             /* query parameters */
 } guard_config;

@@ -1220,7 +1220,7 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
         (rc = ratelimit_new(&s->rl_key, cfg->rate_key, cfg->rate_key_burst, 1024, err)) != SCRY_OK)
         goto fail;
     if (s->auth_on && (rc = bootstrap_key(app, err)) != SCRY_OK) goto fail;
-    int max_conns = fit_connection_cap(cfg->max_connections);
+    int max_conns = fit_connection_cap(cfg->max_connections + cfg->max_connections / 2) * 2 / 3;
     guard_config gc = {
         .tls = s->tls,
         .header_timeout_s = cfg->header_timeout,
@@ -1243,7 +1243,10 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
         MHD_OPTION_NOTIFY_CONNECTION, guard_on_connection, s->guard,
         MHD_OPTION_URI_LOG_CALLBACK, guard_on_uri, s->guard,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns,
+        /* libmicrohttpd splits its cap between the pool's threads and
+         * refuses newcomers at it; the guard keeps the real cap (evicting
+         * idle connections), so libmicrohttpd's is set above it. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(max_conns + max_conns / 2),
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
         s->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
