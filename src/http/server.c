@@ -348,6 +348,12 @@ static enum MHD_Result finish_upload(struct MHD_Connection *c, req_state *rs) {
                      "signature); nothing was stored", p->filename);
     }
     if (rs->status) {
+        /* Drop the temp files before answering: a client that looks right
+         * after a refusal (507, 413, ...) finds nothing half-written. */
+        for (int i = 0; i < rs->nparts; i++) {
+            blob_writer_abort(rs->parts[i].w);
+            rs->parts[i].w = NULL;
+        }
         metrics_add(M_UPLOAD_REJECTED, 1);
         log_info("upload.refused", "status=%d code=%s reason=\"%s\"", rs->status, rs->code,
                  rs->message);
