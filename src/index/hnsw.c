@@ -1463,18 +1463,25 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
      * The checksums catch accidents; this keeps a crafted file from steering
      * reads out of bounds. */
     uint32_t deleted = 0;
+    /* Upper lists are laid out in id order, back to back (hnsw_add appends
+     * them): anything else would let two nodes share words, and a count
+     * read from a neighbour's link overflows the pruning buffer (found by
+     * fuzzing). */
+    uint64_t next_upper = 0;
     for (uint32_t id = 0; !why && id < g->n; id++) {
         const uint32_t *ln = l0_links(g, id);
         if (ln[0] > (uint32_t)g->M0 || (int)g->levels[id] > h.max_level) why = "bad node";
         for (uint32_t j = 1; !why && j <= ln[0]; j++)
             if (ln[j] >= g->n) why = "link out of range";
         deleted += g->flags[id] & FLAG_DELETED;
+        if (!why && !g->levels[id] && g->upper_off[id] != NO_UPPER) why = "bad upper links";
         if (why || !g->levels[id]) continue;
-        if (g->upper_off[id] == NO_UPPER ||
+        if (g->upper_off[id] != next_upper ||
             (uint64_t)g->upper_off[id] + upper_words(g, g->levels[id]) > g->upper_n) {
             why = "bad upper links";
             break;
         }
+        next_upper += upper_words(g, g->levels[id]);
         for (int l = 1; !why && l <= g->levels[id]; l++) {
             const uint32_t *ul = links_at(g, id, l);
             if (ul[0] > (uint32_t)g->M) why = "bad upper links";
@@ -1485,6 +1492,7 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
                 if (ul[j] >= g->n || (int)g->levels[ul[j]] < l) why = "link out of range";
         }
     }
+    if (!why && next_upper != g->upper_n) why = "bad upper links";
     if (!why && deleted != g->n_deleted) why = "tombstone count mismatch";
     if (!why && g->n && (int)g->levels[g->entry] != h.max_level) why = "bad entry point";
     if (!why && lmap_reserve(g, (size_t)(g->n - g->n_deleted))) {
