@@ -201,13 +201,20 @@ static cached_key *cache_get(auth *a, const char *id, int64_t now, int *io) {
     return e;
 }
 
-/* Under a->lock: write back the last use at most once a minute. */
-static void note_use(auth *a, cached_key *e, int64_t now) {
-    if (now - e->touched_ms < TOUCH_EVERY_MS) return;
+/* Under a->lock: whether this use is to be written back (at most once a
+ * minute per key). The write itself happens after the lock is released
+ * (write_use): it may wait for another writer of the database, and every
+ * other request's check would wait with it. */
+static int note_use(cached_key *e, int64_t now) {
+    if (now - e->touched_ms < TOUCH_EVERY_MS) return 0;
     e->touched_ms = now;
+    return 1;
+}
+
+static void write_use(auth *a, const char *id, int64_t now) {
     scry_err err = {0};
-    if (meta_key_touch(a->meta, e->id, now, &err) != SCRY_OK)
-        log_warn("auth.touch_failed", "key=%s reason=\"%s\"", e->id, err.msg);
+    if (meta_key_touch(a->meta, id, now, &err) != SCRY_OK)
+        log_warn("auth.touch_failed", "key=%s reason=\"%s\"", id, err.msg);
 }
 
 int auth_verify_key(auth *a, const char *key, auth_principal *out) {
@@ -222,7 +229,7 @@ int auth_verify_key(auth *a, const char *key, auth_principal *out) {
     if (!scry_id_valid(id)) return SCRY_ENOTFOUND;
     const char *secret = key + 6 + SCRY_ID_LEN;
     int64_t now = scry_now_ms();
-    int io = 0, rc = SCRY_ENOTFOUND;
+    int io = 0, rc = SCRY_ENOTFOUND, touch = 0;
     pthread_mutex_lock(&a->lock);
     cached_key *e = cache_get(a, id, now, &io);
     if (e && !e->revoked && e->scopes) {
@@ -231,11 +238,12 @@ int auth_verify_key(auth *a, const char *key, auth_principal *out) {
         if (auth_token_equal(h, e->hash)) {
             snprintf(out->key_id, sizeof out->key_id, "%s", id);
             out->scopes = e->scopes;
-            note_use(a, e, now);
+            touch = note_use(e, now);
             rc = SCRY_OK;
         }
     }
     pthread_mutex_unlock(&a->lock);
+    if (touch) write_use(a, id, now);
     return io ? SCRY_EIO : rc;
 }
 
@@ -326,7 +334,7 @@ static session **find_session(auth *a, const char *token, int64_t now) {
 int auth_session_get(auth *a, const char *token, auth_principal *out) {
     memset(out, 0, sizeof *out);
     int64_t now = scry_now_ms();
-    int io = 0, rc = SCRY_ENOTFOUND;
+    int io = 0, rc = SCRY_ENOTFOUND, touch = 0;
     pthread_mutex_lock(&a->lock);
     session **pp = find_session(a, token, now);
     if (pp) {
@@ -338,7 +346,7 @@ int auth_session_get(auth *a, const char *token, auth_principal *out) {
             snprintf(out->csrf, sizeof out->csrf, "%s", s->csrf);
             out->scopes = e->scopes;
             out->via_session = 1;
-            note_use(a, e, now);
+            touch = note_use(e, now);
             rc = SCRY_OK;
         } else if (!io) {                      /* its key is gone: so is the session */
             *pp = s->next;
@@ -347,6 +355,7 @@ int auth_session_get(auth *a, const char *token, auth_principal *out) {
         }
     }
     pthread_mutex_unlock(&a->lock);
+    if (touch) write_use(a, out->key_id, now);
     return io ? SCRY_EIO : rc;
 }
 

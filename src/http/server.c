@@ -43,6 +43,7 @@ struct http_server {
     int auth_on, tls;
     guard *guard;
     auth *auth;
+    meta_db *auth_db;           /* its own connection: key lookups never queue behind uploads */
     ratelimit *rl_ip, *rl_key;
 };
 
@@ -1182,6 +1183,7 @@ static void free_server(http_server *s) {
     if (s->daemon) MHD_stop_daemon(s->daemon);
     guard_free(s->guard);
     auth_free(s->auth);
+    meta_close(s->auth_db);
     ratelimit_free(s->rl_ip);
     ratelimit_free(s->rl_key);
     if (g_srv == s) g_srv = NULL;
@@ -1221,7 +1223,10 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
             (rc = scry_read_file(cfg->tls_key, (void **)&key, &n, err)) != SCRY_OK)
             goto fail;
     }
-    if ((rc = auth_new(&s->auth, app->meta, err)) != SCRY_OK ||
+    char dbpath[1200];
+    snprintf(dbpath, sizeof dbpath, "%s/meta.db", cfg->data_dir);
+    if ((rc = meta_open(&s->auth_db, dbpath, err)) != SCRY_OK ||
+        (rc = auth_new(&s->auth, s->auth_db, err)) != SCRY_OK ||
         (rc = ratelimit_new(&s->rl_ip, cfg->rate_ip, cfg->rate_ip_burst, 8192, err)) != SCRY_OK ||
         (rc = ratelimit_new(&s->rl_key, cfg->rate_key, cfg->rate_key_burst, 1024, err)) != SCRY_OK)
         goto fail;
