@@ -72,6 +72,9 @@
 #define NO_UPPER UINT32_MAX
 #define MAX_LEVEL 31
 #define FILE_MAGIC "SCRYHNSW"
+/* Beam width while inserting: its buffers are sized by it, so a file (or a
+ * caller) cannot ask for gigabytes (found by fuzzing: efc = 2^30 in a header). */
+#define MAX_EF_CONSTRUCTION 65536
 #define FILE_VERSION 1u
 #define HEADER_SIZE 4096u
 #define NSECT 6
@@ -770,6 +773,8 @@ int hnsw_create(hnsw_index **out, int dim, const hnsw_params *params, scry_err *
     if (dim <= 0 || dim > 65536) return scry_fail(err, SCRY_EINVAL, "hnsw: bad dimension %d", dim);
     if (p.M < 2 || p.M > 256) return scry_fail(err, SCRY_EINVAL, "hnsw: M must be 2..256");
     if (p.ef_construction < 1) p.ef_construction = p.M;
+    if (p.ef_construction > MAX_EF_CONSTRUCTION)
+        return scry_fail(err, SCRY_EINVAL, "hnsw: ef_construction must be 1..%d", MAX_EF_CONSTRUCTION);
     if (p.metric != HNSW_COSINE && p.metric != HNSW_IP)
         return scry_fail(err, SCRY_EINVAL, "hnsw: unknown metric");
     hnsw_index *ix;
@@ -1420,6 +1425,7 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
     else if (h.version != FILE_VERSION) why = "unsupported format version";
     else if (h.file_size != len) why = h.file_size > len ? "truncated file" : "trailing bytes";
     else if (h.dim == 0 || h.dim > 65536 || h.M < 2 || h.M > 256 || h.M0 != 2 * h.M ||
+             h.efc < 1 || h.efc > MAX_EF_CONSTRUCTION ||
              h.metric > HNSW_IP || h.max_level > MAX_LEVEL || h.max_level < (h.n ? 0 : -1) ||
              h.rec_size != (uint64_t)(h.M0 + 1) * 4 + (uint64_t)h.dim * 4 || h.n_deleted > h.n ||
              (h.n && (h.entry < 0 || h.entry >= h.n)) || h.upper_n > UINT32_MAX)
