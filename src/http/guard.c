@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,11 @@ typedef struct gconn {
     struct gconn *prev, *next;
     guard_t *g;
     int fd;
-    int closed;                 /* shut down by us */
+    _Atomic int closed;         /* shut down by us (read outside the lock) */
     int state;
     double t_wait;              /* waiting for a head since (monotonic s) */
     double t_body;
-    uint64_t body_bytes;
+    _Atomic uint64_t body_bytes;    /* added to by the handler's thread */
     unsigned uri_status;        /* non-zero: the current request's URI is refused */
     char uri_msg[160];
     char ip[64];
