@@ -242,11 +242,15 @@ static int open_index(search_engine *se, const char *index_dir, scry_err *err) {
 static int save_locked(search_engine *se, scry_err *err) {
     if (!se->index || !se->index_path[0]) return SCRY_OK;
     double t0 = scry_mono_s();
+    /* Changes made while the file is written (a delete calls search_forget
+     * without sync_lock) may miss this save: only what was counted before
+     * it is cleared, so they still make the next save (or shutdown's) due. */
+    int before = atomic_load(&se->dirty);
     int rc = hnsw_save(se->index, se->index_path, err);
     if (rc == SCRY_OK) {
         log_info("index.saved", "path=%s vectors=%zu ms=%.1f", se->index_path,
                  hnsw_count(se->index), (scry_mono_s() - t0) * 1000);
-        se->dirty = 0;
+        atomic_fetch_sub(&se->dirty, before);
         se->last_save = scry_mono_s();
     }
     return rc;
