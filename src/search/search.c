@@ -843,8 +843,10 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         double s = 0;
         if (count >= min && (o->max_count < 0 || count <= o->max_count))
             s = o->preferred_count > 0 && count != o->preferred_count ? 0.8 : 1.0;
+        else if (count > 0 && count < min)
+            s = 0.3 + 0.4 * count / min;   /* too few: closer is better (2 of "three dogs" > 1); 1 of 2 is 0.5 */
         else if (count > 0)
-            s = 0.5;            /* the label is there, the count is off */
+            s = 0.5;            /* the label is there, too many of it */
         if (!color_ok) s *= 0.5;
         if (!wear_ok) s *= 0.5;
         if (o->singular && count) {

@@ -72,6 +72,14 @@ def test_count_four_horses(idx):
     assert res[0] == "horses.jpg", res
 
 
+def test_too_few_closer_is_better(idx):
+    # "six horses": none has six; horses.jpg's four are closer than
+    # person.jpg's one, and its structured score says so (both were 0.5).
+    r = search(idx, "six horses", signals="on", floor="off", limit=50)
+    st = {x["filename"]: x["signals"]["structured"] for x in r["results"]}
+    assert st["horses.jpg"] > st["person.jpg"] > 0, st
+
+
 def test_count_at_least_three_people(idx):
     # kite.jpg: nine people; 338905: eight; person.jpg: one.
     res = names(idx, "at least 3 people")
