@@ -41,6 +41,10 @@ static const struct opt {
     INT("vision", "SCRY_VISION", vision, -1, 1,
         "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
     INT("ocr", "SCRY_OCR", ocr, 0, 1, "read text in images (OCR), when vision is on"),
+    INT("people", "SCRY_PEOPLE", people, 0, 1,
+        "recognise people: face descriptors, clustering, names in search (0: off; deletes nothing)"),
+    INT("people-min-faces", "SCRY_PEOPLE_MIN_FACES", people_min_faces, 1, 1000,
+        "faces a person needs before it is listed (named persons always are)"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
     DBL("compact-fraction", "SCRY_COMPACT_FRACTION", compact_fraction, 0, 1,
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
@@ -67,6 +71,8 @@ void config_defaults(scry_config *c) {
     c->ort_threads = 1;
     c->vision = 1;
     c->ocr = 1;
+    c->people = 1;
+    c->people_min_faces = 3;
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;

@@ -28,6 +28,8 @@ typedef struct scry_config {
     int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
     int vision;                 /* --vision    SCRY_VISION      1: models required (a missing one stops start-up) */
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
+    int people;                 /* --people    SCRY_PEOPLE      1: recognise people (0: off, nothing deleted) */
+    int people_min_faces;       /* --people-min-faces SCRY_PEOPLE_MIN_FACES 3: faces before a person is listed */
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "app/render.h"
+#include "http/people_api.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
@@ -27,6 +28,8 @@
 /* How far past the upload limit we keep reading (and discarding) a body so
  * as to answer 413 properly, before we simply close the connection. */
 #define DRAIN_LIMIT (64ull * 1024 * 1024)
+/* JSON bodies of the People routes (a name, a list of ids) are small. */
+#define JSON_BODY_MAX (64 * 1024)
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -57,6 +60,9 @@ typedef struct req_state {
     char code[40];
     char message[400];
     scry_app *app;
+    char *body;                 /* a JSON body (People routes), NUL-terminated */
+    size_t blen;
+    int body_too_big;
 } req_state;
 
 /* ---- responses -------------------------------------------------------- */
@@ -126,6 +132,7 @@ static void req_free(req_state *rs) {
         free(rs->parts[i].filename);
     }
     free(rs->parts);
+    free(rs->body);
     free(rs);
 }
 
@@ -414,11 +421,41 @@ static int parse_date_arg(const char *v, int is_end, int64_t *out) {
     return 1;
 }
 
+/* Every person=ID of the query string (repeatable). */
+typedef struct person_args {
+    int64_t ids[16];
+    int n, bad;
+} person_args;
+
+static enum MHD_Result collect_person(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    person_args *pa = cls;
+    if (strcmp(key, "person")) return MHD_YES;
+    char *end = NULL;
+    errno = 0;
+    long long v = value ? strtoll(value, &end, 10) : 0;
+    if (errno || !end || end == value || *end || v <= 0 || pa->n == 16) pa->bad = 1;
+    else pa->ids[pa->n++] = v;
+    return MHD_YES;
+}
+
 static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
     search_params p;
     search_params_init(&p);
     char msg[200];
     p.q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    person_args pa = {{0}, 0, 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_person, &pa);
+    if (pa.bad)
+        return send_error(c, 400, "invalid_request", "parameter 'person' must be a person id (at most 16 of them)");
+    p.persons = pa.ids;
+    p.npersons = pa.n;
+    long long face;
+    if (!parse_int_arg(c, "face", 1, INT64_MAX, 0, &face, msg, sizeof msg))
+        return send_error(c, 400, "invalid_request", msg);
+    p.face_id = face;
+    if (!p.q && (p.face_id || p.npersons)) p.q = "";
     if (!p.q) return send_error(c, 400, "invalid_request", "missing parameter 'q'");
     long long limit, offset;
     if (!parse_int_arg(c, "limit", 1, 200, 20, &limit, msg, sizeof msg) ||
@@ -516,7 +553,9 @@ static enum MHD_Result handle_image(struct MHD_Connection *c, scry_app *app, con
     if (rc != SCRY_OK) return send_scry_error(c, rc, &err);
     enum MHD_Result out;
     if (!sub) {
-        out = send_json(c, 200, render_image(&r));
+        json_t *doc = render_image(&r);
+        people_api_enrich_image(app, &r, doc);
+        out = send_json(c, 200, doc);
     } else if (!strcmp(sub, "content")) {
         out = send_blob(c, app, r.sha256, img_mime(r.format));
     } else if (!strcmp(sub, "thumbnail")) {
@@ -628,6 +667,10 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, scry_app *app) {
 
 /* ---- dispatch -------------------------------------------------------------- */
 
+static const char *query_arg(void *ctx, const char *name) {
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -646,7 +689,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     req_state *rs = *con_cls;
     if (is_upload) return handle_upload(c, rs, upload_data, upload_data_size);
-    if (*upload_data_size) {    /* a body we do not want: ignore it */
+    if (*upload_data_size) {
+        /* a People route's JSON body is kept; any other body is ignored */
+        if (people_api_route(url) && !rs->body_too_big) {
+            if (rs->blen + *upload_data_size > JSON_BODY_MAX) {
+                rs->body_too_big = 1;
+            } else {
+                char *nb = realloc(rs->body, rs->blen + *upload_data_size + 1);
+                if (!nb) return MHD_NO;
+                memcpy(nb + rs->blen, upload_data, *upload_data_size);
+                rs->blen += *upload_data_size;
+                nb[rs->blen] = 0;
+                rs->body = nb;
+            }
+        }
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -679,6 +735,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (sub) *sub++ = 0;
         if (sub && strchr(sub, '/')) return send_error(c, 404, "not_found", "no such resource");
         return handle_image(c, app, method, id, sub);
+    }
+    if (people_api_route(path)) {
+        if (rs->body_too_big)
+            return send_error(c, 413, "too_large", "request body over 64 KiB");
+        api_reply r;
+        people_api_handle(app, method, path, rs->body, rs->blen, query_arg, c, &r);
+        if (r.doc) return send_json(c, r.status, r.doc);
+        if (r.bytes) return send_body(c, r.status, r.ctype, r.bytes, r.len);
+        return send_body(c, r.status ? r.status : 204, "application/json", NULL, 0);
     }
     if (!strcmp(path, "/v1/jobs") || !strncmp(path, "/v1/jobs/", 9)) {
         if (!is_get) return send_error(c, 405, "method_not_allowed", "use GET");
