@@ -1,9 +1,12 @@
 # Scry build. One archive (build/libscry.a) holds every module under src/*/
 # except the CLI entry point; the binary and every unit test link against it.
 #
-#   make              build/scry and the unit tests (optimised, -Werror)
+#   make              build/scry and the unit tests (optimised, -Werror), and
+#                     next to the binary what it looks up (core/paths.h): the
+#                     web app (build/web) and links to deps/models, deps/wordvec
 #   make SAN=1        same under AddressSanitizer + UBSan, in build-asan/
-#   make test         the whole suite (tests/run): both builds, unit + e2e
+#   make test         the whole suite (tests/run): both builds, unit + e2e + browser
+#   make install PREFIX=/usr/local DESTDIR=   see mk/install.mk
 #
 # Subsystems that need extra libraries add them in mk/<name>.mk (PKGS += ...,
 # LDLIBS += ..., CFLAGS += ...) so that this file rarely changes.
@@ -25,6 +28,7 @@ CFLAGS  += $(OPT)
 endif
 
 # After BUILD is known (mk/tools.mk names targets under it).
+.DEFAULT_GOAL := all
 -include mk/*.mk
 
 CFLAGS  += $(shell pkg-config --cflags $(PKGS))
@@ -37,6 +41,9 @@ TESTS    = $(TSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TESTLIB  = $(BUILD)/obj/tests/testutil.o
 
 .PHONY: all test clean
+# Keep the test objects (make would remove them as intermediates) and read
+# their dependency files: a header change must rebuild every test using it.
+.SECONDARY:
 all: $(BUILD)/scry $(TESTS)
 
 $(BUILD)/obj/%.o: src/%.c
@@ -64,4 +71,4 @@ test:
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d
+-include $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d $(TSRCS:tests/unit/%.c=$(BUILD)/obj/tests/%.d) $(TESTLIB:.o=.d)

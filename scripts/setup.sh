@@ -15,13 +15,15 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   build-essential pkg-config git ca-certificates curl unzip
   libvips-dev libexif-dev libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
-  libssl-dev libcmocka-dev
-  python3 python3-pytest python3-numpy python3-onnx
+  libssl-dev libcmocka-dev zlib1g-dev openssl
+  clang-14 libclang-rt-14-dev
+  python3 python3-pytest python3-numpy python3-onnx python3-jsonschema
   darknet
   wordnet-base wordnet-dev libstemmer-dev
   libhnswlib-dev libfaiss-dev
   libtesseract-dev tesseract-ocr-eng
   nodejs npm
+  chromium
 )
 
 missing=()

@@ -8,11 +8,15 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "people/people.h"
+#include "core/paths.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/wordvec.h"
+#include <unistd.h>
+
 #include "vision/concepts.h"
 #include "vision/faceres.h"
+#include "vision/objects.h"
 #include "vision/image.h"
 
 /* The sentence encoder and the lexicon. Without the word-vector file (setup
@@ -34,6 +38,7 @@ static int open_text(scry_app *app, scry_err *err) {
  * even with --vision 0, whose searches still meet images another process
  * indexed with it -- and required when the vision models are (--vision 1). */
 static int open_concepts(scry_app *app, scry_err *err) {
+    if (!app->cfg.concepts) return SCRY_OK;
     scry_err cerr = {0};
     int rc = concepts_load(app->cfg.models_dir, &app->concepts, &cerr);
     if (rc == SCRY_OK) {
@@ -41,7 +46,11 @@ static int open_concepts(scry_app *app, scry_err *err) {
                  concepts_count(app->concepts), concepts_proj_dim(app->concepts));
         return SCRY_OK;
     }
-    if (app->cfg.vision > 0) {
+    /* Required with the vision models -- unless the detector it reads is
+     * missing too: then the pipeline names that file, the first to fix. */
+    char detector[1200];
+    snprintf(detector, sizeof detector, "%s/%s", app->cfg.models_dir, OBJECTS_MODEL_FILE);
+    if (app->cfg.vision > 0 && access(detector, R_OK) == 0) {
         *err = cerr;
         return rc;
     }
@@ -83,6 +92,9 @@ static void on_indexed(void *ctx) {
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
+    paths_resolve_config(&app->cfg);
+    log_debug("app.paths", "models=%s wordvec=%s web=%s", app->cfg.models_dir, app->cfg.wordvec_path,
+              app->cfg.web_dir);
     pthread_rwlock_init(&app->blob_lock, NULL);
     int rc = scry_mkdirs(cfg->data_dir, err);
     if (rc) return rc;
@@ -236,4 +248,19 @@ int app_face_thumbnail(scry_app *app, int64_t face_id, void **jpeg, size_t *len,
     rc = img_thumbnail_jpeg(&crop, APP_FACE_THUMB_SIDE, jpeg, len, err);
     free(crop.px);
     return rc;
+}
+
+int app_check_query(const char *q, scry_err *err) {
+    for (const char *p = q; p && *p; p++) {
+        const char *close = NULL, *after = NULL;
+        if (*p == '"') close = "\"", after = p + 1;
+        else if (!strncmp(p, "\xE2\x80\x9C", 3)) close = "\xE2\x80\x9D", after = p + 3;  /* “ ... ” */
+        if (!close) continue;
+        const char *end = strstr(after, close);
+        if (!end)
+            return scry_fail(err, SCRY_EINVAL,
+                             "unterminated quote: close the quote to search for that exact text, or remove it");
+        p = end + strlen(close) - 1;
+    }
+    return SCRY_OK;
 }

@@ -59,6 +59,12 @@ void app_uploads_unlock(scry_app *app);
  * APP_FACE_THUMB_SIDE px), from the original: *jpeg malloc'ed. */
 #define APP_FACE_THUMB_SIDE 160
 int app_face_thumbnail(scry_app *app, int64_t face_id, void **jpeg, size_t *len, scry_err *err);
+/* Refuse a search query that cannot mean what its author typed: a double
+ * quote (" or the typographic one) that is never closed. Query
+ * understanding would drop it silently and search the words as loose
+ * text; the API and the CLI say so instead (SCRY_EINVAL, message for the
+ * person typing). */
+int app_check_query(const char *q, scry_err *err);
 
 /* Delete an image and the blobs only it referenced. */
 int app_delete_image(scry_app *app, const char *id, scry_err *err);

@@ -112,6 +112,16 @@ json_t *render_search(const char *query, const search_response *resp) {
         json_object_set_new(r, "score", json_real(res[i].score));
         json_object_set_new(r, "caption", jstr(res[i].caption ? res[i].caption : ""));
         json_object_set_new(r, "why", jstr(res[i].why ? res[i].why : ""));
+        if (res[i].has_signals) {
+            const search_signals *sg = &res[i].signals;
+            json_t *g = json_object();
+            json_object_set_new(g, "vector", json_real(sg->vector));
+            json_object_set_new(g, "image", json_real(sg->image));
+            json_object_set_new(g, "bm25", json_real(sg->bm25));
+            json_object_set_new(g, "structured", json_real(sg->structured));
+            json_object_set_new(g, "absent", json_boolean(sg->absent));
+            json_object_set_new(r, "signals", g);
+        }
         json_array_append_new(arr, r);
     }
     json_object_set_new(o, "results", arr);

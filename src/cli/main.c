@@ -1,9 +1,15 @@
-/* main.c -- the scry command line: serve, add, search, jobs, people.
+/* main.c -- the scry command line: serve, add, search, jobs, people (keys:
+ * cli/keys.c).
  *
  * Every command opens the same app over the data folder (see app/app.h), so
  * `scry add` indexes through exactly the pipeline the server uses. Flags
  * come from the table in core/config.c (shared by all commands) plus a few
- * per command; environment variables SCRY_* set the same values. */
+ * per command; environment variables SCRY_* set the same values.
+ *
+ * Logs: `serve` is a service and logs every event (level info). The
+ * commands a person runs at a terminal (add, search, jobs) show warnings and
+ * errors only, so that the progress bar and the answer are not buried under
+ * log lines; -v shows info, -vv debug. --log-level / SCRY_LOG override both. */
 #include <errno.h>
 #include <ftw.h>
 #include <jansson.h>
@@ -16,8 +22,10 @@
 
 #include "app/app.h"
 #include "app/render.h"
+#include "cli/keys.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/paths.h"
 #include "core/util.h"
 #include "http/people_api.h"
 #include "http/server.h"
@@ -27,6 +35,9 @@
 typedef struct cli_opts {
     scry_config cfg;
     int json;
+    int hidden;                 /* add: --hidden, walk hidden files and folders too */
+    int verbose;                /* -v: 1, -vv: 2 */
+    int log_level_set;          /* --log-level or SCRY_LOG given */
     int limit, offset;
     const char *sort;
     const char *mode;           /* search: fused, bm25 or vector (benchmarks) */
@@ -55,7 +66,9 @@ static void print_command_help(const char *cmd) {
     else if (!strcmp(cmd, "add"))
         printf("usage: scry add [options] PATH...\n\nIndex image files, and folders "
                "recursively, through the same pipeline as uploads; shows progress and a "
-               "summary. Files that are not images are skipped.\n");
+               "summary. Files that are not images are skipped, and so are Scry data folders\n"
+               "(--data's, or any folder holding meta.db and blobs/) and hidden files and "
+               "folders.\n\n  --hidden    walk hidden files and folders too\n");
     else if (!strcmp(cmd, "search"))
         printf("usage: scry search [options] \"query\"\n\n  --limit N   results (default "
                "20)\n  --offset N  skip results\n  --sort S    relevance or date\n  --json      "
@@ -76,6 +89,19 @@ static void print_command_help(const char *cmd) {
                "--json      print the API's JSON\n");
     printf("\noptions shared by every command (flag, environment variable):\n");
     config_print_help(stdout);
+    printf("  -v, -vv                             more log lines (%s)\n",
+           strcmp(cmd, "serve") ? "add, search and jobs show warnings and errors only by default"
+                                : "serve logs at info by default");
+    char where[4096];
+    paths_candidates("models", where, sizeof where);
+    printf("\nData files (models/, wordvec/wordvec.bin, web/) are looked up, first found wins, in:\n");
+    for (char *line = strtok(where, "\n"); line; line = strtok(NULL, "\n")) {
+        char *cut = strstr(line, "/models");
+        if (cut && !cut[7]) *cut = 0;
+        printf("  %s\n", line);
+    }
+    const char *home = getenv("SCRY_HOME");
+    if (!home || !*home) printf("  $SCRY_HOME/ (not set)\n");
 }
 
 /* Parse "--name value", "--name=value" and positionals. Returns 0 to go on,
@@ -94,6 +120,10 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             print_command_help(cmd);
             return 1;
+        }
+        if (!strcmp(a, "-v") || !strcmp(a, "-vv") || !strcmp(a, "--verbose")) {
+            o->verbose += !strcmp(a, "-vv") ? 2 : 1;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0 || a[2] == 0) {
             o->args[o->nargs++] = argv[i];
@@ -116,6 +146,11 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
             o->no_floor = 1;
             continue;
         }
+        if (!strcmp(name, "hidden")) {
+            o->hidden = 1;
+            continue;
+        }
+        if (!strcmp(name, "log-level")) o->log_level_set = 1;
         if (!value && i + 1 < argc) value = argv[++i];
         if (!strcmp(name, "limit") || !strcmp(name, "offset") || !strcmp(name, "min-faces")) {
             char *end = NULL;
@@ -146,7 +181,11 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
             return -1;
         }
     }
+    const char *env_log = getenv("SCRY_LOG");
+    if (env_log && *env_log) o->log_level_set = 1;
     int lvl = log_level_from_name(o->cfg.log_level);
+    if (!o->log_level_set)
+        lvl = o->verbose >= 2 ? LOG_DEBUG : o->verbose == 1 || !strcmp(cmd, "serve") ? LOG_INFO : LOG_WARN;
     if (lvl >= 0) log_set_level(lvl);
     return 0;
 }
@@ -192,6 +231,11 @@ typedef struct add_state {
     char **names;
     int n, cap;
     int skipped, unreadable;
+    int hidden_ok;              /* --hidden */
+    int hidden_skipped;         /* hidden files and folders not walked */
+    dev_t data_dev;             /* the data folder, never indexed */
+    ino_t data_ino;
+    int data_skipped;           /* data folders met (ours or another's) */
 } add_state;
 
 static add_state *g_add;        /* nftw has no context argument */
@@ -235,10 +279,59 @@ static void add_file(add_state *st, const char *path) {
     if (isatty(2) && st->n % 25 == 0) fprintf(stderr, "\rstored %d files", st->n);
 }
 
+/* A Scry data folder: --data's (by device and inode, however it is
+ * spelled), or any folder that holds a metadata database and a blob store.
+ * Indexing one would add every stored original and thumbnail again. */
+static int is_data_folder(const add_state *st, const char *path, const struct stat *sb) {
+    if (sb->st_dev == st->data_dev && sb->st_ino == st->data_ino) return 1;
+    char p[4096];
+    struct stat x;
+    snprintf(p, sizeof p, "%s/meta.db", path);
+    if (stat(p, &x) != 0 || !S_ISREG(x.st_mode)) return 0;
+    snprintf(p, sizeof p, "%s/blobs", path);
+    return stat(p, &x) == 0 && S_ISDIR(x.st_mode);
+}
+
 static int walk_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)ftw;
-    if (flag == FTW_F) add_file(g_add, path);
-    return 0;
+    add_state *st = g_add;
+    const char *name = path + ftw->base;
+    /* the folder named on the command line is walked even when hidden */
+    int hidden = ftw->level > 0 && name[0] == '.' && !st->hidden_ok;
+    if (flag == FTW_D) {
+        if (is_data_folder(st, path, sb)) {
+            fprintf(stderr, "scry: not indexing %s: it is a Scry data folder\n", path);
+            st->data_skipped++;
+            return FTW_SKIP_SUBTREE;
+        }
+        if (hidden) {
+            st->hidden_skipped++;
+            return FTW_SKIP_SUBTREE;
+        }
+    } else if (flag == FTW_F) {
+        if (hidden) st->hidden_skipped++;
+        else add_file(st, path);
+    }
+    return FTW_CONTINUE;
+}
+
+/* Whether path is inside (or is) the data folder: compares each ancestor's
+ * device and inode with the data folder's. */
+static int inside_data_folder(const add_state *st, const char *path) {
+    char *real = realpath(path, NULL);
+    if (!real) return 0;
+    int inside = 0;
+    for (;;) {
+        struct stat sb;
+        if (stat(real, &sb) == 0 && sb.st_dev == st->data_dev && sb.st_ino == st->data_ino) {
+            inside = 1;
+            break;
+        }
+        char *slash = strrchr(real, '/');
+        if (!slash || slash == real) break;
+        *slash = 0;
+    }
+    free(real);
+    return inside;
 }
 
 static void progress_bar(int done, int total, double elapsed) {
@@ -264,7 +357,9 @@ static int cmd_add(cli_opts *o) {
         fprintf(stderr, "scry: %s\n", err.msg);
         return 1;
     }
-    add_state st = {.app = &app};
+    add_state st = {.app = &app, .hidden_ok = o->hidden};
+    struct stat dsb;
+    if (stat(app.cfg.data_dir, &dsb) == 0) st.data_dev = dsb.st_dev, st.data_ino = dsb.st_ino;
     g_add = &st;
     app_uploads_lock(&app);
     for (int i = 0; i < o->nargs; i++) {
@@ -272,8 +367,12 @@ static int cmd_add(cli_opts *o) {
         if (stat(o->args[i], &sb) != 0) {
             fprintf(stderr, "scry: %s: %s\n", o->args[i], strerror(errno));
             st.unreadable++;
+        } else if (inside_data_folder(&st, o->args[i])) {
+            fprintf(stderr, "scry: not indexing %s: it is inside the data folder %s\n", o->args[i],
+                    app.cfg.data_dir);
+            st.data_skipped++;
         } else if (S_ISDIR(sb.st_mode)) {
-            nftw(o->args[i], walk_cb, 32, FTW_PHYS);
+            nftw(o->args[i], walk_cb, 32, FTW_PHYS | FTW_ACTIONRETVAL);
         } else {
             add_file(&st, o->args[i]);
         }
@@ -282,6 +381,9 @@ static int cmd_add(cli_opts *o) {
     char job_id[SCRY_ID_LEN + 1];
     int crc = st.n ? app_commit_upload(&app, st.imgs, st.n, job_id, &err) : SCRY_OK;
     app_uploads_unlock(&app);
+    if (st.hidden_skipped)
+        fprintf(stderr, "scry: %d hidden files and folders not walked (--hidden walks them)\n",
+                st.hidden_skipped);
     if (st.n == 0) {
         fprintf(stderr, "scry: no images found (%d files skipped)\n", st.skipped);
         rc = st.unreadable ? 1 : 0;
@@ -347,6 +449,10 @@ static int cmd_search(cli_opts *o) {
     }
     scry_app app;
     scry_err err = {0};
+    if (app_check_query(q, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 2;
+    }
     if (app_open(&app, &o->cfg, APP_NO_WORKERS, &err) != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);
         return 1;
@@ -589,6 +695,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "keys")) return cli_keys(argc - 2, argv + 2);
     int (*fn)(cli_opts *) = NULL;
     if (!strcmp(cmd, "serve")) fn = cmd_serve;
     else if (!strcmp(cmd, "add")) fn = cmd_add;

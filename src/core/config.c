@@ -23,6 +23,7 @@ static const struct opt {
     STR("data", "SCRY_DATA", data_dir, "data folder (SQLite database, blobs, index)"),
     STR("models", "SCRY_MODELS", models_dir, "folder of prepared model files"),
     STR("wordvec", "SCRY_WORDVEC", wordvec_path, "word-vector file of the sentence encoder"),
+    STR("web", "SCRY_WEB", web_dir, "folder of the web app's files, served at /"),
     STR("host", "SCRY_HOST", host, "address the HTTP server listens on"),
     INT("port", "SCRY_PORT", port, 0, 65535, "HTTP port (0 picks a free one)"),
     INT("workers", "SCRY_WORKERS", workers, 0, 256,
@@ -41,6 +42,10 @@ static const struct opt {
     INT("vision", "SCRY_VISION", vision, -1, 1,
         "model stages: 1 on, 0 off, -1 auto (on when the models are present)"),
     INT("ocr", "SCRY_OCR", ocr, 0, 1, "read text in images (OCR), when vision is on"),
+    INT("concepts", "SCRY_CONCEPTS", concepts, 0, 1,
+        "learned concepts and the image-text projection (changes the vector layout: re-index)"),
+    INT("face-attributes", "SCRY_FACE_ATTRIBUTES", face_attributes, 0, 1,
+        "age, gender, person word and descriptor of each face, when vision is on"),
     INT("people", "SCRY_PEOPLE", people, 0, 1,
         "recognise people: face descriptors, clustering, names in search (0: off; deletes nothing)"),
     INT("people-min-faces", "SCRY_PEOPLE_MIN_FACES", people_min_faces, 1, 1000,
@@ -50,14 +55,43 @@ static const struct opt {
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
     INT("compact-min", "SCRY_COMPACT_MIN", compact_min, 1, 1 << 30,
         "...and are at least this many (small indexes are not rebuilt constantly)"),
+    STR("auth", "SCRY_AUTH", auth,
+        "API keys required: on, off (loopback only) or auto (on unless --host is loopback)"),
+    STR("tls-cert", "SCRY_TLS_CERT", tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)"),
+    STR("tls-key", "SCRY_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
+    STR("cors-origins", "SCRY_CORS_ORIGINS", cors_origins,
+        "comma-separated origins allowed to call the API from a browser (empty: CORS off)"),
+    DBL("rate-ip", "SCRY_RATE_IP", rate_ip, 0, 1000000,
+        "requests per second per client address (0: no limit)"),
+    DBL("rate-ip-burst", "SCRY_RATE_IP_BURST", rate_ip_burst, 1, 10000000,
+        "...allowed in a burst above that rate"),
+    DBL("rate-key", "SCRY_RATE_KEY", rate_key, 0, 1000000,
+        "requests per second per API key or session (0: no limit)"),
+    DBL("rate-key-burst", "SCRY_RATE_KEY_BURST", rate_key_burst, 1, 10000000,
+        "...allowed in a burst above that rate"),
+    INT("max-connections", "SCRY_MAX_CONNECTIONS", max_connections, 16, 1000000,
+        "open connections at most (idle ones are closed first near the cap)"),
+    INT("max-connections-per-ip", "SCRY_MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 1,
+        1000000, "open connections per client address"),
+    INT("header-timeout", "SCRY_HEADER_TIMEOUT", header_timeout, 1, 3600,
+        "seconds for a request head to arrive (also the keep-alive idle time)"),
+    INT("idle-timeout", "SCRY_IDLE_TIMEOUT", idle_timeout, 1, 3600,
+        "seconds a connection may send or take nothing mid-request"),
+    INT("min-body-rate", "SCRY_MIN_BODY_RATE", min_body_rate, 0, 1 << 30,
+        "bytes/s an upload body must average once --header-timeout has passed (0: off)"),
+    INT("max-parts", "SCRY_MAX_PARTS", max_parts, 1, 100000, "files in one upload"),
+    INT("max-filename", "SCRY_MAX_FILENAME", max_filename, 16, 4096,
+        "bytes of a stored filename (longer ones are cut at a character boundary)"),
+    INT("max-query", "SCRY_MAX_QUERY", max_query, 16, 65536, "bytes of a search query"),
+    INT("max-uri", "SCRY_MAX_URI", max_uri, 256, 65536, "bytes of a request target (path and query)"),
+    INT("max-params", "SCRY_MAX_PARAMS", max_params, 8, 1000, "query parameters in one request"),
 };
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
 void config_defaults(scry_config *c) {
     memset(c, 0, sizeof *c);
     strcpy(c->data_dir, "./data");
-    strcpy(c->models_dir, "./deps/models");
-    strcpy(c->wordvec_path, "./deps/wordvec/wordvec.bin");
+    /* models_dir, wordvec_path, web_dir stay "": found by core/paths.h */
     strcpy(c->host, "127.0.0.1");
     c->port = 8080;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -71,11 +105,28 @@ void config_defaults(scry_config *c) {
     c->ort_threads = 1;
     c->vision = 1;
     c->ocr = 1;
+    c->concepts = 1;
+    c->face_attributes = 1;
     c->people = 1;
     c->people_min_faces = 3;
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;
+    strcpy(c->auth, "auto");
+    c->rate_ip = 50;
+    c->rate_ip_burst = 200;
+    c->rate_key = 100;
+    c->rate_key_burst = 400;
+    c->max_connections = 1000;
+    c->max_connections_per_ip = 64;
+    c->header_timeout = 10;
+    c->idle_timeout = 30;
+    c->min_body_rate = 1024;
+    c->max_parts = 1000;
+    c->max_filename = 255;
+    c->max_query = 1000;
+    c->max_uri = 8192;
+    c->max_params = 64;
 }
 
 static int apply(scry_config *c, const struct opt *o, const char *value, const char *from,
@@ -134,7 +185,7 @@ void config_print_help(FILE *out) {
         const struct opt *o = &g_opts[i];
         char def[64];
         const char *base = (const char *)&d + o->off;
-        if (o->kind == K_STR) snprintf(def, sizeof def, "%s", base);
+        if (o->kind == K_STR) snprintf(def, sizeof def, "%s", *base ? base : "found, see below");
         else if (o->kind == K_INT) snprintf(def, sizeof def, "%d", *(const int *)base);
         else if (o->kind == K_DBL) snprintf(def, sizeof def, "%g", *(const double *)base);
         else snprintf(def, sizeof def, "%lld", (long long)*(const int64_t *)base);

@@ -14,8 +14,11 @@
 
 typedef struct scry_config {
     char data_dir[1024];        /* --data      SCRY_DATA        ./data */
-    char models_dir[1024];      /* --models    SCRY_MODELS      ./deps/models */
-    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     ./deps/wordvec/wordvec.bin */
+    /* The data files: "" (the default) means "look it up" (core/paths.h:
+     * next to the executable, an installed prefix, then SCRY_HOME). */
+    char models_dir[1024];      /* --models    SCRY_MODELS      models */
+    char wordvec_path[1024];    /* --wordvec   SCRY_WORDVEC     wordvec/wordvec.bin */
+    char web_dir[1024];         /* --web       SCRY_WEB         web (the web app's files) */
     char host[128];             /* --host      SCRY_HOST        127.0.0.1 */
     int port;                   /* --port      SCRY_PORT        8080 */
     int workers;                /* --workers   SCRY_WORKERS     number of cores */
@@ -28,11 +31,30 @@ typedef struct scry_config {
     int ort_threads;            /* --ort-threads SCRY_ORT_THREADS 1 */
     int vision;                 /* --vision    SCRY_VISION      1: models required (a missing one stops start-up) */
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
+    int concepts;               /* --concepts  SCRY_CONCEPTS    1: the learned concept head (tags, projection) */
+    int face_attributes;        /* --face-attributes SCRY_FACE_ATTRIBUTES 1: age, gender, descriptor per face */
     int people;                 /* --people    SCRY_PEOPLE      1: recognise people (0: off, nothing deleted) */
     int people_min_faces;       /* --people-min-faces SCRY_PEOPLE_MIN_FACES 3: faces before a person is listed */
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */
+    /* Access and limits (http/auth, http/guard, http/ratelimit; docs/security.md). */
+    char auth[8];               /* --auth      SCRY_AUTH        auto: on unless bound to loopback */
+    char tls_cert[1024];        /* --tls-cert  SCRY_TLS_CERT    PEM certificate (chain); "" = plain HTTP */
+    char tls_key[1024];         /* --tls-key   SCRY_TLS_KEY     PEM private key */
+    char cors_origins[1024];    /* --cors-origins SCRY_CORS_ORIGINS "" = CORS off */
+    double rate_ip, rate_ip_burst;   /* --rate-ip 50, --rate-ip-burst 200 (requests/s per client address) */
+    double rate_key, rate_key_burst; /* --rate-key 100, --rate-key-burst 400 (per API key / session) */
+    int max_connections;        /* --max-connections 1000 */
+    int max_connections_per_ip; /* --max-connections-per-ip 64 */
+    int header_timeout;         /* --header-timeout 10 s */
+    int idle_timeout;           /* --idle-timeout 30 s without a byte */
+    int min_body_rate;          /* --min-body-rate 1024 bytes/s */
+    int max_parts;              /* --max-parts 1000 files per upload */
+    int max_filename;           /* --max-filename 255 bytes (longer names are cut) */
+    int max_query;              /* --max-query 1000 bytes of q */
+    int max_uri;                /* --max-uri 8192 bytes of request target */
+    int max_params;             /* --max-params 64 query parameters */
 } scry_config;
 
 void config_defaults(scry_config *c);

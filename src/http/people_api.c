@@ -421,43 +421,53 @@ void people_api_handle(scry_app *app, const char *method, const char *path, cons
     const char *id_s = path + (faces ? 10 : 11);
     const char *slash = strchr(id_s, '/');
     size_t idlen = slash ? (size_t)(slash - id_s) : strlen(id_s);
-    const char *sub = slash ? slash + 1 : NULL;
-    int64_t id = parse_id(id_s, idlen);
-    if (!id || (sub && strchr(sub, '/')))
-        return reply_error(r, 404, "not_found", faces ? "no such face" : "no such person");
+    const char *part = slash ? slash + 1 : NULL;
+    /* the resource, then the method, then the id: a method a resource does
+     * not serve is 405 whatever the id */
+    enum { P_PERSON, P_PERSON_FACES, P_PERSON_IMAGES, P_MERGE, P_FACE, P_FACE_THUMB } what;
+    if (part && strchr(part, '/')) return reply_error(r, 404, "not_found", "no such resource");
     if (faces) {
-        if (!sub) {
-            if (get) return reply_face(app, r, id);
-            if (!strcmp(method, "PATCH")) return patch_face(app, id, body, len, r);
-            return reply_error(r, 405, "method_not_allowed", "use GET or PATCH");
-        }
-        if (!strcmp(sub, "thumbnail")) {
-            if (!get) return reply_error(r, 405, "method_not_allowed", "use GET");
-            return face_thumbnail(app, id, r);
-        }
-        return reply_error(r, 404, "not_found", "no such resource");
+        if (!part) what = P_FACE;
+        else if (!strcmp(part, "thumbnail")) what = P_FACE_THUMB;
+        else return reply_error(r, 404, "not_found", "no such resource");
+    } else {
+        if (!part) what = P_PERSON;
+        else if (!strcmp(part, "faces")) what = P_PERSON_FACES;
+        else if (!strcmp(part, "images")) what = P_PERSON_IMAGES;
+        else if (!strcmp(part, "merge")) what = P_MERGE;
+        else return reply_error(r, 404, "not_found", "no such resource");
     }
-    if (!sub) {
-        if (get) return reply_person(app, r, 200, id);
-        if (!strcmp(method, "PATCH")) return patch_person(app, id, body, len, r);
-        if (!strcmp(method, "DELETE")) {
-            scry_err err = {0};
-            int rc = meta_person_delete(app->meta, id, &err);
-            if (rc) return reply_scry(r, rc, &err);
-            r->status = 204;
-            return;
-        }
-        return reply_error(r, 405, "method_not_allowed", "use GET, PATCH or DELETE");
-    }
-    if (!strcmp(sub, "faces") || !strcmp(sub, "images")) {
+    int patch = !strcmp(method, "PATCH"), del = !strcmp(method, "DELETE"), post = !strcmp(method, "POST");
+    switch (what) {
+    case P_PERSON:
+        if (!get && !patch && !del) return reply_error(r, 405, "method_not_allowed", "use GET, PATCH or DELETE");
+        break;
+    case P_FACE:
+        if (!get && !patch) return reply_error(r, 405, "method_not_allowed", "use GET or PATCH");
+        break;
+    case P_MERGE:
+        if (!post) return reply_error(r, 405, "method_not_allowed", "use POST");
+        break;
+    default:
         if (!get) return reply_error(r, 405, "method_not_allowed", "use GET");
-        return sub[0] == 'f' ? person_faces(app, id, arg, arg_ctx, r) : person_images(app, id, arg, arg_ctx, r);
     }
-    if (!strcmp(sub, "merge")) {
-        if (strcmp(method, "POST")) return reply_error(r, 405, "method_not_allowed", "use POST");
-        return merge_people(app, id, body, len, r);
+    int64_t id = parse_id(id_s, idlen);
+    if (!id) return reply_error(r, 404, "not_found", faces ? "no such face" : "no such person");
+    scry_err err = {0};
+    int rc;
+    switch (what) {
+    case P_FACE: return get ? reply_face(app, r, id) : patch_face(app, id, body, len, r);
+    case P_FACE_THUMB: return face_thumbnail(app, id, r);
+    case P_PERSON_FACES: return person_faces(app, id, arg, arg_ctx, r);
+    case P_PERSON_IMAGES: return person_images(app, id, arg, arg_ctx, r);
+    case P_MERGE: return merge_people(app, id, body, len, r);
+    case P_PERSON:
+        if (get) return reply_person(app, r, 200, id);
+        if (patch) return patch_person(app, id, body, len, r);
+        if ((rc = meta_person_delete(app->meta, id, &err))) return reply_scry(r, rc, &err);
+        r->status = 204;
+        return;
     }
-    reply_error(r, 404, "not_found", "no such resource");
 }
 
 void people_api_enrich_image(scry_app *app, const image_rec *r, json_t *doc) {

@@ -31,6 +31,12 @@
 /* The caption names an expression only when the classifier is this sure of
  * it (it is weak apart from "happy": docs/vision-objects.md). */
 #define CAPTION_EMOTION_MIN 0.5f
+/* ...and any other expression only at this: on 400 unlabelled COCO photos
+ * the expression model calls a quarter of all faces sad, while the captions
+ * of the 855 training photos say "smiling" or "laughing" of 60 of them and
+ * "sad" of one (surprised, angry, scared: none) -- a sad face in a caption
+ * would nearly always be wrong. The faces keep every score for search. */
+#define CAPTION_EMOTION_OTHER 0.9f
 
 /* Faces kept in a photo without a detected person need this score (instead
  * of the detector's 0.6). On 239 COCO photos, 17 faces were found in 15
@@ -130,7 +136,7 @@ int vision_models_load(vision_models *vm, const scry_config *cfg, scry_err *err)
         rc = load_one(cfg, EMOTION_FACEAPI_FILE, load_emotion, (void **)&vm->emotion, err);
     if (rc == SCRY_OK)
         rc = load_one(cfg, "blazeface_back_256.onnx", load_faces, (void **)&vm->faces, err);
-    if (rc == SCRY_OK)
+    if (rc == SCRY_OK && cfg->face_attributes)
         rc = load_one(cfg, FACERES_MODEL_FILE, load_faceres, (void **)&vm->faceres, err);
     if (rc == SCRY_OK && cfg->ocr)
         rc = load_one(cfg, "ppocrv4_det.onnx", load_ocr, (void **)&vm->ocr, err);
@@ -343,7 +349,8 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
                 for (int e = 0; e < SCRY_EMOTION_COUNT; e++)
                     json_object_set_new(sc, scry_emotion_labels[e], real3(scores[e]));
                 json_object_set_new(f, "scores", sc);
-                if (scores[top] >= CAPTION_EMOTION_MIN) vs->face_emotions[i] = top;
+                if (scores[top] >= (top == scry_emotion_index("happy") ? CAPTION_EMOTION_MIN : CAPTION_EMOTION_OTHER))
+                    vs->face_emotions[i] = top;
             }
         }
         if (rc == SCRY_OK && pick[i]) rc = describe_face(ctx, vs, b, i, s, f, err);
@@ -505,6 +512,26 @@ static int add_photo_tags(stage_ctx *ctx, int attrs, scry_err *err) {
     return ctx->rec.tags_json ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
 }
 
+/* The person word of each person detection: that of a face with a word
+ * whose centre is inside the person's box (the smallest such box takes
+ * it, each face names one person). words[i] NULL when none. */
+static void person_words(const vision_scratch *vs, const char **words) {
+    for (int i = 0; i < vs->nobjects; i++) words[i] = NULL;
+    for (int f = 0; f < vs->nfaces && vs->face_person && vs->face_boxes; f++) {
+        if (vs->face_person[f] < 0) continue;
+        float cx = vs->face_boxes[f].x + vs->face_boxes[f].w / 2;
+        float cy = vs->face_boxes[f].y + vs->face_boxes[f].h / 2;
+        int best = -1;
+        for (int i = 0; i < vs->nobjects; i++) {
+            const det_box *d = &vs->objects[i];
+            if (d->label != 0 || words[i] || cx < d->x || cx > d->x + d->w || cy < d->y || cy > d->y + d->h)
+                continue;
+            if (best < 0 || d->w * d->h < vs->objects[best].w * vs->objects[best].h) best = i;
+        }
+        if (best >= 0) words[best] = scry_person_labels[vs->face_person[f]];
+    }
+}
+
 /* The caption group of detection i (caption_tally's grouping). */
 static int group_of(const caption_object *g, int ng, const det_box *d, const char *person) {
     for (int k = 0; k < ng; k++)
@@ -526,7 +553,10 @@ static int caption_actions(const stage_ctx *ctx, const vision_scratch *vs, const
         if (r->score < CAPTION_RELATION_MIN) continue;
         int s = group_of(g, ng, &vs->objects[r->subject], persons ? persons[r->subject] : NULL);
         int o = group_of(g, ng, &vs->objects[r->object], NULL);
-        if (s >= 0 && o >= 0) out[n++] = (caption_action){s, rel_names[r->kind], o};
+        int again = 0;          /* two people each holding a racket: said once */
+        for (int j = 0; j < n && !again; j++)
+            again = out[j].subject == s && out[j].object == o && out[j].verb == rel_names[r->kind];
+        if (s >= 0 && o >= 0 && !again) out[n++] = (caption_action){s, rel_names[r->kind], o};
     }
     const concepts_model *cm = ctx->models->concepts;
     if (!cm || !vs->concept_probs) return n;
@@ -556,21 +586,25 @@ static int run_caption(stage_ctx *ctx, scry_err *err) {
     if (vs && vs->nobjects) {
         int *labels = malloc((size_t)vs->nobjects * sizeof *labels);
         const char **clothing = calloc((size_t)vs->nobjects, sizeof *clothing);
-        if (!labels || !clothing) {
+        const char **who = calloc((size_t)vs->nobjects, sizeof *who);
+        if (!labels || !clothing || !who) {
             free(labels);
             free(clothing);
+            free(who);
             return scry_fail(err, SCRY_ENOMEM, "out of memory");
         }
+        person_words(vs, who);
         for (int i = 0; i < vs->nobjects; i++) {
             labels[i] = vs->objects[i].label;
             if (vs->person_upper && vs->person_upper[i] >= 0)
                 clothing[i] = scry_color_names[vs->person_upper[i]];
         }
-        nobjs = caption_tally(labels, vs->object_colors, NULL, clothing, vs->nobjects, objs,
+        nobjs = caption_tally(labels, vs->object_colors, who, clothing, vs->nobjects, objs,
                               MAX_CAPTION_OBJECTS);
-        nactions = caption_actions(ctx, vs, objs, nobjs, NULL, actions, 4);
+        nactions = caption_actions(ctx, vs, objs, nobjs, who, actions, 4);
         free(labels);
         free(clothing);
+        free(who);
     }
     const concepts_model *cm = ctx->models->concepts;
     float best = CAPTION_CONCEPT_MIN;

@@ -406,6 +406,7 @@ int kw_put(kwindex *kw, const image_rec *r) {
     json_t *faces = r->faces_json ? json_loads(r->faces_json, 0, NULL) : NULL;
     json_array_foreach(faces, i, el) {
         each_word(json_string_value(json_object_get(el, "emotion")), W_TAGS, acc_word, &a);
+        each_word(json_string_value(json_object_get(el, "person")), W_TAGS, acc_word, &a);
         each_word("face", W_TAGS, acc_word, &a);
     }
     json_decref(faces);

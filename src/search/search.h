@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/labels.h"
 #include "index/hnsw.h"
 #include "store/meta.h"
 
@@ -53,10 +54,19 @@ typedef struct search_params {
     int64_t from, to;           /* taken_at range [from, to) in unix seconds; 0 = open */
     int64_t now;                /* reference for relative dates; 0 = the clock */
     int no_floor;               /* 1: return candidates below the relevance floor too */
+    int signals;                /* 1: fill each result's signals (benchmarks, tuning) */
     const int64_t *persons;     /* person=ID filters: each person must be in the photo */
     int npersons;
     int64_t face_id;            /* face=ID: photos with a face like that one; 0 none */
 } search_params;
+
+/* The values fusion combined for one result (search_params.signals). */
+typedef struct search_signals {
+    double vector, image;       /* cosines: facts' sentence vector, image-text projection */
+    double bm25;                /* keyword score / the best candidate's */
+    double structured;          /* share of the constraints satisfied */
+    int absent;                 /* named objects or photo attributes missing */
+} search_signals;
 
 typedef struct search_result {
     char id[SCRY_ID_LEN + 1];
@@ -66,6 +76,8 @@ typedef struct search_result {
     char *why;
     double score;               /* fused, in [0, 1], higher is better */
     int64_t taken_at;
+    int has_signals;
+    search_signals signals;
 } search_result;
 
 typedef struct search_response {
@@ -144,5 +156,28 @@ int search_image_vector(const scry_encoder *enc, const concepts_model *cm, const
  * (with colours), face emotions, OCR text, and filename words, as plain
  * sentences without template words (see docs/text.md). Malloc'ed. */
 char *search_document_text(const image_rec *r);
+
+/* ---- browsing (the web app's "more like this" and filter lists) ---------- */
+
+/* The ready images whose vectors are nearest to image rowid's, itself
+ * excluded, best first: score is the cosine similarity; why names the
+ * labels both images have (the neighbour's counts) and the similarity.
+ * limit as search_params (default 20, at most 200). SCRY_ENOTFOUND when the
+ * image has no vector (not indexed yet, failed, or no encoder). */
+int search_similar(search_engine *se, int64_t rowid, int limit, int offset, search_response *out,
+                   scry_err *err);
+
+/* What the searchable (ready) images hold, for filter lists: how many
+ * images show each label and each face emotion, how many have text, and
+ * the range of their EXIF dates. From the in-memory catalog: ~1 ms at
+ * 100k images. */
+typedef struct search_facets {
+    int64_t images;                             /* ready images */
+    int64_t label_images[SCRY_COCO_COUNT];      /* images with >= 1 of the label */
+    int64_t emotion_images[SCRY_EMOTION_COUNT]; /* images with a face of that top emotion */
+    int64_t with_text, dated;
+    int64_t first_taken, last_taken;            /* unix seconds; 0 when none is dated */
+} search_facets;
+int search_get_facets(search_engine *se, search_facets *out, scry_err *err);
 
 #endif

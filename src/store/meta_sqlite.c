@@ -29,6 +29,8 @@
  *                     seq (INTEGER PRIMARY KEY) gives FIFO claim order
  *       image_vectors (model, image_rowid) -> float32 blob, WITHOUT ROWID so
  *                     that a model's vectors are contiguous, in rowid order
+ *   v3  api_keys      id, name, scopes ("read,write"), salt and hash of the
+ *                     secret (never the secret), created/last used/revoked
  *       images_fts    FTS5 (porter stemming over unicode61 with diacritics
  *                     removed) over filename, caption, tags, text, exif,
  *                     colours. It keeps its own copy of the text because the
@@ -42,7 +44,7 @@
  *                     Replaced per image and model by meta_faces_put, which
  *                     keeps the face_id of a face that stayed in place.
  *
- *   v4  people        person_id (AUTOINCREMENT), name, cover_face; faces
+ *   v5  people        person_id (AUTOINCREMENT), name, cover_face; faces
  *                     gain person_id (ON DELETE SET NULL) and assigned
  *                     (new / by clustering / by a user). face_tombstones:
  *                     one row per deleted face (trigger faces_deleted,
@@ -159,7 +161,20 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX faces_image ON faces(image_rowid, model);"
     "CREATE INDEX faces_model ON faces(model, face_id);",
-    /* v3 -> v4: people (issue 10). Faces get a person and how they got it;
+    /* v3 -> v4: API keys (http/auth). Only a salted hash of each secret is
+     * kept; a revoked key stays listed (revoked_at) so that audit lines
+     * naming its id can still be resolved. */
+    "CREATE TABLE api_keys ("
+    "  id           TEXT PRIMARY KEY,"
+    "  name         TEXT NOT NULL,"
+    "  scopes       TEXT NOT NULL,"
+    "  salt         TEXT NOT NULL,"
+    "  hash         TEXT NOT NULL,"
+    "  created_at   INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_at   INTEGER NOT NULL DEFAULT 0"
+    ");",
+    /* v4 -> v5: people (issue 10). Faces get a person and how they got it;
      * deleted faces leave a tombstone for the people service's change feed
      * and take an emptied person with them; jobs may be re-clusters (the
      * table is rebuilt for its CHECK, with foreign keys off: see migrate). */
@@ -187,7 +202,7 @@ static const char *const migrations[] = {
     "  DELETE FROM people WHERE person_id = OLD.person_id AND NOT EXISTS"
     "    (SELECT 1 FROM faces WHERE faces.person_id = OLD.person_id);"
     "END;"
-    "CREATE TABLE jobs_v4 ("
+    "CREATE TABLE jobs_v5 ("
     "  id         TEXT PRIMARY KEY,"
     "  kind       TEXT NOT NULL CHECK (kind IN ('upload','reindex','recluster')),"
     "  status     TEXT NOT NULL DEFAULT 'pending'"
@@ -199,10 +214,10 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ");"
-    "INSERT INTO jobs_v4 SELECT id, kind, status, total, done, failed, error, created_at,"
+    "INSERT INTO jobs_v5 SELECT id, kind, status, total, done, failed, error, created_at,"
     "  updated_at FROM jobs;"
     "DROP TABLE jobs;"
-    "ALTER TABLE jobs_v4 RENAME TO jobs;"
+    "ALTER TABLE jobs_v5 RENAME TO jobs;"
     "CREATE INDEX jobs_created ON jobs(created_at);"
     "CREATE INDEX jobs_status ON jobs(status);",
 };
@@ -235,6 +250,7 @@ enum {
     S_ITEM_INSERT, S_ITEM_INSERT_ALL, S_ITEM_NEXT, S_ITEM_START, S_ITEM_STAGE, S_ITEM_FINISH,
     S_ITEM_RUNNING, S_ITEM_REQUEUE, S_DEL_ADJUST, S_DEL_SETTLE,
     S_STAT_IMAGES, S_STAT_JOBS, S_STAT_ITEMS,
+    S_KEY_INSERT, S_KEY_GET, S_KEY_LIST, S_KEY_REVOKE, S_KEY_TOUCH, S_KEY_ACTIVE,
     S_COUNT
 };
 
@@ -341,6 +357,13 @@ static const char *const sql_text[S_COUNT] = {
     [S_STAT_IMAGES] = "SELECT status, count(*) FROM images GROUP BY status",
     [S_STAT_JOBS] = "SELECT status, count(*) FROM jobs GROUP BY status",
     [S_STAT_ITEMS] = "SELECT count(*) FROM job_items WHERE status = 'pending'",
+#define KEY_COLS "id, name, scopes, salt, hash, created_at, last_used_at, revoked_at"
+    [S_KEY_INSERT] = "INSERT INTO api_keys(" KEY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
+    [S_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE id = ?1",
+    [S_KEY_LIST] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id",
+    [S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
+    [S_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = max(last_used_at, ?2) WHERE id = ?1",
+    [S_KEY_ACTIVE] = "SELECT count(*) FROM api_keys WHERE revoked_at = 0",
 };
 
 struct meta_db {
@@ -358,6 +381,7 @@ static int code_of(int src) {
     case SQLITE_LOCKED: return SCRY_EBUSY;
     case SQLITE_CONSTRAINT: return SCRY_EINVAL;
     case SQLITE_NOMEM: return SCRY_ENOMEM;
+    case SQLITE_FULL: return SCRY_ENOSPC;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return SCRY_ECORRUPT;
     default: return SCRY_EIO;
@@ -2726,4 +2750,130 @@ int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, i
     }
     unlock(db);
     return rc;
+}
+
+/* ---- API keys ----------------------------------------------------------- */
+
+static void read_key(sqlite3_stmt *s, key_rec *k) {
+    memset(k, 0, sizeof *k);
+    col_copy(s, 0, k->id, sizeof k->id);
+    col_copy(s, 1, k->name, sizeof k->name);
+    col_copy(s, 2, k->scopes, sizeof k->scopes);
+    col_copy(s, 3, k->salt, sizeof k->salt);
+    col_copy(s, 4, k->hash, sizeof k->hash);
+    k->created_at = sqlite3_column_int64(s, 5);
+    k->last_used_at = sqlite3_column_int64(s, 6);
+    k->revoked_at = sqlite3_column_int64(s, 7);
+}
+
+int meta_key_insert(meta_db *db, const key_rec *k, scry_err *err) {
+    if (!valid_id(k->id) || !k->salt[0] || !k->hash[0])
+        return scry_fail(err, SCRY_EINVAL, "key insert: incomplete key");
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_INSERT, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, k->id);
+    bind_text(s, 2, k->name);
+    bind_text(s, 3, k->scopes);
+    bind_text(s, 4, k->salt);
+    bind_text(s, 5, k->hash);
+    sqlite3_bind_int64(s, 6, k->created_at ? k->created_at : scry_now_ms());
+    rc = run(db, s, "insert key", err);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_GET, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        read_key(s, out);
+        rc = SCRY_OK;
+    } else if (src == SQLITE_DONE) {
+        rc = scry_fail(err, SCRY_ENOTFOUND, "no key %s", id ? id : "");
+    } else {
+        rc = db_fail(db, err, src, "get key");
+    }
+    done(s);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_key_list(meta_db *db, key_rec **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    key_rec *keys = NULL;
+    int got = 0, cap = 0, rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_KEY_LIST, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap ? cap * 2 : 16;
+            key_rec *p = realloc(keys, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (key list)"); break; }
+            keys = p;
+            cap = ncap;
+        }
+        read_key(s, &keys[got++]);
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list keys");
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK || got == 0) {
+        free(keys);
+        return rc;
+    }
+    *out = keys;
+    *n = got;
+    return SCRY_OK;
+}
+
+int meta_key_revoke(meta_db *db, const char *id, scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_REVOKE, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, scry_now_ms());
+    rc = run(db, s, "revoke key", err);
+    if (rc == SCRY_OK && sqlite3_changes(db->conn) == 0)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "no active key %s", id ? id : "");
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err) {
+    lock(db);
+    int rc;
+    /* Bookkeeping a crash may lose, like claims: not worth an fsync. */
+    relaxed_sync(db, 1);
+    sqlite3_stmt *s = st(db, S_KEY_TOUCH, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, used_at_ms);
+    rc = run(db, s, "touch key", err);
+out:
+    relaxed_sync(db, 0);
+    unlock(db);
+    return rc;
+}
+
+int64_t meta_key_count_active(meta_db *db) {
+    int64_t n = -1;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_KEY_ACTIVE, NULL);
+    if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    done(s);
+    unlock(db);
+    return n;
 }

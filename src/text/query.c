@@ -390,6 +390,28 @@ static void pass_attributes(tokens *tk, scry_query *q) {
 
 /* ---- objects, counts, colours, emotions, negations ------------------------ */
 
+/* Words for the kinds of people faces tell apart (core/labels.h person
+ * words), as bits over scry_person_labels. */
+#define PW(k) (1u << SCRY_PERSON_##k)
+static const struct { const char *word; unsigned kinds; } person_kind_words[] = {
+    {"man", PW(MAN)}, {"men", PW(MAN)}, {"guy", PW(MAN)}, {"guys", PW(MAN)}, {"gentleman", PW(MAN)},
+    {"gentlemen", PW(MAN)}, {"male", PW(MAN)}, {"males", PW(MAN)},
+    {"woman", PW(WOMAN)}, {"women", PW(WOMAN)}, {"lady", PW(WOMAN)}, {"ladies", PW(WOMAN)},
+    {"female", PW(WOMAN)}, {"females", PW(WOMAN)},
+    {"boy", PW(BOY)}, {"boys", PW(BOY)}, {"girl", PW(GIRL)}, {"girls", PW(GIRL)},
+    {"child", PW(BOY) | PW(GIRL) | PW(CHILD) | PW(BABY)}, {"children", PW(BOY) | PW(GIRL) | PW(CHILD) | PW(BABY)},
+    {"kid", PW(BOY) | PW(GIRL) | PW(CHILD) | PW(BABY)}, {"kids", PW(BOY) | PW(GIRL) | PW(CHILD) | PW(BABY)},
+    {"toddler", PW(CHILD) | PW(BABY)}, {"toddlers", PW(CHILD) | PW(BABY)},
+    {"baby", PW(BABY)}, {"babies", PW(BABY)}, {"infant", PW(BABY)}, {"infants", PW(BABY)},
+};
+#undef PW
+
+static unsigned person_kinds_of(const token *t) {
+    for (size_t i = 0; i < sizeof person_kind_words / sizeof *person_kind_words; i++)
+        if (is(t, person_kind_words[i].word)) return person_kind_words[i].kinds;
+    return 0;
+}
+
 /* What people wear on the upper body, as captions and queries name it. */
 static const char *const garments[] = {"shirt", "shirts", "t-shirt", "tshirt", "jacket", "jackets", "coat",
                                        "coats", "top", "sweater", "sweatshirt", "hoodie", "jersey", "vest",
@@ -464,10 +486,15 @@ static int is_person_only(const uint64_t b[2]) {
     return b[0] == (1ULL << p) && b[1] == 0;
 }
 
-static scry_query_object *add_object(scry_query *q, const scry_lex_match *m, const char *word) {
-    /* Same label set as an existing constraint: merge ("a crowd of people"). */
+/* kinds: for people, which kinds (person_kinds; 0 = anyone). */
+static scry_query_object *add_object(scry_query *q, const scry_lex_match *m, const char *word,
+                                     unsigned kinds) {
+    /* Same label set (and kind of person) as an existing constraint: merge
+     * ("a crowd of people"); "a man and a woman" stay two. */
     for (int i = 0; i < q->nobjects; i++)
-        if (q->objects[i].labels[0] == m->coco[0] && q->objects[i].labels[1] == m->coco[1]) return &q->objects[i];
+        if (q->objects[i].labels[0] == m->coco[0] && q->objects[i].labels[1] == m->coco[1] &&
+            q->objects[i].person_kinds == kinds)
+            return &q->objects[i];
     if (q->nobjects == SCRY_Q_MAX_OBJECTS) return NULL;
     scry_query_object *o = &q->objects[q->nobjects++];
     memset(o, 0, sizeof *o);
@@ -479,6 +506,7 @@ static scry_query_object *add_object(scry_query *q, const scry_lex_match *m, con
     o->clothing = -1;
     o->emotion = -1;
     o->how = m->coco_how;
+    o->person_kinds = kinds;
     snprintf(o->word, sizeof o->word, "%s", word);
     return o;
 }
@@ -523,7 +551,7 @@ static void pass_negations(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     }
 }
 
-typedef struct { int min, max, preferred; int set; } count_spec;
+typedef struct { int min, max, preferred; int set; int singular; } count_spec;
 
 /* Count phrase at i ("at least 3", "two", "a few", "a crowd of"); returns
  * tokens consumed and fills c. */
@@ -565,7 +593,7 @@ static int count_at(const tokens *tk, int i, count_spec *c) {
     if (is(t, "couple") && is(t1, "of")) { c->min = c->preferred = 2; return 2; }
     if (is(t, "pair") && is(t1, "of")) { c->min = c->preferred = 2; return 2; }
     if ((v = count_value(t)) != 0) {
-        if (v < 0) { c->min = 1; }     /* "a dog" */
+        if (v < 0) { c->min = 1; c->singular = 1; }     /* "a dog" */
         else { c->min = v; c->preferred = v; }
         return 1;
     }
@@ -586,14 +614,14 @@ static void add_implied(scry_query *q, const uint64_t implied[2], const char *wo
         scry_lex_match m = {0};
         m.coco[l / 64] |= 1ULL << (l % 64);
         m.coco_how = SCRY_LEX_IMPLIED;
-        add_object(q, &m, word);
+        add_object(q, &m, word, 0);
     }
 }
 
 static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     uint64_t implied[2] = {0, 0};
     char implied_by[SCRY_LEX_WORD_MAX] = "";
-    count_spec pending = {0, -1, 0, 0};
+    count_spec pending = {0, -1, 0, 0, 0};
     int pending_color = -1, pending_emotion = -1;
     int person = scry_coco_index("person");
     scry_query_object *last_person = NULL;
@@ -624,7 +652,7 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
             scry_lex_match m = {0};
             m.coco[person / 64] |= 1ULL << (person % 64);
             m.coco_how = SCRY_LEX_TABLE;
-            scry_query_object *o = add_object(q, &m, t->low);
+            scry_query_object *o = add_object(q, &m, t->low, 0);
             if (o) {
                 if (o->min_count < 5) o->min_count = 5;
                 last_person = o;
@@ -647,7 +675,7 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
                 scry_lex_match m = {0};
                 m.coco[person / 64] |= 1ULL << (person % 64);
                 m.coco_how = SCRY_LEX_TABLE;
-                o = last_person = add_object(q, &m, "person");
+                o = last_person = add_object(q, &m, "person", 0);
             }
             if (o) o->clothing = wear;
             t->used = 1;
@@ -678,12 +706,14 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
             }
         }
         if (ph.m.ncoco) {
-            scry_query_object *o = add_object(q, &ph.m, ph.m.lemma[0] ? ph.m.lemma : t->low);
+            scry_query_object *o = add_object(q, &ph.m, ph.m.lemma[0] ? ph.m.lemma : t->low,
+                                              is_person_only(ph.m.coco) ? person_kinds_of(t) : 0);
             if (!o) continue;
             if (pending.set) {
                 if (pending.min > o->min_count || pending.max >= 0) o->min_count = pending.min;
                 if (pending.max >= 0) o->max_count = pending.max;
                 if (pending.preferred) o->preferred_count = pending.preferred;
+                o->singular = pending.singular;
             }
             if (pending_color >= 0) o->color = pending_color;
             if (is_person_only(o->labels)) {
@@ -714,7 +744,7 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
             scry_lex_match m = {0};
             m.coco[person / 64] |= 1ULL << (person % 64);
             m.coco_how = SCRY_LEX_TABLE;
-            o = add_object(q, &m, scry_emotion_labels[unattached_emotion]);
+            o = add_object(q, &m, scry_emotion_labels[unattached_emotion], 0);
         }
         if (o && o->emotion < 0) o->emotion = unattached_emotion;
     }
@@ -791,6 +821,12 @@ char *scry_query_to_json(const scry_query *q) {
         json_object_set_new(j, "preferred", ob->preferred_count ? json_integer(ob->preferred_count) : json_null());
         json_object_set_new(j, "color", ob->color >= 0 ? json_string(scry_color_names[ob->color]) : json_null());
         if (ob->clothing >= 0) json_object_set_new(j, "wearing", json_string(scry_color_names[ob->clothing]));
+        if (ob->person_kinds) {
+            json_t *who = json_array();
+            for (int k = 0; k < SCRY_PERSON_COUNT; k++)
+                if (ob->person_kinds >> k & 1) json_array_append_new(who, json_string(scry_person_labels[k]));
+            json_object_set_new(j, "who", who);
+        }
         json_object_set_new(j, "emotion", ob->emotion >= 0 ? json_string(scry_emotion_labels[ob->emotion]) : json_null());
         json_array_append_new(objs, j);
     }

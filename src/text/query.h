@@ -9,7 +9,8 @@
  * in the residual.
  *
  * Semantics (documented in docs/text.md):
- *   - counts: "a dog"/"dogs" -> >= 1; "two dogs" -> >= 2 with 2 preferred
+ *   - counts: "a dog"/"dogs" -> >= 1 ("a dog" marked singular: a photo of
+ *     one dog, large in the frame, ranks above a pack); "two dogs" -> >= 2 with 2 preferred
  *     (the detector misses and double-counts, so exact counts rank first
  *     rather than filter); "exactly two" -> [2,2]; "at least 3" -> >= 3;
  *     "more than 3"/"over 3" -> >= 4; "at most 2"/"fewer than 3" -> <= 2;
@@ -22,6 +23,9 @@
  *     it is a whole-image colour; an emotion word next to a person word
  *     ("smiling kids", "a man smiling") sets that person's emotion, otherwise
  *     it implies a person with that emotion ("happy faces");
+ *   - who: man/men/guy, woman/women/lady, boy, girl, child/kid (any young
+ *     person: boy, girl, child, baby), baby/infant ask for people whose
+ *     faces say so (vision/faceres.h), counted like any object;
  *   - clothing: a colour before a garment word ("a man in a red shirt", "a
  *     woman wearing a blue jacket") or after "in" following a person ("a
  *     woman in red") is what a person wears, not a colour of the photo;
@@ -54,8 +58,10 @@ typedef struct scry_query_object {
     int min_count;        /* >= this many; 0 only with a max ("at most 2") */
     int max_count;        /* <= this many, or -1 for no bound */
     int preferred_count;  /* the exact number asked for, ranked first; 0 if none */
+    int singular;         /* "a man": one of them, prominent, ranks first (not a crowd) */
     int color;            /* scry_color_names index or -1 */
     int clothing;         /* people: colour they wear ("a man in a red shirt"), or -1 */
+    unsigned person_kinds; /* people: bit k = scry_person_labels[k] ("a man", "kids"); 0 = anyone */
     int emotion;          /* scry_emotion_labels index (faces) or -1 */
     scry_lex_how how;     /* how the word mapped (for explanations) */
     char word[SCRY_LEX_WORD_MAX]; /* the query word(s) */

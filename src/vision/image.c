@@ -782,15 +782,20 @@ int img_object_color(const img_rgb *src, int x, int y, int w, int h, const img_c
             ring_total += rw[k];
         }
         if (ring_total > 0) {
+            /* nothing stands out from the surroundings (a white plate on a
+             * white cloth): the box's own colours say it */
+            color_hist lifted = hist;
             double total = 0;
             for (int k = 0; k < SCRY_COLOR_COUNT; k++) {
                 double bs = hist.weight[k] / hist.total, rs = rw[k] / ring_total;
                 double f = bs * log((bs + 0.01) / (rs + 0.01));
-                hist.weight[k] = f > 0 ? f : 0;
-                total += hist.weight[k];
+                lifted.weight[k] = f > 0 ? f : 0;
+                total += lifted.weight[k];
             }
-            if (total <= 0) return -1;
-            hist.total = total;
+            if (total > 1e-3) {
+                lifted.total = total;
+                hist = lifted;
+            }
         }
     }
     int best = 0, best_chroma = -1;

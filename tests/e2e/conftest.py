@@ -45,12 +45,15 @@ class Response:
 class Server:
     """A scry server process; start() may be called again after kill()."""
 
-    def __init__(self, data_dir, extra_args=(), env=None):
+    def __init__(self, data_dir, extra_args=(), env=None, binary=None, cwd=None, replace_env=False):
         self.data_dir = data_dir
         self.extra_args = list(extra_args)
-        self.env = dict(os.environ, **(env or {}))
+        self.env = dict(env or {}) if replace_env else dict(os.environ, **(env or {}))
+        self.binary = binary or SCRY
+        self.cwd = cwd
         self.proc = None
         self.port = None
+        self.key = None         # an admin key, for helpers such as wait_job (auth-on servers)
         self.log_path = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir) + ".log")
         os.makedirs(os.path.dirname(data_dir), exist_ok=True)
 
@@ -61,8 +64,8 @@ class Server:
     def start_process(self):
         self.port = free_port()
         self.log = open(self.log_path, "ab")
-        args = [SCRY, "serve", "--data", self.data_dir, "--port", str(self.port)] + self.extra_args
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env)
+        args = [self.binary, "serve", "--data", self.data_dir, "--port", str(self.port)] + self.extra_args
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=self.env, cwd=self.cwd)
 
     def start(self, timeout=30):
         self.start_process()
@@ -133,13 +136,13 @@ class Server:
     def wait_job(self, job_id, timeout=120):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            r = self.get("/v1/jobs/" + job_id)
+            r = self.get("/v1/jobs/" + job_id, headers={"Authorization": "Bearer " + self.key} if self.key else None)
             assert r.status == 200, r.body
             j = r.json()
             if j["status"] in ("completed", "failed"):
                 return j
             time.sleep(0.1)
-        raise AssertionError("job %s did not finish: %s" % (job_id, self.get("/v1/jobs/" + job_id).body))
+        raise AssertionError("job %s did not finish" % job_id)
 
 
 def multipart(files, field="file"):
@@ -239,5 +242,31 @@ def small_server(tmpdir_path):
     """A server with a 1 MiB upload limit."""
     s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "1", "--max-upload-mb", "1"])
     s.start()
+    yield s
+    s.stop()
+
+
+def bootstrap_key(server, timeout=10):
+    """The one-time admin key an auth-on server printed to its log."""
+    import re
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = re.search(r"event=auth\.bootstrap_key .*key=(scry_[0-9a-f]{24}_[0-9a-f]{64})", server.tail(100000))
+        if m:
+            return m.group(1)
+        time.sleep(0.05)
+    raise AssertionError("no bootstrap key in the log: " + server.tail())
+
+
+def bearer(key):
+    return {"Authorization": "Bearer " + key}
+
+
+@pytest.fixture
+def auth_server(tmpdir_path):
+    """A server with --auth on (loopback) and its bootstrap admin key."""
+    s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "1", "--vision", "0", "--auth", "on"])
+    s.start()
+    s.key = bootstrap_key(s)
     yield s
     s.stop()

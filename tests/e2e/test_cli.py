@@ -1,4 +1,5 @@
 """The CLI: scry add / search / jobs / --help, on a real data folder."""
+import json
 import os
 import shutil
 import subprocess
@@ -82,3 +83,64 @@ def test_missing_model_stops_startup_with_the_fix(tmpdir_path):
     p = subprocess.run([SCRY, "serve", "--data", os.path.join(tmpdir_path, "data"), "--port", "0",
                         "--models", empty], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "centernet.onnx" in p.stderr and "./scripts/setup.sh" in p.stderr
+
+
+def test_add_is_quiet_by_default_and_verbose_with_v(tmpdir_path):
+    src = os.path.join(tmpdir_path, "photos")
+    os.makedirs(src)
+    shutil.copy(os.path.join(DARKNET, "dog.jpg"), src)
+    p = run("add", src, data=os.path.join(tmpdir_path, "data"))
+    assert "level=" not in p.stderr, p.stderr          # no log lines over the progress
+    assert "1 images, 1 indexed" in p.stdout
+    p = run("add", "-v", src, data=os.path.join(tmpdir_path, "data"))
+    assert "level=info event=model.loaded" in p.stderr, p.stderr
+    p = run("search", "dog", "--log-level", "info", data=os.path.join(tmpdir_path, "data"))
+    assert "level=info" in p.stderr and "dog.jpg" in p.stdout
+    p = run("jobs", data=os.path.join(tmpdir_path, "data"))
+    assert "level=" not in p.stderr, p.stderr
+
+
+def test_add_never_indexes_the_data_folder_nor_hidden_folders(tmpdir_path):
+    """`scry add DIR --data DIR/data` used to index the data folder's own
+    blobs and thumbnails, which then showed up twice in search results."""
+    src = os.path.join(tmpdir_path, "photos")
+    os.makedirs(os.path.join(src, ".cache"))
+    os.makedirs(os.path.join(src, "trip"))
+    shutil.copy(os.path.join(DARKNET, "dog.jpg"), src)
+    shutil.copy(os.path.join(DARKNET, "horses.jpg"), os.path.join(src, "trip"))
+    shutil.copy(os.path.join(DARKNET, "kite.jpg"), os.path.join(src, ".cache", "kite.jpg"))
+    shutil.copy(os.path.join(DARKNET, "eagle.jpg"), os.path.join(src, ".hidden-eagle.jpg"))
+    data = os.path.join(src, "data")
+    p = run("add", src, data=data)
+    assert "2 images, 2 indexed" in p.stdout, p.stdout
+    # Again: the data folder now holds originals and thumbnails; none is added.
+    p = run("add", src, data=data)
+    assert "2 images, 2 indexed" in p.stdout, (p.stdout, p.stderr)
+    assert "not indexing %s: it is a Scry data folder" % data in p.stderr
+    assert "hidden files and folders not walked" in p.stderr
+    names = sorted(r["filename"] for r in json.loads(run("search", "dog", "--json", "--no-floor",
+                                                                       "--limit", "50", data=data).stdout)["results"])
+    assert "kite.jpg" not in names and ".hidden-eagle.jpg" not in names
+    # Another Scry data folder met on the way is skipped too, and so is a
+    # path inside our own.
+    other = os.path.join(tmpdir_path, "other")
+    shutil.copytree(data, os.path.join(other, "old-data"))
+    shutil.copy(os.path.join(DARKNET, "giraffe.jpg"), other)
+    p = run("add", other, data=data)
+    assert "1 images, 1 indexed" in p.stdout and "it is a Scry data folder" in p.stderr, (p.stdout, p.stderr)
+    p = run("add", os.path.join(data, "blobs"), data=data, check=False)
+    assert "it is inside the data folder" in p.stderr and "no images found" in p.stderr, p.stderr
+    # --hidden walks them.
+    p = run("add", src, "--hidden", data=os.path.join(tmpdir_path, "data3"))
+    assert "4 images, 4 indexed" in p.stdout, p.stdout
+
+
+def test_search_refuses_an_unterminated_quote(tmpdir_path):
+    p = run("search", 'sign saying "open', data=os.path.join(tmpdir_path, "data"), check=False)
+    assert p.returncode == 2 and "unterminated quote" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_help_says_where_data_files_are_found():
+    out = run("serve", "--help").stdout
+    exe_dir = os.path.dirname(os.path.realpath(SCRY))
+    assert "looked up" in out and exe_dir in out and "SCRY_HOME" in out and "--web" in out

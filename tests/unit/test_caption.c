@@ -12,6 +12,7 @@
 #include "core/labels.h"
 #include "core/log.h"
 #include "vision/caption.h"
+#include "vision/image.h"
 #include "vision/objects.h"
 
 static int L(const char *name) {
@@ -173,6 +174,79 @@ static void test_tally_and_interface(void **state) {
     assert_null(a);
 }
 
+static char *compose_in(const caption_input *in) {
+    char *s = NULL;
+    scry_err err = {0};
+    assert_int_equal(caption_compose(in, &s, &err), SCRY_OK);
+    return s;
+}
+
+/* Who, what they do, where, and what kind of photo (issue 9). */
+static void test_people_actions_scene_photo(void **state) {
+    (void)state;
+    /* "A girl and a dog on the grass; the girl is running." */
+    caption_object g[] = {{L("person"), 1, -1, "girl", NULL}, {L("dog"), 1, -1, NULL, NULL}};
+    caption_action run = {0, "running", -1};
+    caption_input in = {.objects = g, .n_objects = 2, .actions = &run, .n_actions = 1,
+                        .scene = "grass"};
+    char *s = compose_in(&in);
+    assert_string_equal(s, "A girl and a dog on the grass; the girl is running.");
+    free(s);
+    /* a rider and the mount: the relation names both */
+    caption_object h[] = {{L("person"), 1, -1, "man", "red"}, {L("horse"), 1, -1, NULL, NULL}};
+    caption_action ride = {0, "riding", 1};
+    in = (caption_input){.objects = h, .n_objects = 2, .actions = &ride, .n_actions = 1,
+                         .photo_attrs = IMG_ATTR_BW};
+    s = compose_in(&in);
+    assert_string_equal(s, "A black and white photo of a man in red and a horse; the man is riding the horse.");
+    free(s);
+    /* mixed people: words where faces said them, the others counted */
+    caption_object p[] = {{L("person"), 2, -1, "woman", NULL}, {L("person"), 1, -1, NULL, NULL},
+                          {L("person"), 2, -1, NULL, NULL}};
+    in = (caption_input){.objects = p, .n_objects = 2};
+    s = compose_in(&in);
+    assert_string_equal(s, "Two women and another person.");
+    free(s);
+    in = (caption_input){.objects = p + 2, .n_objects = 1, .scene = "beach"};
+    s = compose_in(&in);
+    assert_string_equal(s, "Two people on a beach.");
+    free(s);
+    /* one of several holds something; several do the same */
+    caption_object q[] = {{L("person"), 3, -1, "man", NULL}, {L("umbrella"), 1, -1, NULL, NULL}};
+    caption_action acts[] = {{0, "holding", 1}, {0, "walking", -1}};
+    in = (caption_input){.objects = q, .n_objects = 2, .actions = acts, .n_actions = 2};
+    s = compose_in(&in);
+    assert_string_equal(s, "Three men with an umbrella; one man is holding the umbrella, the men are walking.");
+    free(s);
+    /* a prefix alone, and a close-up */
+    in = (caption_input){.photo_attrs = IMG_ATTR_DARK | IMG_ATTR_BLURRY, .ocr_text = "EXIT"};
+    s = compose_in(&in);
+    assert_string_equal(s, "A dark, blurry photo; text reads 'EXIT'.");
+    free(s);
+    caption_object c[] = {{L("cat"), 1, -1, NULL, NULL}};
+    in = (caption_input){.objects = c, .n_objects = 1, .photo_attrs = IMG_ATTR_CLOSEUP};
+    s = compose_in(&in);
+    assert_string_equal(s, "A close-up of a cat.");
+    free(s);
+    /* grammar tables */
+    assert_string_equal(caption_scene_phrase("snow"), "in the snow");
+    assert_null(caption_scene_phrase("mouth"));
+    assert_true(caption_is_activity("swimming"));
+    assert_false(caption_is_activity("riding"));    /* said with its object, from the boxes */
+    /* tally keeps people apart by word, and a lone person's clothing */
+    int labels[] = {L("person"), L("person"), L("person"), L("dog")};
+    const char *who[] = {"man", NULL, "man", NULL};
+    const char *wear[] = {"red", "blue", "green", NULL};
+    caption_object t[8];
+    int n = caption_tally(labels, NULL, who, wear, 4, t, 8);
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0].person, "man");
+    assert_int_equal(t[0].count, 2);
+    assert_null(t[0].clothing);         /* two men: whose clothing? */
+    assert_null(t[1].person);
+    assert_string_equal(t[1].clothing, "blue");
+}
+
 /* End to end on a real photo: detections -> tally -> caption. */
 static void test_caption_of_real_detections(void **state) {
     (void)state;
@@ -215,6 +289,7 @@ int main(void) {
         cmocka_unit_test(test_long_ocr_is_cut_at_a_word),
         cmocka_unit_test(test_at_most_four_groups_people_first),
         cmocka_unit_test(test_tally_and_interface),
+        cmocka_unit_test(test_people_actions_scene_photo),
         cmocka_unit_test(test_caption_of_real_detections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

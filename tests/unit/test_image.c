@@ -724,6 +724,91 @@ static void test_colors_real_photos(void **state) {
     free(buf);
 }
 
+/* A thin red frame (a bicycle's) inside its box over a yellow wall that
+ * runs on past the box: the box is mostly wall, but the wall is all around
+ * it too, so with the surround discounted the frame's colour wins. */
+static void test_object_color_surround(void **state) {
+    (void)state;
+    img_rgb img = raster(400, 300, 230, 200, 40);           /* yellow wall */
+    fill_rect(&img, 0, 250, 400, 300, 150, 150, 150);        /* grey floor */
+    for (int k = 0; k < 3; k++)                              /* frame: three red bars */
+        fill_rect(&img, 120 + k * 60, 100 + k * 20, 130 + k * 60, 220, 200, 20, 30);
+    fill_rect(&img, 120, 150, 260, 160, 200, 20, 30);
+    int yellow = scry_color_index("yellow"), red = scry_color_index("red");
+    assert_int_equal(img_region_color(&img, 100, 90, 180, 140), yellow);
+    img_color_opts o = {1.0f, 1, 0};
+    assert_int_equal(img_object_color(&img, 100, 90, 180, 140, &o), red);
+    /* a box of plain wall stays yellow */
+    assert_int_equal(img_object_color(&img, 300, 20, 60, 60, &o), yellow);
+    /* NULL options are img_region_color */
+    assert_int_equal(img_object_color(&img, 100, 90, 180, 140, NULL), yellow);
+    /* a white shirt in dim light reads gray, white with the gain */
+    img_rgb dim = raster(200, 200, 60, 60, 60);
+    fill_rect(&dim, 50, 50, 150, 150, 175, 175, 178);
+    float gain = img_white_gain(&dim);
+    assert_true(gain > 1.2f && gain <= 1.6f);
+    assert_int_equal(img_region_color(&dim, 60, 60, 80, 80), scry_color_index("gray"));
+    img_color_opts g = {gain, 0, 0};
+    assert_int_equal(img_object_color(&dim, 60, 60, 80, 80, &g), scry_color_index("white"));
+    free(dim.px);
+    free(img.px);
+}
+
+/* Photo attributes from the statistics, on synthetic photos. */
+static void test_photo_attributes(void **state) {
+    (void)state;
+    img_stats st;
+    /* black and white: grey levels only, with detail */
+    img_rgb bw = raster(300, 200, 0, 0, 0);
+    for (int y = 0; y < 200; y++)
+        for (int x = 0; x < 300; x++) memset(bw.px + ((size_t)y * 300 + x) * 3, (x * 7 + y * 13) % 256, 3);
+    img_stats_compute(&bw, &st);
+    assert_true(img_photo_attributes(&st) & IMG_ATTR_BW);
+    assert_false(img_photo_attributes(&st) & IMG_ATTR_BLURRY);
+    /* a colour photo is not black and white */
+    img_rgb col = raster(300, 200, 40, 150, 40);
+    fill_rect(&col, 0, 0, 150, 200, 220, 30, 30);
+    img_stats_compute(&col, &st);
+    assert_false(img_photo_attributes(&st) & IMG_ATTR_BW);
+    /* dark: mostly shadow */
+    img_rgb dark = raster(300, 200, 12, 14, 20);
+    fill_rect(&dark, 140, 90, 160, 110, 250, 240, 200);      /* a street lamp */
+    img_stats_compute(&dark, &st);
+    assert_true(img_photo_attributes(&st) & IMG_ATTR_DARK);
+    /* overexposed: a large blown-out area */
+    img_rgb blown = raster(300, 200, 255, 255, 255);
+    fill_rect(&blown, 0, 150, 300, 200, 90, 120, 60);
+    img_stats_compute(&blown, &st);
+    assert_true(img_photo_attributes(&st) & IMG_ATTR_OVEREXPOSED);
+    assert_false(img_photo_attributes(&st) & IMG_ATTR_DARK);
+    /* blurry: a smooth gradient has no fine detail; a checkerboard has */
+    img_rgb soft = raster(256, 256, 0, 0, 0);
+    for (int y = 0; y < 256; y++)
+        for (int x = 0; x < 256; x++) {
+            uint8_t *p = soft.px + ((size_t)y * 256 + x) * 3;
+            p[0] = (uint8_t)(80 + x / 4), p[1] = (uint8_t)(60 + y / 4), p[2] = 90;
+        }
+    img_stats_compute(&soft, &st);
+    assert_true(img_photo_attributes(&st) & IMG_ATTR_BLURRY);
+    img_rgb sharp = raster(256, 256, 0, 0, 0);
+    for (int y = 0; y < 256; y++)
+        for (int x = 0; x < 256; x++) {
+            uint8_t *p = sharp.px + ((size_t)y * 256 + x) * 3;
+            p[0] = ((x / 4 + y / 4) & 1) ? 220 : 30, p[1] = 100, p[2] = 60;
+        }
+    img_stats_compute(&sharp, &st);
+    assert_false(img_photo_attributes(&st) & IMG_ATTR_BLURRY);
+    /* names and their indices agree */
+    for (int i = 0; i < IMG_ATTR_COUNT; i++) assert_int_equal(img_attr_index(img_attr_names[i]), i);
+    assert_int_equal(img_attr_index("sepia"), -1);
+    free(bw.px);
+    free(col.px);
+    free(dark.px);
+    free(blown.px);
+    free(soft.px);
+    free(sharp.px);
+}
+
 /* ------------------------------------------------------------ pHash -- */
 
 static void test_phash_near_duplicates_and_distinct_photos(void **state) {
@@ -873,6 +958,8 @@ int main(void) {
         cmocka_unit_test(test_thumbnail_is_a_small_jpeg),
         cmocka_unit_test(test_colors_synthetic),
         cmocka_unit_test(test_colors_real_photos),
+        cmocka_unit_test(test_object_color_surround),
+        cmocka_unit_test(test_photo_attributes),
         cmocka_unit_test(test_phash_near_duplicates_and_distinct_photos),
         cmocka_unit_test(test_threads_and_no_leaks),
     };

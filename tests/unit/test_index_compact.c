@@ -39,14 +39,7 @@ static int nimg;
 
 static int setup(void **state) {
     (void)state;
-    scry_err err = {0};
-    char path[1024];
-    scry_wordvec_default_path(path, sizeof path);
-    if (scry_lexicon_open(&lex, &err) || scry_wordvec_open(path, &wv, &err) ||
-        scry_sif_encoder_new(wv, lex, NULL, &enc, &err)) {
-        fprintf(stderr, "encoder: %s (run ./scripts/setup.sh)\n", err.msg);
-        return -1;
-    }
+    if (tu_text_open(&wv, &lex, &enc)) return -1;
     FILE *f = fopen(tu_shared("data/coco/captions.jsonl"), "r");
     if (!f) {
         fprintf(stderr, "cannot read %s\n", tu_shared("data/coco/captions.jsonl"));
@@ -70,9 +63,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     for (int i = 0; i < nimg; i++) free(captions[i][0]), free(captions[i][1]);
-    scry_encoder_free(enc);
-    scry_wordvec_close(wv);
-    scry_lexicon_close(lex);
+    tu_text_close(wv, lex, enc);
     return 0;
 }
 

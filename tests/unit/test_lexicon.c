@@ -26,11 +26,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Asserts that word maps to exactly the comma-separated labels. */
-static void expect_labels(const char *word, const char *labels) {
-    scry_lex_match m;
-    scry_lexicon_map(lex, word, &m);
-    uint64_t want[2] = {0, 0};
+/* The comma-separated labels as a bit set. */
+static void label_bits(const char *labels, uint64_t want[2]) {
+    want[0] = want[1] = 0;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", labels);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -38,6 +36,14 @@ static void expect_labels(const char *word, const char *labels) {
         if (l < 0) fail_msg("bad label in test: %s", tok);
         want[l / 64] |= 1ULL << (l % 64);
     }
+}
+
+/* Asserts that word maps to exactly the comma-separated labels. */
+static void expect_labels(const char *word, const char *labels) {
+    scry_lex_match m;
+    scry_lexicon_map(lex, word, &m);
+    uint64_t want[2];
+    label_bits(labels, want);
     if (m.coco[0] != want[0] || m.coco[1] != want[1]) {
         char got[1024] = "";
         for (int l = 0; l < SCRY_COCO_COUNT; l++)
@@ -120,6 +126,39 @@ static void test_no_false_mappings(void **state) {
     assert_int_equal(m.ncoco, 0);
 }
 
+/* Activities and agents imply the objects their definitions name; words
+ * whose main sense is a place or a thing imply nothing. */
+static void expect_implied(const char *word, const char *labels) {
+    scry_lex_match m;
+    scry_lexicon_map(lex, word, &m);
+    uint64_t want[2];
+    label_bits(labels, want);
+    if (m.implied[0] != want[0] || m.implied[1] != want[1])
+        fail_msg("'%s' implies %llx:%llx, want %s", word, (unsigned long long)m.implied[0],
+                 (unsigned long long)m.implied[1], labels);
+}
+
+static void test_implied_objects(void **state) {
+    (void)state;
+    expect_implied("surfing", "surfboard");
+    expect_implied("surfer", "surfboard");          /* via "surfboarding" */
+    expect_implied("skier", "skis");
+    expect_implied("cyclist", "bicycle");
+    expect_implied("cycling", "bicycle,motorcycle");
+    expect_implied("tennis", "sports ball,tennis racket");
+    expect_implied("windsurfing", "surfboard");
+    scry_lex_match m;
+    /* an agent is still a person */
+    scry_lexicon_map(lex, "skier", &m);
+    assert_true(scry_lex_has(&m, scry_coco_index("person")));
+    /* places and things, and words with unrelated senses, imply nothing */
+    const char *none[] = {"beach", "grass", "field", "street", "snow", "running", "driving", "kitchen"};
+    for (size_t i = 0; i < sizeof none / sizeof *none; i++) expect_implied(none[i], "");
+    /* an object word has no implied objects of its own */
+    scry_lexicon_map(lex, "surfboard", &m);
+    assert_true(m.implied[0] == 0 && m.implied[1] == 0);
+}
+
 static void test_emotions(void **state) {
     (void)state;
     expect_emotion("joyful", "happy");
@@ -199,6 +238,7 @@ int main(void) {
         cmocka_unit_test(test_synonyms_hyponyms_plurals),
         cmocka_unit_test(test_hypernyms_cover_sets),
         cmocka_unit_test(test_no_false_mappings),
+        cmocka_unit_test(test_implied_objects),
         cmocka_unit_test(test_emotions),
         cmocka_unit_test(test_colors),
         cmocka_unit_test(test_lemmas),

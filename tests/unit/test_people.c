@@ -1,4 +1,4 @@
-/* Unit tests for people: the schema v4 store functions (real SQLite), the
+/* Unit tests for people: the schema v5 store functions (real SQLite), the
  * people service on real faces (BlazeFace + faceres on LFW photos from the
  * shared data, in the face space of models/face_mean.bin), and the query
  * side (search/person_query). Model tests skip when the models or the
@@ -131,12 +131,12 @@ static int64_t person_of(meta_db *db, int64_t face_id, int *assigned) {
     return f.person_id;
 }
 
-/* ---- store: schema v4 -------------------------------------------------------- */
+/* ---- store: schema v5 -------------------------------------------------------- */
 
 static void test_store_people(void **state) {
     fixture *f = *state;
     scry_err err = {0};
-    assert_int_equal(meta_schema_version(f->db), 4);
+    assert_int_equal(meta_schema_version(f->db), 5);
     float v[4][8] = {{1}, {0, 1}, {0, 0, 1}, {0, 0, 0, 1}};
     float *vp[4] = {v[0], v[1], v[2], v[3]};
     int64_t im1 = add_image(f->db, "one.jpg"), im2 = add_image(f->db, "two.jpg");

@@ -8,6 +8,7 @@
 
 #include "core/labels.h"
 #include "text/query.h"
+#include "vision/image.h"
 
 static scry_lexicon *lex;
 /* 2024-06-10T06:13:20Z, a Monday: every relative date below is relative to it. */
@@ -119,6 +120,63 @@ static void test_counts_colours_emotions(void **state) {
         if (o->emotion != want_emotion) fail_msg("'%s': emotion %d, want %d", count_cases[i].text, o->emotion, want_emotion);
         assert_int_equal(q.nobjects, 1 + (strstr(count_cases[i].text, "bowl") != NULL));
     }
+}
+
+/* Issue 9: who (person words), what they imply (activities), what they
+ * wear, and what the photo itself is. */
+static void test_people_activities_attributes(void **state) {
+    (void)state;
+    int man = 1 << SCRY_PERSON_MAN, woman = 1 << SCRY_PERSON_WOMAN, girl = 1 << SCRY_PERSON_GIRL;
+    scry_query q = parse("a man with a dog");
+    assert_int_equal(object(&q, "person", "a man with a dog")->person_kinds, man);
+    object(&q, "dog", "a man with a dog");
+    /* a man and a woman are two constraints, not "a man or a woman" */
+    q = parse("a man and a woman");
+    assert_int_equal(q.nobjects, 2);
+    assert_int_equal(q.objects[0].person_kinds | q.objects[1].person_kinds, man | woman);
+    assert_true(q.objects[0].person_kinds != q.objects[1].person_kinds);
+    q = parse("two girls");
+    assert_int_equal(object(&q, "person", "two girls")->person_kinds, girl);
+    assert_int_equal(object(&q, "person", "two girls")->min_count, 2);
+    q = parse("kids playing");
+    assert_true(object(&q, "person", "kids")->person_kinds & girl);
+    q = parse("people on a beach");
+    assert_int_equal(object(&q, "person", "people")->person_kinds, 0);
+    /* activities and agents imply their objects; an object named wins */
+    q = parse("a man surfing a wave");
+    assert_int_equal(object(&q, "surfboard", "surfing")->how, SCRY_LEX_IMPLIED);
+    q = parse("a skier");
+    object(&q, "skis", "a skier");
+    object(&q, "person", "a skier");
+    q = parse("a man riding a bike");
+    object(&q, "bicycle", "riding a bike");
+    assert_int_equal(q.nobjects, 2);        /* riding implies no horse here */
+    q = parse("playing in the field");
+    assert_int_equal(q.nobjects, 0);        /* a field is a place, not a sport */
+    /* clothing, not colours of the photo */
+    q = parse("a man in a red shirt");
+    assert_int_equal(object(&q, "person", "red shirt")->clothing, scry_color_index("red"));
+    assert_int_equal(q.ncolors, 0);
+    q = parse("a woman in blue with a dog");
+    assert_int_equal(object(&q, "person", "in blue")->clothing, scry_color_index("blue"));
+    q = parse("a red car");
+    assert_int_equal(object(&q, "car", "red car")->color, scry_color_index("red"));
+    /* photo attributes */
+    q = parse("a black and white photo");
+    assert_int_equal(q.photo_attrs, IMG_ATTR_BW);
+    assert_int_equal(q.ncolors, 0);
+    assert_null(strstr(q.residual, "black"));
+    q = parse("a street at night");
+    assert_int_equal(q.photo_attrs, IMG_ATTR_DARK);
+    assert_non_null(strstr(q.residual, "street"));
+    q = parse("a dark dog");            /* a dark-coated dog, not a dark photo */
+    assert_int_equal(q.photo_attrs, 0);
+    q = parse("blurry close-up of a cat");
+    assert_int_equal(q.photo_attrs, IMG_ATTR_BLURRY | IMG_ATTR_CLOSEUP);
+    object(&q, "cat", "close-up of a cat");
+    char *j = scry_query_to_json(&q);
+    assert_non_null(strstr(j, "\"photo\":[\"blurry\",\"close-up\"]"));
+    free(j);
 }
 
 static void test_negations(void **state) {
@@ -283,6 +341,7 @@ static void test_without_lexicon(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_colours_emotions),
+        cmocka_unit_test(test_people_activities_attributes),
         cmocka_unit_test(test_negations),
         cmocka_unit_test(test_quoted_and_said_text),
         cmocka_unit_test(test_dates),

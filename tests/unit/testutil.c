@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "text/encoder.h"
+#include "text/lexicon.h"
+#include "text/wordvec.h"
 
 char *tu_tempdir(const char *tag) {
     const char *base = getenv("TMPDIR");
@@ -54,4 +57,22 @@ void *tu_read(const char *path, size_t *n) {
     int rc = scry_read_file(path, &data, n, &err);
     if (rc != SCRY_OK) fail_msg("read %s: %s", path, err.msg);
     return data;
+}
+
+int tu_text_open(struct scry_wordvec **wv, struct scry_lexicon **lex, struct scry_encoder **enc) {
+    scry_err err = {0};
+    char path[1024];
+    scry_wordvec_default_path(path, sizeof path);
+    if (scry_lexicon_open(lex, &err) || scry_wordvec_open(path, wv, &err) ||
+        scry_sif_encoder_new(*wv, *lex, NULL, enc, &err)) {
+        fprintf(stderr, "encoder: %s (run ./scripts/setup.sh)\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scry_encoder *enc) {
+    scry_encoder_free(enc);
+    scry_wordvec_close(wv);
+    scry_lexicon_close(lex);
 }

@@ -20,6 +20,14 @@ const char *tu_darknet(const char *name);   /* e.g. "dog.jpg" */
  * (default deps/, relative to the repo root), e.g. tu_deps("models").
  * Static buffer, like tu_shared. */
 const char *tu_deps(const char *rel);
+/* The real text stack: WordNet, the word vectors (SCRY_WORDVEC, else
+ * SCRY_DEPS/wordvec, else deps/wordvec) and the SIF encoder over them.
+ * 0, or -1 with a message naming ./scripts/setup.sh (for group setups). */
+struct scry_wordvec;
+struct scry_lexicon;
+struct scry_encoder;
+int tu_text_open(struct scry_wordvec **wv, struct scry_lexicon **lex, struct scry_encoder **enc);
+void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scry_encoder *enc);
 /* Whole file into memory; fails the test when it cannot be read. */
 void *tu_read(const char *path, size_t *n);
 
