@@ -30,13 +30,15 @@
  * Variants: the product's (FACEREC_DEFAULT) and, as the baseline measured in
  * the same run, Human's faceres descriptor (what the faces table stored
  * before); --all runs every variant of facerec_variants; --variant NAME those whose name starts with NAME.
- * --sweep prints every threshold of the clustering sweep.
+ * --sweep prints every threshold of the clustering sweep; --scale N times
+ * clustering N synthetic faces.
  *
  * Last line: "people: verify_acc=A cluster_precision=P cluster_recall=R
  * ms_per_face=M" for the product's variant (P, R: pairwise, all 710 faces,
  * at the chosen method and threshold).
  *
- * usage: bp-people MODELS_DIR SHARED_DIR [--all | --variant NAME] [--sweep] */
+ * usage: bp-people MODELS_DIR SHARED_DIR [--all | --variant NAME] [--sweep] [--scale N]
+ *                  [--combine A,B] */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -333,6 +335,42 @@ static choice cluster_sweep(const float *d, int dim, const int *photo_of, const 
     return best;
 }
 
+/* --scale N: N synthetic faces (dim-d, people of 8 faces around random
+ * directions, cosine ~0.6 to their centre as real faces in the face space),
+ * the re-cluster's and incremental clustering's CPU time. */
+static void scale_run(int dim, int n) {
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    float *v = malloc((size_t)n * dim * sizeof *v), *c = malloc((size_t)dim * sizeof *c);
+    cluster_face *cf = malloc((size_t)n * sizeof *cf);
+    int *labels = malloc((size_t)n * sizeof *labels), k;
+    for (int i = 0; i < n; i++) {
+        float *o = v + (size_t)i * dim;
+        if (i % 8 == 0)
+            for (int j = 0; j < dim; j++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                c[j] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5);
+            }
+        double s2 = 0;
+        for (int j = 0; j < dim; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            o[j] = c[j] + 0.8f * (float)((double)(x >> 11) / 9007199254740992.0 - 0.5);
+            s2 += (double)o[j] * o[j];
+        }
+        for (int j = 0; j < dim; j++) o[j] /= (float)sqrt(s2);
+        cf[i] = (cluster_face){o, i + 1, 0};
+    }
+    scry_err err = {0};
+    double t0 = cpu_s();
+    cluster_average_link(cf, n, dim, PEOPLE_RECLUSTER_MIN, labels, &k, &err);
+    double full = cpu_s() - t0;
+    t0 = cpu_s();
+    cluster_incremental(cf, n, dim, PEOPLE_JOIN_MIN, labels, &k, &err);
+    double inc = cpu_s() - t0;
+    printf("scale, %d synthetic %d-d faces in %d people: re-cluster %.1f s, incremental %.2f ms per face "
+           "(the last one: %d people to compare with)\n", n, dim, n / 8, full, inc * 1000 / n, k);
+    free(v), free(c), free(cf), free(labels);
+}
+
 /* --combine A,B: the cosines of two variants mixed, w A + (1 - w) B (their
  * descriptors side by side, scaled by sqrt(w) and sqrt(1 - w)). */
 static void combine(const char *models, const char *names, const pair *pairs, int npairs,
@@ -370,8 +408,12 @@ int main(int argc, char **argv) {
     }
     log_set_level(LOG_WARN);
     const char *models = argv[1], *shared = argv[2], *only = NULL, *comb = NULL;
-    int all = 0, sweep = 0;
+    int all = 0, sweep = 0, scale = 0;
     for (int i = 3; i < argc; i++) {
+        if (!strcmp(argv[i], "--scale") && i + 1 < argc) {
+            scale = atoi(argv[++i]);
+            continue;
+        }
         if (!strcmp(argv[i], "--all")) all = 1;
         else if (!strcmp(argv[i], "--sweep")) sweep = 1;
         else if (!strcmp(argv[i], "--variant") && i + 1 < argc) only = argv[++i];
@@ -459,6 +501,16 @@ int main(int argc, char **argv) {
                    q[k][h].pair_precision, q[k][h].pair_recall, q[k][h].bcubed_precision,
                    q[k][h].bcubed_recall, q[k][h].clusters, q[k][h].singletons);
         }
+    /* time: clustering the 710 faces, and a synthetic library for scale */
+    double t0 = cpu_s();
+    run_cluster(0, d, prod->dim, photo_of, person_of, nfaces, HALF_ALL, PEOPLE_RECLUSTER_MIN);
+    double t_full = cpu_s() - t0;
+    t0 = cpu_s();
+    run_cluster(2, d, prod->dim, photo_of, person_of, nfaces, HALF_ALL, PEOPLE_JOIN_MIN);
+    double t_inc = cpu_s() - t0;
+    printf("clustering time (CPU), %d faces: re-cluster %.2f s; incremental %.3f ms per face\n", nfaces,
+           t_full, t_inc * 1000 / nfaces);
+    if (scale > 0) scale_run(prod->dim, scale);
     free(d);
     facespace_free(&fs);
     for (int i = 0; i < g_nphotos; i++) free(g_photos[i].img.px);

@@ -111,8 +111,6 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     if (rc) goto fail;
     rc = open_concepts(app, err);
     if (rc) goto fail;
-    rc = open_people(app, err);
-    if (rc) goto fail;
     rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
                          err);
     if (rc) goto fail;
@@ -121,6 +119,9 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
                        err);
     if (rc) goto fail;
     search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
+    /* after the pipeline: a missing model is reported before the face space */
+    rc = open_people(app, err);
+    if (rc) goto fail;
     search_set_people(app->search, app->people);
     pipeline_set_hook(app->pipe, on_indexed, app);
     if (with_workers && cfg->workers > 0) {

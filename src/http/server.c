@@ -28,6 +28,7 @@
 #include "http/guard.h"
 #include "http/openapi.h"
 #include "http/people_api.h"
+#include "people/people.h"
 #include "http/ratelimit.h"
 #include "vision/image.h"
 
@@ -784,6 +785,16 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, scry_app *app) {
         fprintf(f, "scry_images{status=\"failed\"} %lld\n", (long long)st.images_failed);
         fprintf(f, "# HELP scry_queue_items Work items waiting\n# TYPE scry_queue_items gauge\n");
         fprintf(f, "scry_queue_items %lld\n", (long long)st.items_pending);
+    }
+    if (app->people) {
+        people_stats ps;
+        people_get_stats(app->people, &ps);
+        fprintf(f, "# HELP scry_people_faces Faces with a descriptor (people on)\n"
+                   "# TYPE scry_people_faces gauge\nscry_people_faces %d\n", ps.faces);
+        fprintf(f, "# HELP scry_people_persons People, candidates included\n"
+                   "# TYPE scry_people_persons gauge\nscry_people_persons %d\n", ps.persons);
+        fprintf(f, "# HELP scry_people_pending Faces not clustered yet\n"
+                   "# TYPE scry_people_pending gauge\nscry_people_pending %d\n", ps.pending);
     }
     hnsw_stats ix;
     if (search_index_stats(app->search, &ix) == SCRY_OK) {

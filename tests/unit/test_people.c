@@ -279,8 +279,19 @@ static void test_face_feed(void **state) {
     assert_int_equal(fd.seen, 2);
     assert_int_equal(fd.gone, 0);
     assert_true(last > 0);
-    /* re-indexed with one face where the second was: the first is gone */
+    /* a person survives re-indexing: the same faces again keep their ids,
+     * their person and how they got it */
     int64_t first = face_id_of(f->db, im, 0);
+    meta_assignment a = {first, -1};
+    int64_t made = 0;
+    assert_int_equal(meta_faces_assign(f->db, &a, 1, META_FACE_MANUAL, &made, NULL, &err), SCRY_OK);
+    put_faces(f->db, im, vp, 2, 8);
+    int st = -1;
+    assert_int_equal(face_id_of(f->db, im, 0), first);
+    assert_int_equal(person_of(f->db, first, &st), made);
+    assert_int_equal(st, META_FACE_MANUAL);
+    assert_int_equal(meta_face_changes(f->db, MODEL, 0, feed_face, feed_gone, &fd, &last, &err), SCRY_OK);
+    /* re-indexed with one face where the second was: the first is gone */
     usleep(2000);
     put_faces(f->db, im, vp + 1, 1, 8);   /* one face at index 0's box: same id kept, new vector */
     feed f2 = {0};
