@@ -109,11 +109,18 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     if (rc) goto fail;
     rc = open_text(app, err);
     if (rc) goto fail;
-    rc = open_concepts(app, err);
-    if (rc) goto fail;
+    /* A missing concept head is reported after the pipeline's own models:
+     * a corrupt detector is the first thing to fix (and the head reads it). */
+    scry_err concepts_err = {0};
+    int concepts_rc = open_concepts(app, &concepts_err);
     rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
                          err);
     if (rc) goto fail;
+    if (concepts_rc) {
+        *err = concepts_err;
+        rc = concepts_rc;
+        goto fail;
+    }
     snprintf(path, sizeof path, "%s/index", cfg->data_dir);
     rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, app->concepts, path,
                        err);

@@ -1208,6 +1208,11 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
 
     /* 1. vector candidates: the nearest ready images passing the filters */
     int have_qvec = 0;
+    /* Query words the projection's text side learned from the training
+     * captions. With none ("spreadsheet invoice accounting") the text side
+     * is the word vectors' extrapolation alone: its cosines still rank,
+     * but are no evidence that anything matches. */
+    int img_known = 0;
     if ((want_doc || want_img) && q->residual[0]) {
         scry_err eerr = {0};
         /* > 0: some word was known; 0: all unknown, no vector evidence. */
@@ -1223,7 +1228,10 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             char keybuf[QUERY_KEYS][48];
             const char *keys[QUERY_KEYS];
             int nk = query_keys(se->lex, q->residual, keybuf);
-            for (int i = 0; i < nk; i++) keys[i] = keybuf[i];
+            for (int i = 0; i < nk; i++) {
+                keys[i] = keybuf[i];
+                img_known += concepts_vocab_index(se->cm, keys[i]) >= 0;
+            }
             concepts_project_text(se->cm, qv.doc, keys, nk, qv.img);
             for (int i = 0; i < se->vdim - se->enc->dim; i++)
                 qv.ann[se->enc->dim + i] = (float)b * qv.img[i];
@@ -1329,7 +1337,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         if (wsum == 0) c->fused = 0.5;  /* filter-only query: everything that passed */
         c->absent = want_struct && named_objects_absent(q, c->e);
         if (c->absent) c->fused *= ABSENT_OBJECTS_FACTOR;
-        int evidence = (wv > 0 && v >= VEC_MIN) || (wi > 0 && im >= IMG_MIN) || c->bm25 > 0 ||
+        int evidence = (wv > 0 && v >= VEC_MIN) || (wi > 0 && im >= IMG_MIN && img_known) || c->bm25 > 0 ||
                        c->st > 0 || wsum == 0;
         if (!p->no_floor && (c->fused < FLOOR * (wsum > 0 ? 1 : 0) || !evidence)) continue;
         cs.c[kept++] = *c;
@@ -1400,7 +1408,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         }
         if (c->has_vec && wv > 0 && len < sizeof why)
             len += (size_t)snprintf(why + len, sizeof why - len, "%ssimilar %.2f", len ? " · " : "", c->vec);
-        if (c->has_vec && wi > 0 && c->img >= IMG_MIN && len < sizeof why)
+        if (c->has_vec && wi > 0 && c->img >= IMG_MIN && img_known && len < sizeof why)
             snprintf(why + len, sizeof why - len, "%slooks like it %.2f", len ? " · " : "", c->img);
         r->why = strdup(why);
         out->n++;
