@@ -1638,9 +1638,6 @@ static int exec_stmt(meta_db *db, sqlite3_stmt *s, const char *what, scry_err *e
     return rc;
 }
 
-#define PEOPLE_EMPTY_DELETE \
-    "DELETE FROM people WHERE NOT EXISTS (SELECT 1 FROM faces WHERE faces.person_id = people.person_id)"
-
 /* Inside a transaction: does the person exist? */
 static int person_exists(meta_db *db, int64_t id, scry_err *err) {
     sqlite3_stmt *s = prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err);
@@ -1662,14 +1659,9 @@ static int new_person(meta_db *db, int64_t now, int64_t *id, scry_err *err) {
     return rc;
 }
 
-/* Finish a people write: delete emptied persons (optional), commit, count. */
-static int people_commit(meta_db *db, int prune, scry_err *err) {
-    int rc = SCRY_OK;
-    if (prune) {
-        sqlite3_stmt *s = prep(db, PEOPLE_EMPTY_DELETE, err);
-        rc = s ? exec_stmt(db, s, "delete empty people", err) : PREP_FAILED;
-    }
-    if (rc == SCRY_OK) rc = tx_commit(db, err);
+/* Finish a people write: commit, and count it (meta_people_version). */
+static int people_commit(meta_db *db, scry_err *err) {
+    int rc = tx_commit(db, err);
     if (rc == SCRY_OK) db->people_writes++;
     return rc;
 }
@@ -1684,38 +1676,68 @@ int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned
         if (a[i].person_id < 0 && -a[i].person_id > most_negative) most_negative = (int)-a[i].person_id;
     if (most_negative && !new_ids) return scry_fail(err, SCRY_EINVAL, "new persons need new_ids");
     for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+    /* the persons faces leave, checked for emptiness at the end (not as each
+     * face moves: in a re-cluster a person may lose its faces before it
+     * gains others) */
+    int64_t *left = malloc((size_t)(n ? n : 1) * sizeof *left);
+    if (!left) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nleft = 0;
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err), count = 0;
+    sqlite3_stmt *up = NULL, *old = NULL, *exists = NULL, *gone = NULL;
     if (rc != SCRY_OK) goto out;
-    sqlite3_stmt *s = prep(db,
-                           assigned == META_FACE_AUTO
-                               ? "UPDATE faces SET person_id = nullif(?2, 0), assigned = 1, updated_at = ?3"
-                                 " WHERE face_id = ?1 AND assigned != 2"
-                               : "UPDATE faces SET person_id = nullif(?2, 0), assigned = 2, updated_at = ?3"
-                                 " WHERE face_id = ?1",
-                           err);
-    if (!s) { rc = PREP_FAILED; goto fail; }
+    up = prep(db,
+              assigned == META_FACE_AUTO
+                  ? "UPDATE faces SET person_id = nullif(?2, 0), assigned = 1, updated_at = ?3"
+                    " WHERE face_id = ?1 AND assigned != 2"
+                  : "UPDATE faces SET person_id = nullif(?2, 0), assigned = 2, updated_at = ?3"
+                    " WHERE face_id = ?1",
+              err);
+    old = up ? prep(db, "SELECT person_id FROM faces WHERE face_id = ?1", err) : NULL;
+    exists = old ? prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err) : NULL;
+    if (!exists) { rc = PREP_FAILED; goto fail; }
     for (int i = 0; i < n && rc == SCRY_OK; i++) {
         int64_t pid = a[i].person_id;
         if (pid < 0) {
             int64_t *slot = &new_ids[-pid - 1];
             if (!*slot && (rc = new_person(db, now, slot, err)) != SCRY_OK) break;
             pid = *slot;
-        } else if (pid > 0 && (rc = person_exists(db, pid, err)) != SCRY_OK) {
-            break;
+        } else if (pid > 0) {
+            sqlite3_bind_int64(exists, 1, pid);
+            int src = sqlite3_step(exists);
+            sqlite3_reset(exists);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)pid)
+                                        : db_fail(db, err, src, "find person");
+                break;
+            }
         }
-        sqlite3_bind_int64(s, 1, a[i].face_id);
-        sqlite3_bind_int64(s, 2, pid);
-        sqlite3_bind_int64(s, 3, now);
-        int src = sqlite3_step(s);
+        sqlite3_bind_int64(old, 1, a[i].face_id);
+        if (sqlite3_step(old) == SQLITE_ROW && sqlite3_column_int64(old, 0) &&
+            sqlite3_column_int64(old, 0) != pid)
+            left[nleft++] = sqlite3_column_int64(old, 0);
+        sqlite3_reset(old);
+        sqlite3_bind_int64(up, 1, a[i].face_id);
+        sqlite3_bind_int64(up, 2, pid);
+        sqlite3_bind_int64(up, 3, now);
+        int src = sqlite3_step(up);
         if (src != SQLITE_DONE) rc = db_fail(db, err, src, "assign face");
         else count += sqlite3_changes(db->conn);
-        sqlite3_reset(s);
+        sqlite3_reset(up);
     }
-    sqlite3_finalize(s);
+    if (rc == SCRY_OK && nleft &&
+        !(gone = prep(db, "DELETE FROM people WHERE person_id = ?1 AND NOT EXISTS"
+                          " (SELECT 1 FROM faces WHERE person_id = ?1)", err)))
+        rc = PREP_FAILED;
+    for (int i = 0; rc == SCRY_OK && i < nleft; i++) {
+        sqlite3_bind_int64(gone, 1, left[i]);
+        int src = sqlite3_step(gone);
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "delete emptied person");
+        sqlite3_reset(gone);
+    }
     if (rc != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, 1, err)) == SCRY_OK) {
+    if ((rc = people_commit(db, err)) == SCRY_OK) {
         if (applied) *applied = count;
         goto out;
     }
@@ -1723,7 +1745,12 @@ fail:
     tx_rollback(db);
     for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
 out:
+    sqlite3_finalize(up);
+    sqlite3_finalize(old);
+    sqlite3_finalize(exists);
+    sqlite3_finalize(gone);
     unlock(db);
+    free(left);
     return rc;
 }
 
@@ -1776,7 +1803,7 @@ int meta_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scr
         rc = exec_stmt(db, s, "touch person", err);
     }
     if (rc != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, 0, err)) == SCRY_OK) goto out;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
 out:
@@ -1804,7 +1831,7 @@ int meta_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_
         sqlite3_bind_int64(s, 2, now);
         if ((rc = exec_stmt(db, s, "confirm faces", err)) != SCRY_OK) goto fail;
     }
-    if ((rc = people_commit(db, 0, err)) == SCRY_OK) goto out;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
 out:
@@ -1838,7 +1865,7 @@ int meta_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_
     sqlite3_bind_int64(s, 2, face_id);
     sqlite3_bind_int64(s, 3, now);
     if ((rc = exec_stmt(db, s, "cover", err)) != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, 0, err)) == SCRY_OK) goto out;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
 out:
@@ -1860,7 +1887,7 @@ int meta_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
     if (!(s = prep(db, "DELETE FROM people WHERE person_id = ?1", err))) { rc = PREP_FAILED; goto fail; }
     sqlite3_bind_int64(s, 1, person_id);
     if ((rc = exec_stmt(db, s, "delete person", err)) != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, 0, err)) == SCRY_OK) goto out;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
 out:
