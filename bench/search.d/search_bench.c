@@ -130,8 +130,9 @@ static void make_image(image_rec *r, int serial) {
                                               "hex", "#808080", "fraction", f));
     }
     caption_object objs[24];
-    int nobj = caption_tally(labels, colors, n, objs, 24);
-    caption_input in = {objs, nobj, emotions, nf, ocr};
+    int nobj = caption_tally(labels, colors, NULL, NULL, n, objs, 24);
+    caption_input in = {.objects = objs, .n_objects = nobj, .face_emotions = emotions, .n_faces = nf,
+                        .ocr_text = ocr};
     char *cap = NULL;
     caption_compose(&in, &cap, NULL);
 
@@ -272,6 +273,10 @@ static lat run_mix(search_engine *se, double *ms, int *nresults_out, FILE *dump)
         }
         search_response_free(&r);
     }
+    /* SEARCH_BENCH_SLOW=1: every query's wall and CPU ms on stderr, to find
+     * what the slowest have in common. */
+    if (dump && getenv("SEARCH_BENCH_SLOW"))
+        for (int i = 0; i < nq; i++) fprintf(stderr, "slow %.2f %.2f %s\n", ms[i], cpu[i], queries[i]);
     double *s = malloc(sizeof(double) * nq), sum = 0;
     memcpy(s, ms, sizeof(double) * nq);
     qsort(s, (size_t)nq, sizeof *s, cmp_d);
