@@ -44,6 +44,15 @@
  *                     Replaced per image and model by meta_faces_put, which
  *                     keeps the face_id of a face that stayed in place.
  *
+ *   v5  people        person_id (AUTOINCREMENT), name, cover_face; faces
+ *                     gain person_id (ON DELETE SET NULL) and assigned
+ *                     (new / by clustering / by a user). face_tombstones:
+ *                     one row per deleted face (trigger faces_deleted,
+ *                     which also deletes a person left without faces), so
+ *                     the people service's change feed sees deletions made
+ *                     by any process; pruned after a week. jobs rebuilt to
+ *                     allow kind 'recluster' (a job without items).
+ *
  * Foreign keys (ON DELETE CASCADE) remove an image's items, vectors and
  * faces with it; the FTS row is removed explicitly in the same transaction.
  *
@@ -165,8 +174,57 @@ static const char *const migrations[] = {
     "  last_used_at INTEGER NOT NULL DEFAULT 0,"
     "  revoked_at   INTEGER NOT NULL DEFAULT 0"
     ");",
+    /* v4 -> v5: people (issue 10). Faces get a person and how they got it;
+     * deleted faces leave a tombstone for the people service's change feed
+     * and take an emptied person with them; jobs may be re-clusters (the
+     * table is rebuilt for its CHECK, with foreign keys off: see migrate). */
+    "CREATE TABLE people ("
+    "  person_id  INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name       TEXT,"
+    "  cover_face INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX people_updated ON people(updated_at);"
+    "ALTER TABLE faces ADD COLUMN person_id INTEGER REFERENCES people(person_id) ON DELETE SET NULL;"
+    "ALTER TABLE faces ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX faces_person ON faces(person_id);"
+    "CREATE INDEX faces_updated ON faces(model, updated_at, face_id);"
+    "CREATE TABLE face_tombstones ("
+    "  face_id    INTEGER PRIMARY KEY,"
+    "  model      TEXT NOT NULL,"
+    "  deleted_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX face_tombstones_at ON face_tombstones(model, deleted_at);"
+    "CREATE TRIGGER faces_deleted AFTER DELETE ON faces BEGIN"
+    "  INSERT OR REPLACE INTO face_tombstones(face_id, model, deleted_at)"
+    "    VALUES (OLD.face_id, OLD.model, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+    "  DELETE FROM people WHERE person_id = OLD.person_id AND NOT EXISTS"
+    "    (SELECT 1 FROM faces WHERE faces.person_id = OLD.person_id);"
+    "END;"
+    "CREATE TABLE jobs_v5 ("
+    "  id         TEXT PRIMARY KEY,"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('upload','reindex','recluster')),"
+    "  status     TEXT NOT NULL DEFAULT 'pending'"
+    "             CHECK (status IN ('pending','running','completed','failed')),"
+    "  total      INTEGER NOT NULL,"
+    "  done       INTEGER NOT NULL DEFAULT 0,"
+    "  failed     INTEGER NOT NULL DEFAULT 0,"
+    "  error      TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "INSERT INTO jobs_v5 SELECT id, kind, status, total, done, failed, error, created_at,"
+    "  updated_at FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v5 RENAME TO jobs;"
+    "CREATE INDEX jobs_created ON jobs(created_at);"
+    "CREATE INDEX jobs_status ON jobs(status);",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
+
+/* Deleted faces' tombstones are kept this long (meta_face_changes). */
+#define TOMBSTONE_KEEP_MS (7LL * 24 * 3600 * 1000)
 
 /* BM25 column weights, in images_fts column order: what a model saw or read
  * (caption, tags) counts more than incidental words (filename, EXIF). */
@@ -230,7 +288,7 @@ static const char *const sql_text[S_COUNT] = {
                   " VALUES(?1, ?2, ?3, ?4, ?5)",
     [S_VEC_CHUNK] = "SELECT image_rowid, dim, vec FROM image_vectors WHERE model = ?1 AND"
                     " image_rowid > ?2 ORDER BY image_rowid LIMIT ?3",
-#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec"
+#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec, person_id, assigned, updated_at"
     [S_FACE_OLD] = "SELECT face_id, x, y, w, h FROM faces WHERE image_rowid = ?1 AND model = ?2"
                    " ORDER BY face_id",
     [S_FACE_INSERT] = "INSERT INTO faces(image_rowid, face_index, model, x, y, w, h, dim, vec,"
@@ -312,6 +370,7 @@ struct meta_db {
     sqlite3 *conn;
     pthread_mutex_t lock;
     sqlite3_stmt *stmt[S_COUNT];
+    uint64_t people_writes;     /* commits of ours that touched faces or people */
 };
 
 /* ---- error and statement helpers ---------------------------------------- */
@@ -612,7 +671,29 @@ static int pragma_int(meta_db *db, const char *sql, int *out) {
     return src;
 }
 
+/* A migration may rebuild a table (SQLite cannot alter a CHECK): with
+ * foreign keys on, dropping the old table would cascade into its children.
+ * So they are off while migrating -- which must be set outside a
+ * transaction -- and checked (PRAGMA foreign_key_check) before they are
+ * turned back on. */
+static int migrate_steps(meta_db *db, scry_err *err);
+
 static int migrate(meta_db *db, scry_err *err) {
+    int version = 0, src;
+    if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
+        return db_fail(db, err, src, "read user_version");
+    if (version >= SCHEMA_LATEST) return migrate_steps(db, err);
+    sqlite3_exec(db->conn, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    int rc = migrate_steps(db, err);
+    int broken = 0;
+    /* pragma_int is SQLITE_OK only when the check returned a row: a violation */
+    if (rc == SCRY_OK && pragma_int(db, "PRAGMA foreign_key_check", &broken) == SQLITE_OK)
+        rc = scry_fail(err, SCRY_ECORRUPT, "foreign key check failed after migrating the schema");
+    sqlite3_exec(db->conn, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    return rc;
+}
+
+static int migrate_steps(meta_db *db, scry_err *err) {
     int version = 0, src;
     if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
         return db_fail(db, err, src, "read user_version");
@@ -703,6 +784,15 @@ int meta_open(meta_db **out, const char *location, scry_err *err) {
         meta_close(db);
         return rc;
     }
+    /* Tombstones only serve change feeds that are at most a few seconds
+     * behind (a restart re-reads everything): a week is plenty. */
+    sqlite3_stmt *prune = NULL;
+    if (sqlite3_prepare_v2(db->conn, "DELETE FROM face_tombstones WHERE deleted_at < ?1", -1, &prune,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(prune, 1, scry_now_ms() - TOMBSTONE_KEEP_MS);
+        sqlite3_step(prune);     /* best effort: busy or read-only is fine */
+    }
+    sqlite3_finalize(prune);
     *out = db;
     return SCRY_OK;
 }
@@ -972,7 +1062,10 @@ int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
     free(filename);
     if (rc == SCRY_OK && faces) rc = faces_put_locked(db, rowid, faces, err);
     if (rc != SCRY_OK) goto fail;
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        if (faces) db->people_writes++;
+        goto out;
+    }
 fail:
     tx_rollback(db);
 out:
@@ -1052,7 +1145,10 @@ int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_H
         (rc = orphan_check(db, thumb, orphan_thumb, err)) != SCRY_OK)
         goto fail;
     if (!strcmp(orphan_thumb, orphan_sha)) orphan_thumb[0] = 0;  /* report a name once */
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        db->people_writes++;     /* its faces (and maybe people) went with it */
+        goto out;
+    }
 fail:
     tx_rollback(db);
     orphan_sha[0] = orphan_thumb[0] = 0;
@@ -1374,7 +1470,10 @@ int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u,
         goto fail;
     }
     if ((rc = faces_put_locked(db, image_rowid, u, err)) != SCRY_OK) goto fail;
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        db->people_writes++;
+        goto out;
+    }
 fail:
     tx_rollback(db);
 out:
@@ -1397,6 +1496,9 @@ static int read_face(sqlite3_stmt *s, meta_face *f, scry_err *err) {
     f->vec = malloc((size_t)bytes);
     if (!f->vec) return scry_fail(err, SCRY_ENOMEM, "out of memory (face)");
     memcpy(f->vec, sqlite3_column_blob(s, 8), (size_t)bytes);
+    f->person_id = sqlite3_column_int64(s, 9);
+    f->assigned = sqlite3_column_int(s, 10);
+    f->updated_at = sqlite3_column_int64(s, 11);
     return SCRY_OK;
 }
 
@@ -1512,6 +1614,671 @@ int64_t meta_face_count(meta_db *db, const char *model) {
     done(s);
     unlock(db);
     return n;
+}
+
+
+/* ---- people ----------------------------------------------------------------- */
+
+/* Prepare sql (not kept: people calls are rare next to image writes). */
+static sqlite3_stmt *prep(meta_db *db, const char *sql, scry_err *err) {
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        db_fail(db, err, src, "prepare");
+        return NULL;
+    }
+    return s;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int exec_stmt(meta_db *db, sqlite3_stmt *s, const char *what, scry_err *err) {
+    int src = sqlite3_step(s);
+    int rc = src == SQLITE_DONE || src == SQLITE_ROW ? SCRY_OK : db_fail(db, err, src, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Inside a transaction: does the person exist? */
+static int person_exists(meta_db *db, int64_t id, scry_err *err) {
+    sqlite3_stmt *s = prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err);
+    if (!s) return PREP_FAILED;
+    sqlite3_bind_int64(s, 1, id);
+    int src = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (src == SQLITE_ROW) return SCRY_OK;
+    if (src == SQLITE_DONE) return scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)id);
+    return db_fail(db, err, src, "find person");
+}
+
+static int new_person(meta_db *db, int64_t now, int64_t *id, scry_err *err) {
+    sqlite3_stmt *s = prep(db, "INSERT INTO people(created_at, updated_at) VALUES(?1, ?1)", err);
+    if (!s) return PREP_FAILED;
+    sqlite3_bind_int64(s, 1, now);
+    int rc = exec_stmt(db, s, "insert person", err);
+    if (rc == SCRY_OK) *id = sqlite3_last_insert_rowid(db->conn);
+    return rc;
+}
+
+/* Finish a people write: commit, and count it (meta_people_version). */
+static int people_commit(meta_db *db, scry_err *err) {
+    int rc = tx_commit(db, err);
+    if (rc == SCRY_OK) db->people_writes++;
+    return rc;
+}
+
+int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned, int64_t *new_ids,
+                      int *applied, scry_err *err) {
+    if (applied) *applied = 0;
+    if (n < 0 || (n && !a) || (assigned != META_FACE_AUTO && assigned != META_FACE_MANUAL))
+        return scry_fail(err, SCRY_EINVAL, "bad assignment arguments");
+    int most_negative = 0;
+    for (int i = 0; i < n; i++)
+        if (a[i].person_id < 0 && -a[i].person_id > most_negative) most_negative = (int)-a[i].person_id;
+    if (most_negative && !new_ids) return scry_fail(err, SCRY_EINVAL, "new persons need new_ids");
+    for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+    /* the persons faces leave, checked for emptiness at the end (not as each
+     * face moves: in a re-cluster a person may lose its faces before it
+     * gains others) */
+    int64_t *left = malloc((size_t)(n ? n : 1) * sizeof *left);
+    if (!left) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nleft = 0;
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err), count = 0;
+    sqlite3_stmt *up = NULL, *old = NULL, *exists = NULL, *gone = NULL;
+    if (rc != SCRY_OK) goto out;
+    up = prep(db,
+              assigned == META_FACE_AUTO
+                  ? "UPDATE faces SET person_id = nullif(?2, 0), assigned = 1, updated_at = ?3"
+                    " WHERE face_id = ?1 AND assigned != 2"
+                  : "UPDATE faces SET person_id = nullif(?2, 0), assigned = 2, updated_at = ?3"
+                    " WHERE face_id = ?1",
+              err);
+    old = up ? prep(db, "SELECT person_id FROM faces WHERE face_id = ?1", err) : NULL;
+    exists = old ? prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err) : NULL;
+    if (!exists) { rc = PREP_FAILED; goto fail; }
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        int64_t pid = a[i].person_id;
+        if (pid < 0) {
+            int64_t *slot = &new_ids[-pid - 1];
+            if (!*slot && (rc = new_person(db, now, slot, err)) != SCRY_OK) break;
+            pid = *slot;
+        } else if (pid > 0) {
+            sqlite3_bind_int64(exists, 1, pid);
+            int src = sqlite3_step(exists);
+            sqlite3_reset(exists);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)pid)
+                                        : db_fail(db, err, src, "find person");
+                break;
+            }
+        }
+        sqlite3_bind_int64(old, 1, a[i].face_id);
+        if (sqlite3_step(old) == SQLITE_ROW && sqlite3_column_int64(old, 0) &&
+            sqlite3_column_int64(old, 0) != pid)
+            left[nleft++] = sqlite3_column_int64(old, 0);
+        sqlite3_reset(old);
+        sqlite3_bind_int64(up, 1, a[i].face_id);
+        sqlite3_bind_int64(up, 2, pid);
+        sqlite3_bind_int64(up, 3, now);
+        int src = sqlite3_step(up);
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "assign face");
+        else count += sqlite3_changes(db->conn);
+        sqlite3_reset(up);
+    }
+    if (rc == SCRY_OK && nleft &&
+        !(gone = prep(db, "DELETE FROM people WHERE person_id = ?1 AND NOT EXISTS"
+                          " (SELECT 1 FROM faces WHERE person_id = ?1)", err)))
+        rc = PREP_FAILED;
+    for (int i = 0; rc == SCRY_OK && i < nleft; i++) {
+        sqlite3_bind_int64(gone, 1, left[i]);
+        int src = sqlite3_step(gone);
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "delete emptied person");
+        sqlite3_reset(gone);
+    }
+    if (rc != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) {
+        if (applied) *applied = count;
+        goto out;
+    }
+fail:
+    tx_rollback(db);
+    for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+out:
+    sqlite3_finalize(up);
+    sqlite3_finalize(old);
+    sqlite3_finalize(exists);
+    sqlite3_finalize(gone);
+    unlock(db);
+    free(left);
+    return rc;
+}
+
+int meta_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
+    if (n < 0 || (n && !from)) return scry_fail(err, SCRY_EINVAL, "bad merge arguments");
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, into, err)) != SCRY_OK) goto fail;
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        if (from[i] == into) {
+            rc = scry_fail(err, SCRY_EINVAL, "cannot merge person %lld into itself", (long long)into);
+            break;
+        }
+        rc = person_exists(db, from[i], err);
+    }
+    if (rc != SCRY_OK) goto fail;
+    sqlite3_stmt *s;
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        /* the first name among them when into has none: a name is never lost */
+        if (!(s = prep(db, "UPDATE people SET name = (SELECT name FROM people WHERE person_id = ?2),"
+                           " updated_at = ?3 WHERE person_id = ?1 AND name IS NULL", err)))
+            { rc = PREP_FAILED; break; }
+        sqlite3_bind_int64(s, 1, into);
+        sqlite3_bind_int64(s, 2, from[i]);
+        sqlite3_bind_int64(s, 3, now);
+        if ((rc = exec_stmt(db, s, "merge name", err)) != SCRY_OK) break;
+        if (!(s = prep(db, "UPDATE faces SET person_id = ?1, assigned = 2, updated_at = ?3"
+                           " WHERE person_id = ?2", err)))
+            { rc = PREP_FAILED; break; }
+        sqlite3_bind_int64(s, 1, into);
+        sqlite3_bind_int64(s, 2, from[i]);
+        sqlite3_bind_int64(s, 3, now);
+        if ((rc = exec_stmt(db, s, "merge faces", err)) != SCRY_OK) break;
+        if (!(s = prep(db, "DELETE FROM people WHERE person_id = ?1", err))) { rc = PREP_FAILED; break; }
+        sqlite3_bind_int64(s, 1, from[i]);
+        rc = exec_stmt(db, s, "delete merged person", err);
+    }
+    if (rc == SCRY_OK && (s = prep(db, "UPDATE faces SET assigned = 2, updated_at = ?2 WHERE person_id = ?1", err))) {
+        sqlite3_bind_int64(s, 1, into);
+        sqlite3_bind_int64(s, 2, now);
+        rc = exec_stmt(db, s, "confirm faces", err);
+    } else if (rc == SCRY_OK) {
+        rc = PREP_FAILED;
+    }
+    if (rc == SCRY_OK && (s = prep(db, "UPDATE people SET updated_at = ?2 WHERE person_id = ?1", err))) {
+        sqlite3_bind_int64(s, 1, into);
+        sqlite3_bind_int64(s, 2, now);
+        rc = exec_stmt(db, s, "touch person", err);
+    }
+    if (rc != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err) {
+    if (name && strlen(name) > 200) return scry_fail(err, SCRY_EINVAL, "name longer than 200 bytes");
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
+    sqlite3_stmt *s = prep(db, "UPDATE people SET name = nullif(?2, ''), updated_at = ?3 WHERE person_id = ?1", err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, person_id);
+    bind_text(s, 2, name);
+    sqlite3_bind_int64(s, 3, now);
+    if ((rc = exec_stmt(db, s, "name person", err)) != SCRY_OK) goto fail;
+    if (name && *name) {
+        if (!(s = prep(db, "UPDATE faces SET assigned = 2, updated_at = ?2 WHERE person_id = ?1 AND assigned != 2", err)))
+            { rc = PREP_FAILED; goto fail; }
+        sqlite3_bind_int64(s, 1, person_id);
+        sqlite3_bind_int64(s, 2, now);
+        if ((rc = exec_stmt(db, s, "confirm faces", err)) != SCRY_OK) goto fail;
+    }
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
+    sqlite3_stmt *s;
+    if (face_id) {
+        if (!(s = prep(db, "SELECT 1 FROM faces WHERE face_id = ?1 AND person_id = ?2", err))) { rc = PREP_FAILED; goto fail; }
+        sqlite3_bind_int64(s, 1, face_id);
+        sqlite3_bind_int64(s, 2, person_id);
+        int src = sqlite3_step(s);
+        sqlite3_finalize(s);
+        if (src != SQLITE_ROW) {
+            rc = src == SQLITE_DONE ? scry_fail(err, SCRY_EINVAL, "face %lld is not a face of person %lld",
+                                                (long long)face_id, (long long)person_id)
+                                    : db_fail(db, err, src, "cover face");
+            goto fail;
+        }
+    }
+    if (!(s = prep(db, "UPDATE people SET cover_face = nullif(?2, 0), updated_at = ?3 WHERE person_id = ?1", err)))
+        { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, person_id);
+    sqlite3_bind_int64(s, 2, face_id);
+    sqlite3_bind_int64(s, 3, now);
+    if ((rc = exec_stmt(db, s, "cover", err)) != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
+    sqlite3_stmt *s = prep(db, "UPDATE faces SET person_id = NULL, assigned = 2, updated_at = ?2 WHERE person_id = ?1", err);
+    if (!s) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, person_id);
+    sqlite3_bind_int64(s, 2, now);
+    if ((rc = exec_stmt(db, s, "release faces", err)) != SCRY_OK) goto fail;
+    if (!(s = prep(db, "DELETE FROM people WHERE person_id = ?1", err))) { rc = PREP_FAILED; goto fail; }
+    sqlite3_bind_int64(s, 1, person_id);
+    if ((rc = exec_stmt(db, s, "delete person", err)) != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+void meta_person_free(meta_person *p) {
+    if (!p) return;
+    free(p->name);
+    p->name = NULL;
+}
+
+void meta_people_free(meta_person *p, int n) {
+    for (int i = 0; p && i < n; i++) meta_person_free(&p[i]);
+    free(p);
+}
+
+/* person_id, name, cover_face, created_at, updated_at, faces, images, cover */
+#define PERSON_SELECT                                                                         \
+    "SELECT p.person_id, p.name, p.cover_face, p.created_at, p.updated_at,"                   \
+    " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) AS nf,"                  \
+    " (SELECT count(DISTINCT image_rowid) FROM faces f WHERE f.person_id = p.person_id),"     \
+    " coalesce((SELECT face_id FROM faces f WHERE f.face_id = p.cover_face AND"              \
+    "  f.person_id = p.person_id), (SELECT face_id FROM faces f WHERE f.person_id ="         \
+    "  p.person_id ORDER BY f.w * f.h DESC, f.face_id LIMIT 1), 0) FROM people p"
+
+static int read_person(sqlite3_stmt *s, meta_person *p, scry_err *err) {
+    memset(p, 0, sizeof *p);
+    p->person_id = sqlite3_column_int64(s, 0);
+    p->name = col_dup(s, 1);
+    if (!p->name && sqlite3_column_type(s, 1) != SQLITE_NULL)
+        return scry_fail(err, SCRY_ENOMEM, "out of memory (person)");
+    p->cover_face = sqlite3_column_int64(s, 2);
+    p->created_at = sqlite3_column_int64(s, 3);
+    p->updated_at = sqlite3_column_int64(s, 4);
+    if (sqlite3_column_count(s) > 5) {
+        p->faces = sqlite3_column_int64(s, 5);
+        p->images = sqlite3_column_int64(s, 6);
+        p->cover = sqlite3_column_int64(s, 7);
+    }
+    return SCRY_OK;
+}
+
+int meta_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = prep(db, PERSON_SELECT " WHERE p.person_id = ?1", err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    sqlite3_bind_int64(s, 1, person_id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) rc = read_person(s, out, err);
+    else if (src == SQLITE_DONE) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)person_id);
+    else rc = db_fail(db, err, src, "get person");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+/* Rows of s into a growing array of persons. */
+static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, scry_err *err) {
+    int cap = 0, src, rc = SCRY_OK;
+    meta_person *arr = NULL;
+    *n = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(arr, (size_t)cap * sizeof *arr);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)"); break; }
+            arr = p;
+        }
+        if ((rc = read_person(s, &arr[*n], err)) != SCRY_OK) break;
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list people");
+    if (rc != SCRY_OK) {
+        meta_people_free(arr, *n);
+        arr = NULL;
+        *n = 0;
+    }
+    *out = arr;
+    return rc;
+}
+
+int meta_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out, int *n,
+                     int64_t *total, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    lock(db);
+    int rc = SCRY_OK;
+    sqlite3_stmt *s = prep(db, "SELECT * FROM (" PERSON_SELECT ") WHERE nf >= ?1 OR name IS NOT NULL"
+                               " ORDER BY nf DESC, person_id LIMIT ?2 OFFSET ?3", err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    sqlite3_bind_int(s, 1, min_faces);
+    sqlite3_bind_int(s, 2, limit);
+    sqlite3_bind_int(s, 3, offset);
+    rc = read_people(db, s, out, n, err);
+    sqlite3_finalize(s);
+    if (rc == SCRY_OK && total) {
+        s = prep(db, "SELECT count(*) FROM people p WHERE p.name IS NOT NULL OR"
+                     " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) >= ?1", err);
+        if (!s) rc = PREP_FAILED;
+        else {
+            sqlite3_bind_int(s, 1, min_faces);
+            if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
+            sqlite3_finalize(s);
+        }
+    }
+    unlock(db);
+    if (rc != SCRY_OK) {
+        meta_people_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int meta_people_named(meta_db *db, meta_person **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    lock(db);
+    sqlite3_stmt *s = prep(db, "SELECT person_id, name, cover_face, created_at, updated_at FROM people"
+                               " WHERE name IS NOT NULL ORDER BY person_id", err);
+    int rc = s ? read_people(db, s, out, n, err) : PREP_FAILED;
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+int meta_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                      char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
+    *faces = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    lock(db);
+    int rc = person_exists(db, person_id, err), src, cap = 0;
+    meta_face *fa = NULL;
+    char (*ia)[SCRY_ID_LEN + 1] = NULL;
+    sqlite3_stmt *s = NULL;
+    if (rc != SCRY_OK) goto out;
+    s = prep(db, "SELECT f.face_id, f.image_rowid, f.face_index, f.x, f.y, f.w, f.h, f.person_id,"
+                 " f.assigned, f.updated_at, i.id FROM faces f JOIN images i ON i.rowid = f.image_rowid"
+                 " WHERE f.person_id = ?1 ORDER BY f.w * f.h DESC, f.face_id LIMIT ?2 OFFSET ?3", err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_int64(s, 1, person_id);
+    sqlite3_bind_int(s, 2, limit);
+    sqlite3_bind_int(s, 3, offset);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(fa, (size_t)cap * sizeof *fa), *q = p ? realloc(ia, (size_t)cap * sizeof *ia) : NULL;
+            if (p) fa = p;
+            if (q) ia = q;
+            if (!p || !q) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
+        }
+        meta_face *f = &fa[*n];
+        memset(f, 0, sizeof *f);
+        f->face_id = sqlite3_column_int64(s, 0);
+        f->image_rowid = sqlite3_column_int64(s, 1);
+        f->face_index = sqlite3_column_int(s, 2);
+        for (int k = 0; k < 4; k++) f->box[k] = sqlite3_column_int(s, 3 + k);
+        f->person_id = sqlite3_column_int64(s, 7);
+        f->assigned = sqlite3_column_int(s, 8);
+        f->updated_at = sqlite3_column_int64(s, 9);
+        col_copy(s, 10, ia[*n], sizeof ia[*n]);
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person faces");
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc == SCRY_OK && total && (s = prep(db, "SELECT count(*) FROM faces WHERE person_id = ?1", err))) {
+        sqlite3_bind_int64(s, 1, person_id);
+        if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
+    }
+out:
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        free(fa);
+        free(ia);
+        *n = 0;
+        return rc;
+    }
+    *faces = fa;
+    *ids = ia;
+    return SCRY_OK;
+}
+
+int meta_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                       int *n, int64_t *total, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    lock(db);
+    int rc = person_exists(db, person_id, err), src, cap = 0;
+    image_rec *arr = NULL;
+    sqlite3_stmt *s = NULL;
+    if (rc != SCRY_OK) goto out;
+    s = prep(db, "SELECT " IMAGE_COLS " FROM images WHERE rowid IN (SELECT image_rowid FROM faces"
+                 " WHERE person_id = ?1) ORDER BY rowid DESC LIMIT ?2 OFFSET ?3", err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_int64(s, 1, person_id);
+    sqlite3_bind_int(s, 2, limit);
+    sqlite3_bind_int(s, 3, offset);
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(arr, (size_t)cap * sizeof *arr);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (images)"); break; }
+            arr = p;
+        }
+        if ((rc = read_image(s, &arr[*n], err)) != SCRY_OK) break;
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person images");
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc == SCRY_OK && total &&
+        (s = prep(db, "SELECT count(DISTINCT image_rowid) FROM faces WHERE person_id = ?1", err))) {
+        sqlite3_bind_int64(s, 1, person_id);
+        if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
+    }
+out:
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        for (int i = 0; i < *n; i++) image_rec_free(&arr[i]);
+        free(arr);
+        *n = 0;
+        return rc;
+    }
+    *out = arr;
+    return SCRY_OK;
+}
+
+#define CHANGE_CHUNK 256
+
+int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
+                      int (*fn)(const meta_face *f, void *ctx),
+                      int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
+                      scry_err *err) {
+    if (!model || !fn || !gone) return scry_fail(err, SCRY_EINVAL, "bad face feed arguments");
+    *last_ms = since_ms;
+    meta_face *page = calloc(CHANGE_CHUNK, sizeof *page);
+    int64_t *dead = malloc(CHANGE_CHUNK * sizeof *dead), *dead_at = malloc(CHANGE_CHUNK * sizeof *dead_at);
+    if (!page || !dead || !dead_at) {
+        free(page), free(dead), free(dead_at);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory (face feed)");
+    }
+    int rc = SCRY_OK;
+    /* updated rows, keyset pages over (updated_at, face_id) */
+    int64_t after_ms = since_ms, after_id = INT64_MIN;
+    for (;;) {
+        int got = 0, src;
+        lock(db);
+        sqlite3_stmt *s = prep(db, "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND"
+                                   " (updated_at, face_id) > (?2, ?3) ORDER BY updated_at, face_id LIMIT ?4", err);
+        if (!s) { unlock(db); rc = PREP_FAILED; break; }
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, after_ms);
+        sqlite3_bind_int64(s, 3, after_id);
+        sqlite3_bind_int(s, 4, CHANGE_CHUNK);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if ((rc = read_face(s, &page[got], err)) != SCRY_OK) break;
+            got++;
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "face feed");
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) {
+                int r = fn(&page[i], ctx);
+                if (r) rc = r;
+            }
+            if (page[i].updated_at > *last_ms) *last_ms = page[i].updated_at;
+            after_ms = page[i].updated_at;
+            after_id = page[i].face_id;
+            free(page[i].vec);
+        }
+        if (rc != SCRY_OK || got < CHANGE_CHUNK) break;
+    }
+    /* deleted rows */
+    after_ms = since_ms, after_id = INT64_MIN;
+    for (; rc == SCRY_OK;) {
+        int got = 0, src;
+        lock(db);
+        sqlite3_stmt *s = prep(db, "SELECT face_id, deleted_at FROM face_tombstones WHERE model = ?1 AND"
+                                   " (deleted_at, face_id) > (?2, ?3) ORDER BY deleted_at, face_id LIMIT ?4", err);
+        if (!s) { unlock(db); rc = PREP_FAILED; break; }
+        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(s, 2, after_ms);
+        sqlite3_bind_int64(s, 3, after_id);
+        sqlite3_bind_int(s, 4, CHANGE_CHUNK);
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            dead[got] = sqlite3_column_int64(s, 0);
+            dead_at[got++] = sqlite3_column_int64(s, 1);
+        }
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "face tombstones");
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) {
+                int r = gone(dead[i], ctx);
+                if (r) rc = r;
+            }
+            if (dead_at[i] > *last_ms) *last_ms = dead_at[i];
+            after_ms = dead_at[i];
+            after_id = dead[i];
+        }
+        if (got < CHANGE_CHUNK) break;
+    }
+    free(page);
+    free(dead);
+    free(dead_at);
+    return rc;
+}
+
+uint64_t meta_people_version(meta_db *db) {
+    int dv = 0;
+    lock(db);
+    pragma_int(db, "PRAGMA data_version", &dv);
+    uint64_t v = ((uint64_t)(uint32_t)dv << 32) ^ db->people_writes;
+    unlock(db);
+    return v;
+}
+
+/* ---- jobs without items ------------------------------------------------------ */
+
+int meta_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                    scry_err *err) {
+    if (!kind || strcmp(kind, "recluster")) return scry_fail(err, SCRY_EINVAL, "bad job kind");
+    char id[SCRY_ID_LEN + 1];
+    scry_new_id(id);
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_JOB_INSERT, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 3, total);
+    sqlite3_bind_int64(s, 4, scry_now_ms());
+    if ((rc = run(db, s, "insert job", err)) == SCRY_OK) memcpy(job_id, id, sizeof id);
+out:
+    unlock(db);
+    return rc;
+}
+
+int meta_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
+                 const char *error, scry_err *err) {
+    if (!job_id || !status || (strcmp(status, "running") && strcmp(status, "completed") &&
+                               strcmp(status, "failed")))
+        return scry_fail(err, SCRY_EINVAL, "bad job update");
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = prep(db, "UPDATE jobs SET status = ?2, done = ?3, total = ?4, error = ?5,"
+                               " failed = CASE WHEN ?2 = 'failed' THEN 1 ELSE 0 END, updated_at = ?6"
+                               " WHERE id = ?1", err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    bind_text(s, 1, job_id);
+    bind_text(s, 2, status);
+    sqlite3_bind_int(s, 3, done);
+    sqlite3_bind_int(s, 4, total);
+    bind_text(s, 5, error);
+    sqlite3_bind_int64(s, 6, scry_now_ms());
+    rc = exec_stmt(db, s, "update job", err);
+    if (rc == SCRY_OK && sqlite3_changes(db->conn) == 0)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "job %s not found", job_id);
+    unlock(db);
+    return rc;
+}
+
+int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                         int *n, scry_err *err) {
+    *n = 0;
+    lock(db);
+    sqlite3_stmt *s = prep(db, "SELECT id FROM jobs WHERE kind = ?1 AND status IN ('pending','running')"
+                               " ORDER BY created_at, rowid", err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    bind_text(s, 1, kind);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && *n < max) col_copy(s, 0, ids[(*n)++], SCRY_ID_LEN + 1);
+    int rc = src == SQLITE_ROW || src == SQLITE_DONE ? SCRY_OK : db_fail(db, err, src, "unfinished jobs");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
