@@ -170,12 +170,18 @@ def test_emotion_query(idx):
     assert set(only) <= set(happy), (only, happy)
 
 
-def test_quoted_text_and_has_text(idx):
+def ocr_words(idx):
+    """The words of 4+ letters OCR read in street_text.jpg (skips without them)."""
     if not idx.stages & {"ocr", "text"}:
         pytest.skip("no OCR stage in this server (stages: %s)" % sorted(idx.stages))
-    words = [w for w in re.findall(r"[A-Za-z]{4,}", image(idx, "street_text.jpg")["text"])]
+    words = re.findall(r"[A-Za-z]{4,}", image(idx, "street_text.jpg")["text"])
     if not words:
         pytest.skip("OCR read no word of 4+ letters in street_text.jpg")
+    return words
+
+
+def test_quoted_text_and_has_text(idx):
+    words = ocr_words(idx)
     res = names(idx, 'a sign that says "%s"' % words[0])
     assert res and res[0] == "street_text.jpg", res
     with_text = set(names(idx, "street", has_text="true", limit=50))
@@ -187,11 +193,7 @@ def test_asked_text_absent_halves_the_score(idx):
     # words asked for is not what was asked for: its score is halved, like an
     # image without a named object, and every photo that holds them ranks
     # above it. (Failed before: only the match earned a little.)
-    if not idx.stages & {"ocr", "text"}:
-        pytest.skip("no OCR stage in this server (stages: %s)" % sorted(idx.stages))
-    words = [w for w in re.findall(r"[A-Za-z]{4,}", image(idx, "street_text.jpg")["text"])]
-    if not words:
-        pytest.skip("OCR read no word of 4+ letters in street_text.jpg")
+    words = ocr_words(idx)
     r = search(idx, 'a sign that says "%s"' % words[0], floor="off", signals="on", limit=50)
     hit = [x for x in r["results"] if x["filename"] == "street_text.jpg"][0]
     rest = [x for x in r["results"] if words[0].lower() not in (image(idx, x["filename"]).get("text") or "").lower()]
