@@ -68,7 +68,10 @@ static int open_people(scry_app *app, scry_err *err) {
     }
     scry_err perr = {0};
     int rc = people_open(&app->people, app->meta, app->cfg.models_dir, FACERES_MODEL_NAME, &perr);
-    if (rc == SCRY_OK) return SCRY_OK;
+    if (rc == SCRY_OK) {
+        people_set_auto_recluster(app->people, PEOPLE_AUTO_RECLUSTER_MIN, app->cfg.people_auto_recluster);
+        return SCRY_OK;
+    }
     if (app->cfg.vision > 0) {
         *err = perr;
         return rc;

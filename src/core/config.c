@@ -50,6 +50,8 @@ static const struct opt {
         "recognise people: face descriptors, clustering, names in search (0: off; deletes nothing)"),
     INT("people-min-faces", "SCRY_PEOPLE_MIN_FACES", people_min_faces, 1, 1000,
         "faces a person needs before it is listed (named persons always are)"),
+    DBL("people-auto-recluster", "SCRY_PEOPLE_AUTO_RECLUSTER", people_auto_recluster, 0, 100,
+        "re-cluster every face once indexing added this fraction of them (and 50 or more) since the last (0: never)"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
     DBL("compact-fraction", "SCRY_COMPACT_FRACTION", compact_fraction, 0, 1,
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
@@ -109,6 +111,7 @@ void config_defaults(scry_config *c) {
     c->face_attributes = 1;
     c->people = 1;
     c->people_min_faces = 3;
+    c->people_auto_recluster = 0.2;      /* people/people.h: people_set_auto_recluster */
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;

@@ -35,6 +35,7 @@ typedef struct scry_config {
     int face_attributes;        /* --face-attributes SCRY_FACE_ATTRIBUTES 1: age, gender, descriptor per face */
     int people;                 /* --people    SCRY_PEOPLE      1: recognise people (0: off, nothing deleted) */
     int people_min_faces;       /* --people-min-faces SCRY_PEOPLE_MIN_FACES 3: faces before a person is listed */
+    double people_auto_recluster; /* --people-auto-recluster 0.2: re-cluster after this growth (0: never) */
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */

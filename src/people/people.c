@@ -75,6 +75,9 @@ struct people {
     int names_loaded;
     pname *names;
     int nnames;
+    /* the automatic re-cluster: faces indexing clustered since the last one */
+    int auto_min, auto_since;       /* auto_min 0: off (people_set_auto_recluster) */
+    double auto_fraction;
     /* the background re-cluster */
     pthread_mutex_t job_mu;
     pthread_t job_thread;
@@ -445,12 +448,15 @@ static int cascade(people *p, int64_t id, changes *c) {
     }
 }
 
+static void auto_recluster(people *p);
+
 int people_update(people *p, int *assigned, scry_err *err) {
     if (assigned) *assigned = 0;
     pthread_mutex_lock(&p->mu);
     int rc = sync_locked(p, err);
     changes c = {0};
     int64_t next_provisional = -1;
+    int clustered = 0;
     for (int k = 0; rc == SCRY_OK && k < p->npending; k++) {
         pface *f = face_find(p, p->pending[k]);
         if (!f || f->assigned != META_FACE_NEW) continue;
@@ -467,6 +473,7 @@ int people_update(people *p, int *assigned, scry_err *err) {
         detach(p, f);
         f->person_id = best ? best->id : next_provisional--;
         f->assigned = META_FACE_AUTO;
+        clustered++;
         if ((rc = attach(p, f)) == SCRY_OK && (rc = change(&c, f->face_id, f->person_id)) == SCRY_OK)
             rc = cascade(p, f->person_id, &c);
         if (rc == SCRY_ENOMEM) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)");
@@ -487,9 +494,16 @@ int people_update(people *p, int *assigned, scry_err *err) {
      * write the mirror is rebuilt from the store */
     if (rc != SCRY_OK) mirror_clear(p);
     else if (c.n) rc = sync_locked(p, err);
+    int auto_due = 0;
+    if (rc == SCRY_OK && clustered) {
+        p->auto_since += clustered;
+        auto_due = p->auto_fraction > 0 && p->auto_since >= p->auto_min &&
+                   p->auto_since >= p->auto_fraction * p->nfaces;
+    }
     pthread_mutex_unlock(&p->mu);
     free(c.a);
     rowmap_free(&c.at);
+    if (auto_due) auto_recluster(p);
     return rc;
 }
 
@@ -525,6 +539,7 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err) {
     /* 1. a copy of every face, taken under the lock */
     pthread_mutex_lock(&p->mu);
     int rc = sync_locked(p, err);
+    p->auto_since = 0;
     int n = p->nfaces;
     snap *s = calloc((size_t)(n ? n : 1), sizeof *s);
     float *v = malloc((size_t)(n ? n : 1) * (size_t)p->dim * sizeof *v);
@@ -671,6 +686,29 @@ int people_recluster_start(people *p, char job_id[SCRY_ID_LEN + 1], scry_err *er
     if (rc == SCRY_OK) rc = start_thread(p, job_id, err);
     if (rc != SCRY_OK && job_id[0]) job_note(p, job_id, "failed", 0, total, err->msg);
     return rc;
+}
+
+void people_set_auto_recluster(people *p, int min_new, double fraction) {
+    pthread_mutex_lock(&p->mu);
+    p->auto_min = min_new > 1 ? min_new : 1;
+    p->auto_fraction = fraction;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Start the automatic re-cluster unless one is running here or is waiting
+ * or running in the store (another process's). */
+static void auto_recluster(people *p) {
+    scry_err err = {0};
+    char ids[1][SCRY_ID_LEN + 1], job_id[SCRY_ID_LEN + 1];
+    int n = 0;
+    if (meta_jobs_unfinished(p->db, "recluster", ids, 1, &n, &err) != SCRY_OK || n > 0) return;
+    pthread_mutex_lock(&p->mu);
+    int since = p->auto_since, faces = p->nfaces;
+    pthread_mutex_unlock(&p->mu);
+    if (people_recluster_start(p, job_id, &err) == SCRY_OK)
+        log_info("people.recluster_auto", "job=%s clustered_since=%d faces=%d", job_id, since, faces);
+    else if (err.code != SCRY_EBUSY)
+        log_warn("people.recluster_auto_failed", "reason=\"%s\"", err.msg);
 }
 
 int people_resume(people *p, scry_err *err) {

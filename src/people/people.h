@@ -73,6 +73,16 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err);
 /* Create a re-cluster job and run it on a background thread (one at a
  * time: SCRY_EBUSY while one runs). */
 int people_recluster_start(people *p, char job_id[SCRY_ID_LEN + 1], scry_err *err);
+/* Automatic re-cluster. Indexing clusters greedily and splits people more
+ * than a full re-cluster (pairwise recall 0.64 against 0.78 on LFW at the
+ * same precision, docs/people.md), so once indexing has clustered at least
+ * min_new faces and at least `fraction` of all faces since the last
+ * re-cluster, people_update starts one in the background (none while one
+ * runs in any process). The re-cluster is quadratic in faces; growing by a
+ * fraction keeps its cost per new face bounded. fraction <= 0: never. */
+#define PEOPLE_AUTO_RECLUSTER_MIN 50   /* and --people-auto-recluster, 0.2 by default */
+void people_set_auto_recluster(people *p, int min_new, double fraction);
+
 /* Re-cluster jobs a crash left unfinished: run them again (background). */
 int people_resume(people *p, scry_err *err);
 /* Wait for a background re-cluster to finish (tests, shutdown). */

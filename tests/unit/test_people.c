@@ -525,12 +525,61 @@ static void test_people_one_photo(void **state) {
     people_close(pp);
 }
 
+static int count_jobs(meta_db *db, const char *status) {
+    job_rec *jobs = NULL;
+    int n = 0, k = 0;
+    scry_err err = {0};
+    assert_int_equal(meta_job_list(db, 100, &jobs, &n, &err), SCRY_OK);
+    for (int i = 0; i < n; i++) {
+        k += !strcmp(jobs[i].status, status);
+        job_rec_free(&jobs[i]);
+    }
+    free(jobs);
+    return k;
+}
+
+/* The automatic re-cluster: off by default; on, it starts once indexing has
+ * clustered enough faces, runs as a job in the background, finds the same
+ * three people, and does not start again until enough new faces came. */
+static void test_people_auto_recluster(void **state) {
+    if (!g_have_models) skip();
+    fixture *f = *state;
+    scry_err err = {0};
+    int64_t rowids[NPHOTOS];
+    for (int i = 0; i < 6; i++) rowids[i] = index_lfw(f->db, g_photos[i].who, g_photos[i].n);
+    people *pp = NULL;
+    assert_int_equal(people_open(&pp, f->db, tu_deps("models"), MODEL, &err), SCRY_OK);
+    char ids[2][SCRY_ID_LEN + 1];
+    int n = 0;
+    assert_int_equal(people_update(pp, NULL, &err), SCRY_OK);      /* off: no job */
+    people_wait(pp);
+    assert_int_equal(meta_jobs_unfinished(f->db, "recluster", ids, 2, &n, &err), SCRY_OK);
+    assert_int_equal(n, 0);
+    /* on at 8 faces clustered since the last re-cluster and a fifth of
+     * all: the 6 clustered while it was off count, 9 more come now */
+    people_set_auto_recluster(pp, 8, 0.2);
+    for (int i = 6; i < NPHOTOS; i++) rowids[i] = index_lfw(f->db, g_photos[i].who, g_photos[i].n);
+    assert_int_equal(people_update(pp, NULL, &err), SCRY_OK);
+    people_wait(pp);
+    int64_t pid[NPHOTOS];
+    persons_of(f->db, rowids, pid);
+    assert_three_people(pid);
+    assert_int_equal(count_jobs(f->db, "completed"), 1);     /* every job here is a re-cluster */
+    /* one more face: 1 < 8, nothing starts */
+    index_lfw(f->db, "Adrien_Brody", 8);
+    assert_int_equal(people_update(pp, NULL, &err), SCRY_OK);
+    people_wait(pp);
+    assert_int_equal(count_jobs(f->db, "completed"), 1);
+    people_close(pp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_people, setup, teardown),
         cmocka_unit_test_setup_teardown(test_face_feed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_cluster_name_search, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_one_photo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_people_auto_recluster, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
