@@ -34,6 +34,7 @@
 typedef struct pface {
     int64_t face_id, image_rowid, person_id;
     int assigned;
+    int small;                  /* under PEOPLE_MIN_FACE_PX: nobody, unless a user says */
     float *v;                   /* dim floats, face space (owned) */
 } pface;
 
@@ -251,6 +252,7 @@ static int face_put(const meta_face *m, void *ctx) {
     f->image_rowid = m->image_rowid;
     f->person_id = m->person_id;
     f->assigned = m->assigned;
+    f->small = m->box[2] < PEOPLE_MIN_FACE_PX || m->box[3] < PEOPLE_MIN_FACE_PX;
     facespace_apply(&p->fs, m->vec, f->v);
     if (f->assigned == META_FACE_NEW && pending_add(p, f->face_id)) return SCRY_ENOMEM;
     return attach(p, f);
@@ -460,6 +462,13 @@ int people_update(people *p, int *assigned, scry_err *err) {
     for (int k = 0; rc == SCRY_OK && k < p->npending; k++) {
         pface *f = face_find(p, p->pending[k]);
         if (!f || f->assigned != META_FACE_NEW) continue;
+        if (f->small) {         /* too small to tell who: nobody (stays out of every person) */
+            detach(p, f);
+            f->person_id = 0;
+            f->assigned = META_FACE_AUTO;
+            if ((rc = change(&c, f->face_id, 0)) == SCRY_ENOMEM) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)");
+            continue;
+        }
         /* the person this face is most like (average link), never one that
          * already has a face in the same photo */
         pperson *best = NULL;
@@ -511,7 +520,7 @@ int people_update(people *p, int *assigned, scry_err *err) {
 
 typedef struct snap {
     int64_t face_id, image_rowid, person_id;
-    int assigned;
+    int assigned, small;
 } snap;
 
 typedef struct claim {
@@ -546,7 +555,8 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err) {
     if (rc == SCRY_OK && (!s || !v)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (re-cluster)");
     for (int i = 0; rc == SCRY_OK && i < n; i++) {
         const pface *f = &p->faces[i];
-        s[i] = (snap){f->face_id, f->image_rowid, f->person_id, f->assigned};
+        s[i] = (snap){f->face_id, f->image_rowid, f->person_id, f->assigned,
+                      f->small && f->assigned != META_FACE_MANUAL};
         memcpy(v + (size_t)i * p->dim, f->v, (size_t)p->dim * sizeof *v);
     }
     pthread_mutex_unlock(&p->mu);
@@ -556,21 +566,32 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err) {
     int *labels = rc == SCRY_OK ? malloc((size_t)(n ? n : 1) * sizeof *labels) : NULL;
     int k = 0;
     if (rc == SCRY_OK && (!cf || !labels)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (re-cluster)");
+    /* small faces (not placed by a user) are left out: nobody */
+    int *at = rc == SCRY_OK ? malloc((size_t)(n ? n : 1) * sizeof *at) : NULL;
+    int m = 0;
+    if (rc == SCRY_OK && !at) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (re-cluster)");
     for (int i = 0; rc == SCRY_OK && i < n; i++) {
+        if (s[i].small) continue;
         int64_t fixed_to = s[i].assigned == META_FACE_MANUAL ? (s[i].person_id ? s[i].person_id : -1) : 0;
-        cf[i] = (cluster_face){v + (size_t)i * p->dim, s[i].image_rowid, fixed_to};
+        at[m] = i;
+        cf[m++] = (cluster_face){v + (size_t)i * p->dim, s[i].image_rowid, fixed_to};
     }
-    if (rc == SCRY_OK) rc = cluster_average_link(cf, n, p->dim, PEOPLE_RECLUSTER_MIN, labels, &k, err);
+    int *mlabels = rc == SCRY_OK ? malloc((size_t)(m ? m : 1) * sizeof *mlabels) : NULL;
+    if (rc == SCRY_OK && !mlabels) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (re-cluster)");
+    if (rc == SCRY_OK) rc = cluster_average_link(cf, m, p->dim, PEOPLE_RECLUSTER_MIN, mlabels, &k, err);
+    for (int i = 0; rc == SCRY_OK && i < n; i++) labels[i] = -1;
+    for (int j = 0; rc == SCRY_OK && j < m; j++) labels[at[j]] = mlabels[j];
+    free(mlabels);
     /* 3. clusters keep ids: a user's person first, then by overlap */
     int64_t *target = rc == SCRY_OK ? calloc((size_t)(k ? k : 1), sizeof *target) : NULL;
     claim *cl = rc == SCRY_OK ? malloc((size_t)(n ? n : 1) * sizeof *cl) : NULL;
     rowmap taken = {0};
     int ncl = 0, nchanges = 0;
     if (rc == SCRY_OK && (!target || !cl)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (re-cluster)");
-    for (int i = 0; rc == SCRY_OK && i < n; i++)
-        if (labels[i] >= 0 && cf[i].fixed > 0 && !target[labels[i]]) {
-            target[labels[i]] = cf[i].fixed;
-            if (rowmap_put(&taken, cf[i].fixed, 1)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
+    for (int j = 0; rc == SCRY_OK && j < m; j++)
+        if (labels[at[j]] >= 0 && cf[j].fixed > 0 && !target[labels[at[j]]]) {
+            target[labels[at[j]]] = cf[j].fixed;
+            if (rowmap_put(&taken, cf[j].fixed, 1)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
         }
     for (int i = 0; rc == SCRY_OK && i < n; i++) {
         if (labels[i] < 0 || target[labels[i]] || s[i].person_id <= 0) continue;
@@ -597,11 +618,12 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err) {
         pthread_mutex_lock(&p->mu);
         rc = sync_locked(p, err);
         for (int i = 0; rc == SCRY_OK && i < n; i++) {
-            if (labels[i] < 0 || s[i].assigned == META_FACE_MANUAL) continue;
+            if ((labels[i] < 0 && !s[i].small) || s[i].assigned == META_FACE_MANUAL) continue;
             const pface *f = face_find(p, s[i].face_id);
             if (!f || f->assigned == META_FACE_MANUAL || f->person_id != s[i].person_id) continue;
-            if (target[labels[i]] == s[i].person_id) continue;
-            a[nchanges++] = (meta_assignment){s[i].face_id, target[labels[i]]};
+            int64_t to = s[i].small ? 0 : target[labels[i]];
+            if (to == s[i].person_id && (to || s[i].assigned != META_FACE_NEW)) continue;
+            a[nchanges++] = (meta_assignment){s[i].face_id, to};
         }
         if (rc == SCRY_OK && nchanges) {
             int64_t *new_ids = calloc((size_t)(-next_provisional), sizeof *new_ids);
@@ -618,6 +640,7 @@ int people_recluster_run(people *p, const char *job_id, scry_err *err) {
     free(target);
     rowmap_free(&taken);
     free(labels);
+    free(at);
     free(cf);
     free(v);
     free(s);
@@ -856,6 +879,7 @@ int people_images_like(people *p, int64_t face_id, float min_cos, people_image *
     if (rc == SCRY_OK && !(v = malloc((size_t)p->nfaces * sizeof *v))) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
     int m = 0;
     for (int i = 0; rc == SCRY_OK && i < p->nfaces; i++) {
+        if (p->faces[i].small && p->faces[i].face_id != face_id) continue;   /* too small to tell */
         float s = dotf(q->v, p->faces[i].v, p->dim);
         if (s >= min_cos) v[m++] = (people_image){p->faces[i].image_rowid, s};
     }

@@ -52,6 +52,13 @@
  * for precision (bench/people prints both rates at this threshold). */
 #define PEOPLE_FACE_MATCH 0.40f
 #define PEOPLE_MIN_FACES_DEFAULT 3
+/* Faces narrower or shorter than this are nobody (unless a user places
+ * them): too small to tell who. Measured (docs/people.md): LFW pairs shown
+ * at ~33 px faces verify at 0.90 (0.965 at full size), at ~25 px 0.87 and a
+ * quarter of the faces are no longer found, at ~22 px 0.83 with false
+ * matches rising; over 1,500 COCO photos the three largest "people" were
+ * 16-26 px profiles, backs of heads and a fire, all clustered together. */
+#define PEOPLE_MIN_FACE_PX 32
 
 typedef struct people people;
 
