@@ -99,14 +99,18 @@ static int64_t add_image(meta_db *db, const char *name) {
 }
 
 /* Put faces with these descriptors (dim floats each) on an image. */
-static void put_faces(meta_db *db, int64_t rowid, float *const *vecs, int n, int dim) {
+static void put_faces_px(meta_db *db, int64_t rowid, float *const *vecs, int n, int dim, int px) {
     meta_face *fs = calloc((size_t)(n ? n : 1), sizeof *fs);
     for (int i = 0; i < n; i++)
-        fs[i] = (meta_face){.face_index = i, .box = {10 + 100 * i, 10, 80, 80}, .dim = dim, .vec = vecs[i]};
+        fs[i] = (meta_face){.face_index = i, .box = {10 + 100 * i, 10, px, px}, .dim = dim, .vec = vecs[i]};
     meta_faces_update u = {MODEL, dim, fs, n};
     scry_err err = {0};
     assert_int_equal(meta_faces_put(db, rowid, &u, &err), SCRY_OK);
     free(fs);
+}
+
+static void put_faces(meta_db *db, int64_t rowid, float *const *vecs, int n, int dim) {
+    put_faces_px(db, rowid, vecs, n, dim, 80);
 }
 
 static int64_t face_id_of(meta_db *db, int64_t rowid, int index) {
@@ -525,6 +529,56 @@ static void test_people_one_photo(void **state) {
     people_close(pp);
 }
 
+/* Faces under PEOPLE_MIN_FACE_PX are nobody: the same descriptors as a
+ * person's four faces, in boxes too small, join no one -- not when indexed,
+ * not in a re-cluster -- and a face= search does not return them. */
+static void test_people_small_faces(void **state) {
+    if (!g_have_models) skip();
+    fixture *f = *state;
+    scry_err err = {0};
+    int64_t big[4], small[4];
+    for (int i = 0; i < 4; i++) big[i] = index_lfw(f->db, "Aaron_Peirsol", i + 1);
+    for (int i = 0; i < 4; i++) {
+        meta_face *one = NULL;
+        int n = 0;
+        assert_int_equal(meta_faces_get(f->db, big[i], MODEL, &one, &n, &err), SCRY_OK);
+        char name[32];
+        snprintf(name, sizeof name, "far_%d.jpg", i);
+        small[i] = add_image(f->db, name);
+        float *vp[1] = {one[0].vec};
+        put_faces_px(f->db, small[i], vp, 1, FACERES_DIM, PEOPLE_MIN_FACE_PX - 1);
+        meta_faces_free(one, n);
+    }
+    people *pp = NULL;
+    assert_int_equal(people_open(&pp, f->db, tu_deps("models"), MODEL, &err), SCRY_OK);
+    assert_int_equal(people_update(pp, NULL, &err), SCRY_OK);
+    int64_t who = person_of(f->db, face_id_of(f->db, big[0], 0), NULL);
+    assert_true(who > 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++) {
+            int assigned = -1;
+            assert_int_equal(person_of(f->db, face_id_of(f->db, big[i], 0), NULL), who);
+            assert_int_equal(person_of(f->db, face_id_of(f->db, small[i], 0), &assigned), 0);
+            assert_int_equal(assigned, META_FACE_AUTO);     /* clustered: to nobody */
+        }
+        char job[SCRY_ID_LEN + 1];
+        assert_int_equal(meta_job_create(f->db, "recluster", 0, job, &err), SCRY_OK);
+        assert_int_equal(people_recluster_run(pp, job, &err), SCRY_OK);
+    }
+    people_image *imgs = NULL;
+    int n = 0;
+    assert_int_equal(people_images_like(pp, face_id_of(f->db, big[0], 0), PEOPLE_FACE_MATCH, &imgs, &n, &err), SCRY_OK);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 4; k++) assert_int_not_equal(imgs[i].image_rowid, small[k]);
+    assert_true(n >= 2);
+    free(imgs);
+    /* a small face is still a query */
+    assert_int_equal(people_images_like(pp, face_id_of(f->db, small[0], 0), PEOPLE_FACE_MATCH, &imgs, &n, &err), SCRY_OK);
+    assert_true(n >= 1);
+    free(imgs);
+    people_close(pp);
+}
+
 static int count_jobs(meta_db *db, const char *status) {
     job_rec *jobs = NULL;
     int n = 0, k = 0;
@@ -580,6 +634,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_people_cluster_name_search, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_one_photo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_auto_recluster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_people_small_faces, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
