@@ -298,6 +298,37 @@ static int proper_noun_sense(const char *w, int pos, long off) {
     return upper && !lower;
 }
 
+/* The largest SemCor tag count among word's senses in pos (0: none tagged,
+ * or no such word). */
+static int top_tagcount(const char *word, int pos) {
+    char w[SCRY_LEX_WORD_MAX];
+    to_wn(word, w, sizeof w);
+    IndexPtr idx = index_lookup(w, pos);
+    if (!idx) return 0;
+    int top = 0;
+    for (int i = 0; i < idx->tagged_cnt && i < idx->off_cnt; i++) {
+        int t = GetTagcnt(idx, i + 1);
+        if (t > top) top = t;
+    }
+    free_index(idx);
+    return top;
+}
+
+/* A word that is mostly something else than a noun ("modern", "dry": an
+ * adjective; "have", "wear": a verb) does not name objects through its rare
+ * noun senses ("a modern" is a person, so is "a dry"; "wear" is clothing):
+ * its noun senses count only when its best-tagged noun sense is at least a
+ * quarter as frequent as its best-tagged sense in another part of speech. */
+static int mostly_not_a_noun(const char *word) {
+    int other = 0;
+    const int pos[] = {VERB, ADJ, ADV};
+    for (int k = 0; k < 3; k++) {
+        int t = top_tagcount(word, pos[k]);
+        if (t > other) other = t;
+    }
+    return other > 0 && top_tagcount(word, NOUN) * 4 < other;
+}
+
 /* The senses of word that count (see lexicon.h): fills offs, returns n. */
 static int considered_senses(const char *word, int pos, long *offs) {
     char w[SCRY_LEX_WORD_MAX];
@@ -479,6 +510,7 @@ static int find_anchor(void *vctx, long off, int depth) {
 /* Objects via WordNet for one form; caller holds wn_lock. */
 static int wn_coco(const scry_lexicon *lex, const char *form, scry_lex_match *m) {
     long offs[MAX_SENSES];
+    if (mostly_not_a_noun(form)) return 0;
     int n = considered_senses(form, NOUN, offs);
     for (int i = 0; i < n; i++) {
         node *e = find_node(lex, offs[i], NOUN);

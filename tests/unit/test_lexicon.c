@@ -124,6 +124,22 @@ static void test_no_false_mappings(void **state) {
     /* "sign" means OCR text to us, never a stop sign */
     scry_lexicon_map(lex, "sign", &m);
     assert_int_equal(m.ncoco, 0);
+    /* mostly an adjective or a verb: no object through a rare noun sense
+     * (a "modern" or a "dry" is a person to WordNet, "wear" is clothing,
+     * a "have" a wealthy person, "ground" a form of "grind", a swot) */
+    const char *const not_nouns[] = {"modern", "dry", "wearing", "wears", "has", "having", "ground", NULL};
+    for (int i = 0; not_nouns[i]; i++) {
+        scry_lexicon_map(lex, not_nouns[i], &m);
+        if (m.ncoco) fail_msg("'%s' names %d objects", not_nouns[i], m.ncoco);
+    }
+    /* ...while nouns that are also verbs still name theirs */
+    const char *const still[][2] = {{"puppy", "dog"}, {"kids", "person"}, {"bike", "bicycle"},
+                                    {"player", "person"}, {"laptop", "laptop"}, {"ski", "skis"}};
+    for (int i = 0; i < 6; i++) {
+        scry_lexicon_map(lex, still[i][0], &m);
+        int l = scry_coco_index(still[i][1]);
+        if (!(m.coco[l / 64] >> (l % 64) & 1)) fail_msg("'%s' lost '%s'", still[i][0], still[i][1]);
+    }
 }
 
 /* Activities and agents imply the objects their definitions name; words
