@@ -1399,7 +1399,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
             char *save = NULL;
             for (char *tok = strtok_r(words, " \t,.;:!?\"'", &save); tok && shown < 4;
                  tok = strtok_r(NULL, " \t,.;:!?\"'", &save)) {
-                if (strlen(tok) < 3 || strstr(why, tok)) continue;
+                char term[64];
+                if (strlen(tok) < 3 || strstr(why, tok) || !*kw_term(tok, term, sizeof term)) continue;
                 for (int f = 0; f < 6; f++)
                     if (fields[f] && strcasestr(fields[f], tok)) {
                         if (f == 5) {   /* only read in the image */

@@ -72,6 +72,19 @@ def test_count_four_horses(idx):
     assert res[0] == "horses.jpg", res
 
 
+def test_why_names_no_stopword(idx):
+    # A caption that says "the" ("...; the person is riding the horse"):
+    # "the" is in it, but a stopword is no reason ("words: the" was shown).
+    imgs = idx.get("/v1/images?limit=100").json()["images"]
+    caps = [i["caption"] for i in imgs if " the " in (i.get("caption") or "")]
+    assert caps, [i.get("caption") for i in imgs]
+    r = search(idx, caps[0] + " with the things", floor="off", limit=20)
+    assert r["results"]
+    for x in r["results"]:
+        parts = [p.strip() for p in x["why"].replace("words:", "·").split("·")]
+        assert "the" not in parts and "with" not in parts, x["why"]
+
+
 def test_too_few_closer_is_better(idx):
     # "six horses": none has six; horses.jpg's four are closer than
     # person.jpg's one, and its structured score says so (both were 0.5).
