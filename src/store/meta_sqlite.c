@@ -1,7 +1,7 @@
 /* meta_sqlite.c -- the metadata store on SQLite (see meta.h for the contract).
  *
  * Connection: one per meta_db, opened without SQLite's own mutex
- * (SQLITE_OPEN_NOMUTEX) because every public function takes db->lock for its
+ * (SQLITE_OPEN_NOMUTEX) because every public function takes SQ(db)->lock for its
  * whole duration; that also makes "read, decide, write" sequences such as
  * claiming an item atomic with respect to the other threads. Across processes
  * (the CLI next to the server) atomicity comes from BEGIN IMMEDIATE, which
@@ -35,6 +35,8 @@
  *                     indexed text is derived (labels pulled out of JSON,
  *                     filenames split into words), not a copy of a column.
  *
+ *   v2  images_updated index (the change feed by time, meta_image_each_since)
+ *
  *   v3  faces         one row per described face: face_id (INTEGER PRIMARY KEY
  *                     AUTOINCREMENT: an identity never reused, for people
  *                     later), image_rowid, face_index into faces_json,
@@ -42,12 +44,16 @@
  *                     Replaced per image and model by meta_faces_put, which
  *                     keeps the face_id of a face that stayed in place.
  *
+ *   v4  the change feed by sequence: images.seq, feed_clock (one row, the
+ *       last sequence given out), image_deletions (seq, rowid); kept by
+ *       triggers so that every writer, this build or a CLI, numbers rows.
+ *
  * Foreign keys (ON DELETE CASCADE) remove an image's items, vectors and
  * faces with it; the FTS row is removed explicitly in the same transaction.
  *
  * Statements are prepared once, lazily, and kept (SQLITE_PREPARE_PERSISTENT);
  * after each use they are reset and their bindings cleared. */
-#include "store/meta.h"
+#include "store/meta_backend.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -150,6 +156,30 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX faces_image ON faces(image_rowid, model);"
     "CREATE INDEX faces_model ON faces(model, face_id);",
+    /* v3 -> v4: the change feed by sequence (meta_feed_read). Triggers give
+     * every written row the next value of feed_clock and log every delete;
+     * SQLite has one writer at a time, so sequence order is commit order.
+     * Existing rows are numbered by rowid. */
+    "ALTER TABLE images ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE images SET seq = rowid;"
+    "CREATE INDEX images_seq ON images(seq);"
+    "CREATE TABLE feed_clock (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
+    "INSERT INTO feed_clock VALUES (1, (SELECT coalesce(max(rowid), 0) FROM images));"
+    "CREATE TABLE image_deletions ("
+    "  seq INTEGER PRIMARY KEY, image_rowid INTEGER NOT NULL, deleted_at INTEGER NOT NULL);"
+    "CREATE TRIGGER images_feed_insert AFTER INSERT ON images BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  UPDATE images SET seq = (SELECT seq FROM feed_clock) WHERE rowid = NEW.rowid;"
+    "END;"
+    "CREATE TRIGGER images_feed_update AFTER UPDATE ON images WHEN NEW.seq = OLD.seq BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  UPDATE images SET seq = (SELECT seq FROM feed_clock) WHERE rowid = NEW.rowid;"
+    "END;"
+    "CREATE TRIGGER images_feed_delete AFTER DELETE ON images BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  INSERT INTO image_deletions(seq, image_rowid, deleted_at)"
+    "    SELECT seq, OLD.rowid, OLD.updated_at FROM feed_clock;"
+    "END;",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
 
@@ -159,10 +189,7 @@ static const char *const migrations[] = {
 
 /* ---- statements -------------------------------------------------------- */
 
-#define IMAGE_COLS                                                                      \
-    "rowid, id, sha256, thumb_sha256, filename, format, bytes, width, height, exif_json, " \
-    "taken_at, colors_json, caption, tags_json, faces_json, text, text_json, phash, "    \
-    "status, created_at, updated_at"
+#define IMAGE_COLS META_IMAGE_COLS
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_SYNC_NORMAL, S_SYNC_FULL,
@@ -285,11 +312,13 @@ static const char *const sql_text[S_COUNT] = {
     [S_STAT_ITEMS] = "SELECT count(*) FROM job_items WHERE status = 'pending'",
 };
 
-struct meta_db {
+typedef struct sq_db {
+    meta_db base;               /* first: the handle callers hold */
     sqlite3 *conn;
     pthread_mutex_t lock;
     sqlite3_stmt *stmt[S_COUNT];
-};
+} sq_db;
+#define SQ(db) ((sq_db *)(db))
 
 /* ---- error and statement helpers ---------------------------------------- */
 
@@ -306,21 +335,21 @@ static int code_of(int src) {
 }
 
 static int db_fail(meta_db *db, scry_err *err, int src, const char *what) {
-    return scry_fail(err, code_of(src), "sqlite %s: %s", what, sqlite3_errmsg(db->conn));
+    return scry_fail(err, code_of(src), "sqlite %s: %s", what, sqlite3_errmsg(SQ(db)->conn));
 }
 
 /* The prepared statement for id, reset and ready to bind; NULL on failure. */
 static sqlite3_stmt *st(meta_db *db, int id, scry_err *err) {
-    if (!db->stmt[id]) {
-        int src = sqlite3_prepare_v3(db->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                     &db->stmt[id], NULL);
+    if (!SQ(db)->stmt[id]) {
+        int src = sqlite3_prepare_v3(SQ(db)->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                     &SQ(db)->stmt[id], NULL);
         if (src != SQLITE_OK) {
             db_fail(db, err, src, "prepare");
-            db->stmt[id] = NULL;
+            SQ(db)->stmt[id] = NULL;
             return NULL;
         }
     }
-    return db->stmt[id];
+    return SQ(db)->stmt[id];
 }
 
 static void done(sqlite3_stmt *s) {
@@ -352,7 +381,7 @@ static int run_simple(meta_db *db, int id, scry_err *err) {
 static int tx_begin(meta_db *db, scry_err *err) { return run_simple(db, S_BEGIN, err); }
 static int tx_commit(meta_db *db, scry_err *err) { return run_simple(db, S_COMMIT, err); }
 static void tx_rollback(meta_db *db) {
-    if (!sqlite3_get_autocommit(db->conn)) run_simple(db, S_ROLLBACK, NULL);
+    if (!sqlite3_get_autocommit(SQ(db)->conn)) run_simple(db, S_ROLLBACK, NULL);
 }
 
 /* Claiming an item and recording its stage are bookkeeping that crash
@@ -381,159 +410,8 @@ static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t cap) {
     snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
-static void lock(meta_db *db) { pthread_mutex_lock(&db->lock); }
-static void unlock(meta_db *db) { pthread_mutex_unlock(&db->lock); }
-
-/* ---- growable string, for the FTS row ----------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom || n == 0) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 128;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { if (s) sb_add(b, s, strlen(s)); }
-
-/* Append a word or phrase, separated from what is there by "; " (a phrase
- * boundary for humans; FTS5 only sees token positions). Skips exact repeats
- * so that ten detected people do not make "person" ten times as relevant. */
-static void sb_item(sbuf *b, const char *s) {
-    if (!s || !*s || b->oom) return;
-    size_t n = strlen(s);
-    if (b->p) {
-        const char *at = b->p;
-        while ((at = strstr(at, s)) != NULL) {
-            int start_ok = at == b->p || (at >= b->p + 2 && at[-2] == ';');
-            int end_ok = at[n] == 0 || at[n] == ';';
-            if (start_ok && end_ok) return;
-            at += 1;
-        }
-    }
-    if (b->len) sb_puts(b, "; ");
-    sb_add(b, s, n);
-}
-
-/* ---- FTS row derivation ------------------------------------------------- */
-
-/* The filename plus, when it has camelCase or letter/digit boundaries that
- * the unicode61 tokenizer would not split ("DSC01234", "BeachSunset"), the
- * same name split at them. Punctuation (_ - . space) already separates
- * tokens, so "IMG_2019_beach-sunset.jpg" needs nothing added. */
-static char *filename_words(const char *name) {
-    sbuf b = {0};
-    sb_puts(&b, name);
-    size_t n = strlen(name);
-    char *split = malloc(2 * n + 1);
-    if (!split) { free(b.p); return NULL; }
-    size_t k = 0;
-    int boundaries = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i], p = i ? (unsigned char)name[i - 1] : 0;
-        if (i && c < 0x80 && p < 0x80 && isalnum(c) && isalnum(p) &&
-            ((islower(p) && isupper(c)) || (isalpha(p) && isdigit(c)) ||
-             (isdigit(p) && isalpha(c)))) {
-            split[k++] = ' ';
-            boundaries++;
-        }
-        split[k++] = (char)c;
-    }
-    split[k] = 0;
-    if (boundaries) {
-        sb_puts(&b, " ");
-        sb_puts(&b, split);
-    }
-    free(split);
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p ? b.p : strdup("");
-}
-
-static const char *const month_names[12] = {
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-};
-
-/* Camera and date as words: "Canon EOS 5D; 2019-07-01; july 2019". */
-static void exif_words(sbuf *b, const char *exif_json, int64_t taken_at) {
-    json_t *root = exif_json ? json_loads(exif_json, 0, NULL) : NULL;
-    int year = 0, month = 0, day = 0;
-    if (root && json_is_object(root)) {
-        const char *camera = json_string_value(json_object_get(root, "camera"));
-        sb_item(b, camera);
-        const char *date = json_string_value(json_object_get(root, "date_taken"));
-        /* "2019-07-01T12:00:00", or EXIF's own "2019:07:01 12:00:00". */
-        if (date && sscanf(date, "%4d%*1[-:]%2d%*1[-:]%2d", &year, &month, &day) != 3)
-            year = month = day = 0;
-    }
-    if (!year && taken_at > 0) {
-        time_t t = (time_t)taken_at;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        year = tm.tm_year + 1900;
-        month = tm.tm_mon + 1;
-        day = tm.tm_mday;
-    }
-    if (year > 0 && month >= 1 && month <= 12) {
-        char w[64];
-        snprintf(w, sizeof w, "%04d-%02d-%02d", year, month, day);
-        sb_item(b, w);
-        snprintf(w, sizeof w, "%s %04d", month_names[month - 1], year);
-        sb_item(b, w);
-    }
-    json_decref(root);
-}
-
-/* tags: "[colour] label" per detection plus "emotion face" per face. */
-static void tag_words(sbuf *b, const char *tags_json, const char *faces_json) {
-    json_t *tags = tags_json ? json_loads(tags_json, 0, NULL) : NULL;
-    size_t i;
-    json_t *t;
-    if (json_is_array(tags)) {
-        json_array_foreach(tags, i, t) {
-            const char *label = json_string_value(json_object_get(t, "label"));
-            const char *color = json_string_value(json_object_get(t, "color"));
-            if (!label) continue;
-            char w[256];
-            snprintf(w, sizeof w, "%s%s%s", color ? color : "", color ? " " : "", label);
-            sb_item(b, w);
-        }
-    }
-    json_decref(tags);
-    json_t *faces = faces_json ? json_loads(faces_json, 0, NULL) : NULL;
-    if (json_is_array(faces)) {
-        json_array_foreach(faces, i, t) {
-            const char *emotion = json_string_value(json_object_get(t, "emotion"));
-            char w[256];
-            snprintf(w, sizeof w, "%s%sface", emotion ? emotion : "", emotion ? " " : "");
-            sb_item(b, w);
-        }
-    }
-    json_decref(faces);
-}
-
-static void color_words(sbuf *b, const char *colors_json) {
-    json_t *colors = colors_json ? json_loads(colors_json, 0, NULL) : NULL;
-    size_t i;
-    json_t *c;
-    if (json_is_array(colors)) {
-        json_array_foreach(colors, i, c) sb_item(b, json_string_value(json_object_get(c, "name")));
-    }
-    json_decref(colors);
-}
+static void lock(meta_db *db) { pthread_mutex_lock(&SQ(db)->lock); }
+static void unlock(meta_db *db) { pthread_mutex_unlock(&SQ(db)->lock); }
 
 /* Replace the FTS row of an image with one derived from these facts. Inside
  * the caller's transaction. */
@@ -544,32 +422,21 @@ static int fts_refresh(meta_db *db, int64_t rowid, const char *filename, const i
     sqlite3_bind_int64(s, 1, rowid);
     int rc = run(db, s, "fts delete", err);
     if (rc != SCRY_OK) return rc;
-
-    char *fname = filename_words(filename ? filename : "");
-    sbuf tags = {0}, exif = {0}, colors = {0};
-    if (r) {
-        tag_words(&tags, r->tags_json, r->faces_json);
-        exif_words(&exif, r->exif_json, r->taken_at);
-        color_words(&colors, r->colors_json);
-    }
-    if (!fname || tags.oom || exif.oom || colors.oom) {
-        rc = scry_fail(err, SCRY_ENOMEM, "out of memory (fts row)");
-    } else if (!(s = st(db, S_FTS_INSERT, err))) {
+    meta_fts_doc d;
+    if ((rc = meta_fts_doc_make(&d, filename, r, err)) != SCRY_OK) return rc;
+    if (!(s = st(db, S_FTS_INSERT, err))) {
         rc = PREP_FAILED;
     } else {
         sqlite3_bind_int64(s, 1, rowid);
-        bind_text(s, 2, fname);
+        bind_text(s, 2, d.filename);
         bind_text(s, 3, r ? r->caption : NULL);
-        bind_text(s, 4, tags.p);
+        bind_text(s, 4, d.tags);
         bind_text(s, 5, r ? r->text : NULL);
-        bind_text(s, 6, exif.p);
-        bind_text(s, 7, colors.p);
+        bind_text(s, 6, d.exif);
+        bind_text(s, 7, d.colors);
         rc = run(db, s, "fts insert", err);
     }
-    free(fname);
-    free(tags.p);
-    free(exif.p);
-    free(colors.p);
+    meta_fts_doc_free(&d);
     return rc;
 }
 
@@ -577,7 +444,7 @@ static int fts_refresh(meta_db *db, int64_t rowid, const char *filename, const i
 
 static int pragma_int(meta_db *db, const char *sql, int *out) {
     sqlite3_stmt *s;
-    int src = sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL);
+    int src = sqlite3_prepare_v2(SQ(db)->conn, sql, -1, &s, NULL);
     if (src != SQLITE_OK) return src;
     src = sqlite3_step(s);
     if (src == SQLITE_ROW) {
@@ -610,10 +477,10 @@ static int migrate(meta_db *db, scry_err *err) {
         }
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
-        if ((src = sqlite3_exec(db->conn, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
-            (src = sqlite3_exec(db->conn, bump, NULL, NULL, NULL)) != SQLITE_OK) {
+        if ((src = sqlite3_exec(SQ(db)->conn, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
+            (src = sqlite3_exec(SQ(db)->conn, bump, NULL, NULL, NULL)) != SQLITE_OK) {
             rc = scry_fail(err, code_of(src), "migrating schema to v%d: %s", version + 1,
-                           sqlite3_errmsg(db->conn));
+                           sqlite3_errmsg(SQ(db)->conn));
             tx_rollback(db);
             return rc;
         }
@@ -627,63 +494,63 @@ static int migrate(meta_db *db, scry_err *err) {
     return SCRY_OK;
 }
 
-void meta_close(meta_db *db) {
+static void sq_close(meta_db *db) {
     if (!db) return;
-    if (db->conn) {
-        for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->stmt[i]);
-        sqlite3_exec(db->conn, "PRAGMA optimize", NULL, NULL, NULL);
-        sqlite3_close(db->conn);
+    if (SQ(db)->conn) {
+        for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(SQ(db)->stmt[i]);
+        sqlite3_exec(SQ(db)->conn, "PRAGMA optimize", NULL, NULL, NULL);
+        sqlite3_close(SQ(db)->conn);
     }
-    pthread_mutex_destroy(&db->lock);
+    pthread_mutex_destroy(&SQ(db)->lock);
     free(db);
 }
 
-int meta_open(meta_db **out, const char *location, scry_err *err) {
+static const meta_ops sqlite_ops;
+
+int meta_sqlite_open(meta_db **out, const char *location, scry_err *err) {
     *out = NULL;
-    if (!location || !*location) return scry_fail(err, SCRY_EINVAL, "empty metadata location");
-    if (!strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13))
-        return scry_fail(err, SCRY_EUNSUPPORTED, "PostgreSQL metadata backend not built");
-    meta_db *db = calloc(1, sizeof *db);
+    meta_db *db = calloc(1, sizeof(sq_db));
     if (!db) return scry_fail(err, SCRY_ENOMEM, "out of memory (meta_db)");
-    pthread_mutex_init(&db->lock, NULL);
-    int src = sqlite3_open_v2(location, &db->conn,
+    db->ops = &sqlite_ops;
+    pthread_mutex_init(&SQ(db)->lock, NULL);
+    int src = sqlite3_open_v2(location, &SQ(db)->conn,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                               NULL);
     if (src != SQLITE_OK) {
         int rc = scry_fail(err, code_of(src) == SCRY_ECORRUPT ? SCRY_ECORRUPT : SCRY_EIO,
                            "open %s: %s", location,
-                           db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(src));
-        meta_close(db);
+                           SQ(db)->conn ? sqlite3_errmsg(SQ(db)->conn) : sqlite3_errstr(src));
+        sq_close(db);
         return rc;
     }
-    sqlite3_extended_result_codes(db->conn, 1);
-    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_extended_result_codes(SQ(db)->conn, 1);
+    sqlite3_busy_timeout(SQ(db)->conn, 10000);
     char *emsg = NULL;
-    if ((src = sqlite3_exec(db->conn,
+    if ((src = sqlite3_exec(SQ(db)->conn,
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                             " PRAGMA foreign_keys = ON;",
                             NULL, NULL, &emsg)) != SQLITE_OK) {
         int rc = scry_fail(err, code_of(src), "configure %s: %s", location,
                            emsg ? emsg : sqlite3_errstr(src));
         sqlite3_free(emsg);
-        meta_close(db);
+        sq_close(db);
         return rc;
     }
     int fk = 0;
     if (pragma_int(db, "PRAGMA foreign_keys", &fk) != SQLITE_OK || fk != 1) {
-        meta_close(db);
+        sq_close(db);
         return scry_fail(err, SCRY_EIO, "open %s: foreign keys unavailable", location);
     }
     int rc = migrate(db, err);
     if (rc != SCRY_OK) {
-        meta_close(db);
+        sq_close(db);
         return rc;
     }
     *out = db;
     return SCRY_OK;
 }
 
-int meta_schema_version(meta_db *db) {
+static int sq_schema_version(meta_db *db) {
     int v = -1;
     lock(db);
     if (pragma_int(db, "PRAGMA user_version", &v) != SQLITE_OK) v = -1;
@@ -693,68 +560,15 @@ int meta_schema_version(meta_db *db) {
 
 /* ---- images ------------------------------------------------------------- */
 
-void image_rec_free(image_rec *r) {
-    if (!r) return;
-    free(r->filename);
-    free(r->exif_json);
-    free(r->colors_json);
-    free(r->caption);
-    free(r->tags_json);
-    free(r->faces_json);
-    free(r->text);
-    free(r->text_json);
-    r->filename = r->exif_json = r->colors_json = r->caption = NULL;
-    r->tags_json = r->faces_json = r->text = r->text_json = NULL;
-}
-
-/* Row (IMAGE_COLS order) -> rec. */
+/* Row (META_IMAGE_COLS order) -> rec. */
 static int read_image(sqlite3_stmt *s, image_rec *r, scry_err *err) {
-    memset(r, 0, sizeof *r);
-    r->rowid = sqlite3_column_int64(s, 0);
-    col_copy(s, 1, r->id, sizeof r->id);
-    col_copy(s, 2, r->sha256, sizeof r->sha256);
-    col_copy(s, 3, r->thumb_sha256, sizeof r->thumb_sha256);
-    r->filename = col_dup(s, 4);
-    col_copy(s, 5, r->format, sizeof r->format);
-    r->bytes = sqlite3_column_int64(s, 6);
-    r->width = sqlite3_column_int(s, 7);
-    r->height = sqlite3_column_int(s, 8);
-    r->exif_json = col_dup(s, 9);
-    r->taken_at = sqlite3_column_int64(s, 10);
-    r->colors_json = col_dup(s, 11);
-    r->caption = col_dup(s, 12);
-    r->tags_json = col_dup(s, 13);
-    r->faces_json = col_dup(s, 14);
-    r->text = col_dup(s, 15);
-    r->text_json = col_dup(s, 16);
-    r->has_phash = sqlite3_column_type(s, 17) != SQLITE_NULL;
-    r->phash = (uint64_t)sqlite3_column_int64(s, 17);
-    col_copy(s, 18, r->status, sizeof r->status);
-    r->created_at = sqlite3_column_int64(s, 19);
-    r->updated_at = sqlite3_column_int64(s, 20);
-    /* A NULL here that was not NULL in the row means strdup failed. */
-    int cols[] = {4, 9, 11, 12, 13, 14, 15, 16};
-    char *vals[] = {r->filename, r->exif_json, r->colors_json, r->caption,
-                    r->tags_json, r->faces_json, r->text, r->text_json};
-    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
-        if (!vals[i] && sqlite3_column_type(s, cols[i]) != SQLITE_NULL) {
-            image_rec_free(r);
-            return scry_fail(err, SCRY_ENOMEM, "out of memory (image row)");
-        }
-    }
-    return SCRY_OK;
+    const char *col[META_IMAGE_NCOLS];
+    for (int i = 0; i < META_IMAGE_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    return meta_image_decode(r, col, err);
 }
 
-static int valid_id(const char *id) { return id && strlen(id) == SCRY_ID_LEN; }
-
-int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
+static int sq_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
                        scry_err *err) {
-    if (!valid_id(job_id) || n < 0 || (n > 0 && !imgs))
-        return scry_fail(err, SCRY_EINVAL, "upload commit: bad job id or image list");
-    for (int i = 0; i < n; i++)
-        if (!valid_id(imgs[i].id) || strlen(imgs[i].sha256) != SCRY_SHA256_HEX ||
-            !imgs[i].filename || !imgs[i].format)
-            return scry_fail(err, SCRY_EINVAL, "upload commit: image %d is incomplete", i);
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err);
@@ -776,7 +590,7 @@ int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *im
         sqlite3_bind_int64(s, 5, im->bytes);
         sqlite3_bind_int64(s, 6, now);
         if ((rc = run(db, s, "insert image", err)) != SCRY_OK) goto fail;
-        int64_t rowid = sqlite3_last_insert_rowid(db->conn);
+        int64_t rowid = sqlite3_last_insert_rowid(SQ(db)->conn);
         if ((rc = fts_refresh(db, rowid, im->filename, NULL, err)) != SCRY_OK) goto fail;
         if (!(s = st(db, S_ITEM_INSERT, err))) { rc = PREP_FAILED; goto fail; }
         sqlite3_bind_text(s, 1, job_id, -1, SQLITE_TRANSIENT);
@@ -818,16 +632,16 @@ out:
     return rc;
 }
 
-int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
+static int sq_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
     return image_get(db, S_IMG_BY_ID, id, 0, out, err);
 }
 
-int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
+static int sq_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
     return image_get(db, S_IMG_BY_ROWID, NULL, rowid, out, err);
 }
 
-int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
+static int sq_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
                     scry_err *err) {
     *out = NULL;
     *n = 0;
@@ -871,7 +685,7 @@ out:
     return SCRY_OK;
 }
 
-int64_t meta_image_count(meta_db *db) {
+static int64_t sq_image_count(meta_db *db) {
     int64_t n = -1;
     lock(db);
     sqlite3_stmt *s = st(db, S_IMG_COUNT, NULL);
@@ -881,33 +695,11 @@ int64_t meta_image_count(meta_db *db) {
     return n;
 }
 
-/* NULL or a JSON document; anything else would end up verbatim in API
- * responses, so it is refused here. */
-static int json_ok(const char *text, const char *what, scry_err *err) {
-    if (!text) return SCRY_OK;
-    json_error_t je;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
-    if (!j) return scry_fail(err, SCRY_EINVAL, "%s is not valid JSON: %s", what, je.text);
-    json_decref(j);
-    return SCRY_OK;
-}
-
 static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u, scry_err *err);
-static int faces_update_ok(const meta_faces_update *u, scry_err *err);
 
-int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
+static int sq_image_update(meta_db *db, const image_rec *r,
                                   const meta_faces_update *faces, scry_err *err) {
     int rc;
-    if ((rc = json_ok(r->exif_json, "exif_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->colors_json, "colors_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->tags_json, "tags_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->faces_json, "faces_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->text_json, "text_json", err)) != SCRY_OK ||
-        (faces && (rc = faces_update_ok(faces, err)) != SCRY_OK))
-        return rc;
-    if (r->status[0] && strcmp(r->status, "pending") && strcmp(r->status, "ready") &&
-        strcmp(r->status, "failed"))
-        return scry_fail(err, SCRY_EINVAL, "bad image status '%s'", r->status);
     int64_t now = scry_now_ms();
     lock(db);
     if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
@@ -956,10 +748,6 @@ out:
     return rc;
 }
 
-int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
-    return meta_image_update_facts_faces(db, r, NULL, err);
-}
-
 /* "" when no image references sha any more, else sha itself. */
 static int orphan_check(meta_db *db, const char *sha, char out[SCRY_SHA256_HEX + 1],
                         scry_err *err) {
@@ -975,7 +763,7 @@ static int orphan_check(meta_db *db, const char *sha, char out[SCRY_SHA256_HEX +
     return SCRY_OK;
 }
 
-int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+static int sq_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
     *referenced = 0;
     if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
     char orphan[SCRY_SHA256_HEX + 1];
@@ -986,7 +774,7 @@ int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err
     return rc;
 }
 
-int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
+static int sq_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
                       char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err) {
     orphan_sha[0] = orphan_thumb[0] = 0;
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
@@ -1039,7 +827,7 @@ out:
 
 /* ---- keyword search ------------------------------------------------------ */
 
-int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
+static int sq_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
                     scry_err *err) {
     *hits = NULL;
     *n = 0;
@@ -1069,7 +857,7 @@ int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, 
     if (rc == SCRY_OK && src != SQLITE_DONE) {
         /* A malformed expression is the caller's input, not an I/O error. */
         rc = scry_fail(err, (src & 0xff) == SQLITE_ERROR ? SCRY_EINVAL : code_of(src),
-                       "search: %s", sqlite3_errmsg(db->conn));
+                       "search: %s", sqlite3_errmsg(SQ(db)->conn));
     }
     done(s);
 out:
@@ -1083,77 +871,9 @@ out:
     return SCRY_OK;
 }
 
-char *meta_fts_quote(const char *token) {
-    sbuf b = {0};
-    sb_puts(&b, "\"");
-    for (const char *p = token ? token : ""; *p; p++) {
-        if (*p == '"') sb_add(&b, "\"\"", 2);
-        else sb_add(&b, p, 1);
-    }
-    sb_puts(&b, "\"");
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p;
-}
-
-/* Words that would match nearly every caption and only add noise. Dropped
- * unless the query has nothing else. */
-static int is_stopword(const char *w, size_t n) {
-    static const char *const stop[] = {"a", "an", "the", "of", "in", "on", "at", "to",
-                                       "and", "or", "with", "for", "is", "are", "some"};
-    for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
-        if (strlen(stop[i]) == n && !strncasecmp(stop[i], w, n)) return 1;
-    return 0;
-}
-
-#define FTS_MAX_TERMS 32
-
-char *meta_fts_query_from_text(const char *text) {
-    /* Tokens are runs of ASCII letters/digits and of any non-ASCII bytes
-     * (UTF-8 letters such as "naïve"); everything else separates. So a token
-     * never holds a quote or an operator character, and quoting it makes it
-     * a plain phrase that FTS5's own tokenizer then splits or folds. */
-    const char *start[FTS_MAX_TERMS];
-    size_t len[FTS_MAX_TERMS];
-    int nterms = 0, nstop = 0;
-    const char *stop_start[FTS_MAX_TERMS];
-    size_t stop_len[FTS_MAX_TERMS];
-    const char *p = text ? text : "";
-    while (*p && nterms < FTS_MAX_TERMS) {
-        while (*p && !(isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
-        const char *s = p;
-        while (*p && (isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
-        size_t n = (size_t)(p - s);
-        if (n == 0) continue;
-        int dup = 0;
-        for (int i = 0; i < nterms; i++)
-            if (len[i] == n && !strncasecmp(start[i], s, n)) dup = 1;
-        if (dup) continue;
-        if (is_stopword(s, n)) {
-            if (nstop < FTS_MAX_TERMS) { stop_start[nstop] = s; stop_len[nstop++] = n; }
-            continue;
-        }
-        start[nterms] = s;
-        len[nterms++] = n;
-    }
-    if (nterms == 0) {
-        for (int i = 0; i < nstop; i++) { start[i] = stop_start[i]; len[i] = stop_len[i]; }
-        nterms = nstop;
-    }
-    sbuf b = {0};
-    if (nterms == 0) sb_puts(&b, "\"\"");     /* the empty phrase: matches nothing */
-    for (int i = 0; i < nterms; i++) {
-        if (i) sb_puts(&b, " OR ");
-        sb_puts(&b, "\"");
-        sb_add(&b, start[i], len[i]);
-        sb_puts(&b, "\"");
-    }
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p;
-}
-
 /* ---- vectors -------------------------------------------------------------- */
 
-int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
+static int sq_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
                     scry_err *err) {
     if (!model || !*model || !v || dim <= 0 || dim > 65536)
         return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
@@ -1179,7 +899,7 @@ out:
 
 #define VEC_CHUNK 256
 
-int meta_vector_each(meta_db *db, const char *model,
+static int sq_vector_each(meta_db *db, const char *model,
                      int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
                      scry_err *err) {
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad vector walk arguments");
@@ -1235,32 +955,13 @@ int meta_vector_each(meta_db *db, const char *model,
 
 /* ---- faces ----------------------------------------------------------------- */
 
-static int faces_update_ok(const meta_faces_update *u, scry_err *err) {
-    if (!u->model || !*u->model || u->n < 0 || (u->n > 0 && (!u->faces || u->dim <= 0)) ||
-        u->dim > 65536)
-        return scry_fail(err, SCRY_EINVAL, "bad face descriptor arguments");
-    for (int i = 0; i < u->n; i++)
-        if (!u->faces[i].vec || u->faces[i].face_index < 0)
-            return scry_fail(err, SCRY_EINVAL, "face %d has no descriptor or index", i);
-    return SCRY_OK;
-}
-
-static double box_iou(const int a[4], const int b[4]) {
-    double x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
-    double x1 = a[0] + a[2] < b[0] + b[2] ? a[0] + a[2] : b[0] + b[2];
-    double y1 = a[1] + a[3] < b[1] + b[3] ? a[1] + a[3] : b[1] + b[3];
-    double in = (x1 > x0 ? x1 - x0 : 0) * (y1 > y0 ? y1 - y0 : 0);
-    double un = (double)a[2] * a[3] + (double)b[2] * b[3] - in;
-    return un > 0 ? in / un : 0;
-}
-
 #define MAX_OLD_FACES 1024
 
 /* Inside a transaction: replace the image's faces of u->model, keeping the
  * face_id of each old face that a new one overlaps (meta.h). */
 static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u,
                             scry_err *err) {
-    struct { int64_t id; int box[4]; int taken; } *old = NULL;
+    meta_old_face *old = NULL;
     int nold = 0, cap = 0, rc = SCRY_OK, src;
     sqlite3_stmt *s = st(db, S_FACE_OLD, err);
     if (!s) return PREP_FAILED;
@@ -1275,26 +976,19 @@ static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update 
         }
         old[nold].id = sqlite3_column_int64(s, 0);
         for (int k = 0; k < 4; k++) old[nold].box[k] = sqlite3_column_int(s, 1 + k);
-        old[nold++].taken = 0;
+        nold++;
     }
     if (rc == SCRY_OK && src != SQLITE_ROW && src != SQLITE_DONE) rc = db_fail(db, err, src, "faces");
     done(s);
     int64_t now = scry_now_ms();
     int64_t *keep = rc == SCRY_OK ? calloc((size_t)(u->n ? u->n : 1), sizeof *keep) : NULL;
-    if (rc == SCRY_OK && !keep) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
-    for (int i = 0; rc == SCRY_OK && i < u->n; i++) {
-        int best = -1;
-        double bi = META_FACE_SAME_IOU;
-        for (int j = 0; j < nold; j++) {
-            double v = old[j].taken ? 0 : box_iou(u->faces[i].box, old[j].box);
-            if (v >= bi) bi = v, best = j;
-        }
-        if (best >= 0) old[best].taken = 1, keep[i] = old[best].id;
-    }
+    int *taken = rc == SCRY_OK ? calloc((size_t)(nold ? nold : 1), sizeof *taken) : NULL;
+    if (rc == SCRY_OK && (!keep || !taken)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
+    if (rc == SCRY_OK) meta_faces_match(old, nold, u, keep, taken);
     /* Old faces nobody took go first, then the kept ones are rewritten and
      * the rest inserted. */
     for (int j = 0; rc == SCRY_OK && j < nold; j++) {
-        if (old[j].taken) continue;
+        if (taken[j]) continue;
         if (!(s = st(db, S_FACE_DELETE, err))) { rc = PREP_FAILED; break; }
         sqlite3_bind_int64(s, 1, old[j].id);
         rc = run(db, s, "delete face", err);
@@ -1328,14 +1022,13 @@ static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update 
         }
     }
     free(keep);
+    free(taken);
     free(old);
     return rc;
 }
 
-int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
-    if (!u) return scry_fail(err, SCRY_EINVAL, "no faces");
-    int rc = faces_update_ok(u, err);
-    if (rc != SCRY_OK) return rc;
+static int sq_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
+    int rc;
     lock(db);
     if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
     sqlite3_stmt *s = st(db, S_IMG_EXISTS, err);
@@ -1376,13 +1069,7 @@ static int read_face(sqlite3_stmt *s, meta_face *f, scry_err *err) {
     return SCRY_OK;
 }
 
-void meta_faces_free(meta_face *faces, int n) {
-    if (!faces) return;
-    for (int i = 0; i < n; i++) free(faces[i].vec);
-    free(faces);
-}
-
-int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
+static int sq_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
                    scry_err *err) {
     *out = NULL;
     *n = 0;
@@ -1420,7 +1107,7 @@ int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_fac
     return SCRY_OK;
 }
 
-int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
+static int sq_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     lock(db);
     int rc;
@@ -1439,7 +1126,7 @@ int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
 
 #define FACE_CHUNK 256
 
-int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
+static int sq_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
                    void *ctx, scry_err *err) {
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad face walk arguments");
     meta_face *page = calloc(FACE_CHUNK, sizeof *page);
@@ -1477,7 +1164,7 @@ int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f,
     return rc;
 }
 
-int64_t meta_face_count(meta_db *db, const char *model) {
+static int64_t sq_face_count(meta_db *db, const char *model) {
     int64_t n = -1;
     lock(db);
     sqlite3_stmt *s = st(db, S_FACE_COUNT, NULL);
@@ -1492,32 +1179,13 @@ int64_t meta_face_count(meta_db *db, const char *model) {
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-void job_rec_free(job_rec *j) {
-    if (!j) return;
-    free(j->error);
-    for (int i = 0; i < j->nerrors; i++) {
-        free(j->errors[i].filename);
-        free(j->errors[i].message);
-    }
-    free(j->errors);
-    j->error = NULL;
-    j->errors = NULL;
-    j->nerrors = 0;
-}
-
 static void read_job(sqlite3_stmt *s, job_rec *j) {
-    memset(j, 0, sizeof *j);
-    col_copy(s, 0, j->id, sizeof j->id);
-    col_copy(s, 1, j->status, sizeof j->status);
-    j->total = sqlite3_column_int(s, 2);
-    j->done = sqlite3_column_int(s, 3);
-    j->failed = sqlite3_column_int(s, 4);
-    j->created_at = sqlite3_column_int64(s, 5);
-    j->updated_at = sqlite3_column_int64(s, 6);
-    j->error = col_dup(s, 7);
+    const char *col[META_JOB_NCOLS];
+    for (int i = 0; i < META_JOB_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    meta_job_decode(j, col);
 }
 
-int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
+static int sq_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     if (!id) return scry_fail(err, SCRY_EINVAL, "no job id");
     int rc = SCRY_OK, src;
@@ -1557,7 +1225,7 @@ out:
     return rc;
 }
 
-int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
+static int sq_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
     *out = NULL;
     *n = 0;
     if (limit < 0) return scry_fail(err, SCRY_EINVAL, "negative limit");
@@ -1602,7 +1270,7 @@ static int job_settle(meta_db *db, const char *job_id, int64_t now, scry_err *er
     return run(db, s, "settle job", err);
 }
 
-int meta_item_claim(meta_db *db, work_item *out, scry_err *err) {
+static int sq_item_claim(meta_db *db, work_item *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     int64_t now = scry_now_ms();
     lock(db);
@@ -1641,7 +1309,7 @@ out:
     return rc;
 }
 
-int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
+static int sq_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
     if (!stage) return scry_fail(err, SCRY_EINVAL, "no stage");
     lock(db);
     relaxed_sync(db, 1);
@@ -1653,7 +1321,7 @@ int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err
     sqlite3_bind_int(s, 3, w->attempt);
     bind_text(s, 4, stage);
     sqlite3_bind_int64(s, 5, scry_now_ms());
-    if ((rc = run(db, s, "item stage", err)) == SCRY_OK && sqlite3_changes(db->conn) == 0)
+    if ((rc = run(db, s, "item stage", err)) == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
         rc = scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)",
                        w->job_id, w->image_id, w->attempt);
 out:
@@ -1680,7 +1348,7 @@ static int item_finish_locked(meta_db *db, const char *job_id, const char *image
     sqlite3_bind_int64(s, 7, now);
     int rc = run(db, s, "finish item", err);
     if (rc != SCRY_OK) return rc;
-    if (sqlite3_changes(db->conn) == 0)
+    if (sqlite3_changes(SQ(db)->conn) == 0)
         return scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)", job_id,
                          image_id, attempt);
     if (!(s = st(db, S_JOB_COUNT, err))) return PREP_FAILED;
@@ -1697,7 +1365,7 @@ static int item_finish_locked(meta_db *db, const char *job_id, const char *image
     return run(db, s, "image status", err);
 }
 
-int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
+static int sq_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
                      const char *message, scry_err *err) {
     int64_t now = scry_now_ms();
     lock(db);
@@ -1720,7 +1388,7 @@ typedef struct running_item {
     char stage[32];
 } running_item;
 
-int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
+static int sq_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
     *requeued = *failed = 0;
     if (max_attempts < 1) max_attempts = 1;
     int64_t now = scry_now_ms();
@@ -1756,8 +1424,7 @@ int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry
              * being claimed/loaded: call that stage "start". */
             const char *stage = it->stage[0] ? it->stage : "start";
             char msg[160];
-            snprintf(msg, sizeof msg, "crashed in stage %s after %d attempt%s", stage,
-                     it->attempts, it->attempts == 1 ? "" : "s");
+            meta_crash_message(msg, sizeof msg, "crashed", stage, it->attempts);
             rc = item_finish_locked(db, it->job_id, it->image_id, it->attempts, 0, stage, msg,
                                     now, err);
             if (rc != SCRY_OK) goto fail;
@@ -1782,7 +1449,7 @@ out:
     return rc;
 }
 
-int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
+static int sq_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
     *n = 0;
     char id[SCRY_ID_LEN + 1];
     scry_new_id(id);
@@ -1801,7 +1468,7 @@ int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, now);
     if ((rc = run(db, s, "insert items", err)) != SCRY_OK) goto fail;
-    int count = sqlite3_changes(db->conn);
+    int count = sqlite3_changes(SQ(db)->conn);
     if (!(s = st(db, S_JOB_TOTAL, err))) { rc = PREP_FAILED; goto fail; }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 2, count);
@@ -1818,7 +1485,7 @@ out:
     return rc;
 }
 
-int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
+static int sq_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
     if (!job_id) return scry_fail(err, SCRY_EINVAL, "no job id");
     if (!reason || !*reason) reason = "job failed";
     int64_t now = scry_now_ms();
@@ -1843,7 +1510,7 @@ int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err 
     bind_text(s, 2, reason);
     sqlite3_bind_int64(s, 3, now);
     if ((rc = run(db, s, "fail items", err)) != SCRY_OK) goto fail;
-    int unfinished = sqlite3_changes(db->conn);
+    int unfinished = sqlite3_changes(SQ(db)->conn);
     if (!(s = st(db, S_JOB_FAIL, err))) { rc = PREP_FAILED; goto fail; }
     bind_text(s, 1, job_id);
     bind_text(s, 2, reason);
@@ -1864,7 +1531,7 @@ out:
 
 /* ---- metrics --------------------------------------------------------------- */
 
-int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
+static int sq_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     int rc = SCRY_OK, src = SQLITE_DONE;
     lock(db);
@@ -1905,7 +1572,7 @@ out:
 
 #define FEED_CHUNK 256
 
-int meta_image_each_since(meta_db *db, int64_t since_ms,
+static int sq_image_each_since(meta_db *db, int64_t since_ms,
                           int (*fn)(const image_rec *r, void *ctx), void *ctx,
                           int64_t *last_ms, scry_err *err) {
     /* Keyset pages over (updated_at, rowid), copied out under the lock and
@@ -1919,7 +1586,7 @@ int meta_image_each_since(meta_db *db, int64_t since_ms,
         int got = 0, src = SQLITE_DONE;
         lock(db);
         sqlite3_stmt *s = NULL;
-        src = sqlite3_prepare_v2(db->conn,
+        src = sqlite3_prepare_v2(SQ(db)->conn,
                                  "SELECT " IMAGE_COLS " FROM images WHERE (updated_at, rowid) >"
                                  " (?1, ?2) ORDER BY updated_at, rowid LIMIT ?3",
                                  -1, &s, NULL);
@@ -1954,11 +1621,11 @@ int meta_image_each_since(meta_db *db, int64_t since_ms,
     return rc;
 }
 
-int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
+static int sq_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
                     scry_err *err) {
     lock(db);
     sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db->conn,
+    int src = sqlite3_prepare_v2(SQ(db)->conn,
                                  "SELECT dim, vec FROM image_vectors WHERE model = ?1 AND"
                                  " image_rowid = ?2",
                                  -1, &s, NULL);
@@ -1987,3 +1654,165 @@ int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, i
     unlock(db);
     return rc;
 }
+
+/* ---- change feed by sequence ------------------------------------------------ */
+
+static int sq_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, void *ctx,
+                        int64_t *last_seq, scry_err *err) {
+    /* The horizon first: everything up to it is committed (one writer at a
+     * time), so reading both tables up to it in pages misses nothing even
+     * while writers go on; later rows wait for the next read. Rows are
+     * copied out under the lock and handed to fns without it. */
+    int64_t horizon = 0;
+    lock(db);
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(SQ(db)->conn, "SELECT seq FROM feed_clock", -1, &s, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        horizon = sqlite3_column_int64(s, 0);
+        src = SQLITE_OK;
+    }
+    int rc = src == SQLITE_OK ? SCRY_OK : db_fail(db, err, src, "feed clock");
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK || horizon <= after_seq) return rc;
+    image_rec *page = calloc(FEED_CHUNK, sizeof *page);
+    if (!page) return scry_fail(err, SCRY_ENOMEM, "out of memory (change feed)");
+    for (int64_t after = after_seq; rc == SCRY_OK;) {
+        int got = 0;
+        lock(db);
+        src = sqlite3_prepare_v2(SQ(db)->conn,
+                                 "SELECT " IMAGE_COLS ", seq FROM images WHERE seq > ?1 AND"
+                                 " seq <= ?2 ORDER BY seq LIMIT ?3", -1, &s, NULL);
+        if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare change feed");
+        else {
+            sqlite3_bind_int64(s, 1, after);
+            sqlite3_bind_int64(s, 2, horizon);
+            sqlite3_bind_int(s, 3, FEED_CHUNK);
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                if ((rc = read_image(s, &page[got], err)) != SCRY_OK) break;
+                after = sqlite3_column_int64(s, META_IMAGE_NCOLS);
+                got++;
+            }
+            if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "change feed");
+        }
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) rc = fns->upsert(&page[i], ctx);
+            image_rec_free(&page[i]);
+        }
+        if (got < FEED_CHUNK) break;
+    }
+    free(page);
+    for (int64_t after = after_seq; rc == SCRY_OK;) {
+        int64_t rowids[FEED_CHUNK];
+        int got = 0;
+        lock(db);
+        src = sqlite3_prepare_v2(SQ(db)->conn,
+                                 "SELECT seq, image_rowid FROM image_deletions WHERE seq > ?1"
+                                 " AND seq <= ?2 ORDER BY seq LIMIT ?3", -1, &s, NULL);
+        if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare deletion feed");
+        else {
+            sqlite3_bind_int64(s, 1, after);
+            sqlite3_bind_int64(s, 2, horizon);
+            sqlite3_bind_int(s, 3, FEED_CHUNK);
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                after = sqlite3_column_int64(s, 0);
+                rowids[got++] = sqlite3_column_int64(s, 1);
+            }
+            if (src != SQLITE_DONE) rc = db_fail(db, err, src, "deletion feed");
+        }
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; rc == SCRY_OK && i < got; i++) rc = fns->removed(rowids[i], ctx);
+        if (got < FEED_CHUNK) break;
+    }
+    if (rc == SCRY_OK) *last_seq = horizon;
+    return rc;
+}
+
+static int sq_feed_wait(meta_db *db, int timeout_ms, scry_err *err) {
+    (void)db;
+    (void)err;
+    int ms = timeout_ms < 200 ? timeout_ms : 200;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return SCRY_OK;
+}
+
+static int sq_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err) {
+    size_t cap = 0, got = 0;
+    int64_t *ids = NULL;
+    int rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = NULL;
+    src = sqlite3_prepare_v2(SQ(db)->conn, "SELECT rowid FROM images ORDER BY rowid", -1, &s, NULL);
+    if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare rowids");
+    else {
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if (got == cap) {
+                cap = cap ? cap * 2 : 1024;
+                int64_t *p = realloc(ids, cap * sizeof *p);
+                if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (rowids)"); break; }
+                ids = p;
+            }
+            ids[got++] = sqlite3_column_int64(s, 0);
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "rowids");
+    }
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK || !got) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n = got;
+    return SCRY_OK;
+}
+
+/* One process runs the workers of an SQLite database (meta_recover requeues
+ * everything running at its start), so there is no lease to renew. */
+static int sq_item_heartbeat(meta_db *db, const work_item *w, scry_err *err) {
+    (void)db;
+    (void)w;
+    (void)err;
+    return SCRY_OK;
+}
+
+static const meta_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .upload_commit = sq_upload_commit,
+    .image_get = sq_image_get,
+    .image_get_by_rowid = sq_image_get_by_rowid,
+    .image_list = sq_image_list,
+    .image_count = sq_image_count,
+    .image_update = sq_image_update,
+    .image_delete = sq_image_delete,
+    .blob_referenced = sq_blob_referenced,
+    .fts_search = sq_fts_search,
+    .vector_put = sq_vector_put,
+    .vector_each = sq_vector_each,
+    .vector_get = sq_vector_get,
+    .faces_put = sq_faces_put,
+    .faces_get = sq_faces_get,
+    .face_get = sq_face_get,
+    .face_each = sq_face_each,
+    .face_count = sq_face_count,
+    .image_each_since = sq_image_each_since,
+    .feed_read = sq_feed_read,
+    .feed_wait = sq_feed_wait,
+    .image_rowids = sq_image_rowids,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .item_claim = sq_item_claim,
+    .item_stage = sq_item_stage,
+    .item_heartbeat = sq_item_heartbeat,
+    .item_finish = sq_item_finish,
+    .recover = sq_recover,
+    .reindex_all = sq_reindex_all,
+    .job_fail = sq_job_fail,
+    .get_stats = sq_get_stats,
+};

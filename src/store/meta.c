@@ -1,0 +1,212 @@
+/* meta.c -- meta.h's functions, dispatched to the handle's backend.
+ *
+ * meta_open picks the backend from the location (a postgres:// URL or a
+ * file path); every other call goes through db->ops (meta_backend.h). The
+ * few functions that need no database (record destructors, FTS query text)
+ * live in meta_common.c. */
+#include "store/meta.h"
+
+#include <string.h>
+
+#include "store/meta_backend.h"
+
+int meta_open(meta_db **out, const char *location, scry_err *err) {
+    *out = NULL;
+    if (!location || !*location) return scry_fail(err, SCRY_EINVAL, "empty metadata location");
+    int rc;
+    if (!strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13))
+        rc = meta_pg_open(out, location, err);
+    else
+        rc = meta_sqlite_open(out, location, err);
+    if (rc == SCRY_OK && !(*out)->lease_ms) (*out)->lease_ms = META_LEASE_MS;
+    return rc;
+}
+
+void meta_close(meta_db *db) {
+    if (db) db->ops->close(db);
+}
+
+const char *meta_backend_name(meta_db *db) { return db->ops->name; }
+void meta_set_lease_ms(meta_db *db, int64_t ms) { db->lease_ms = ms > 0 ? ms : META_LEASE_MS; }
+int meta_schema_version(meta_db *db) { return db->ops->schema_version(db); }
+
+int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
+                       scry_err *err) {
+    int rc = meta_check_upload(job_id, imgs, n, err);
+    return rc ? rc : db->ops->upload_commit(db, job_id, imgs, n, err);
+}
+
+int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
+    return db->ops->image_get(db, id, out, err);
+}
+
+int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
+    return db->ops->image_get_by_rowid(db, rowid, out, err);
+}
+
+int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    if (limit == 0) return SCRY_OK;
+    return db->ops->image_list(db, offset, limit, out, n, err);
+}
+
+int64_t meta_image_count(meta_db *db) { return db->ops->image_count(db); }
+
+int meta_image_update_facts_faces(meta_db *db, const image_rec *r, const meta_faces_update *faces,
+                                  scry_err *err) {
+    int rc = meta_check_facts(r, faces, err);
+    return rc ? rc : db->ops->image_update(db, r, faces, err);
+}
+
+int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
+    return meta_image_update_facts_faces(db, r, NULL, err);
+}
+
+int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
+                      char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err) {
+    orphan_sha[0] = orphan_thumb[0] = 0;
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
+    return db->ops->image_delete(db, id, orphan_sha, orphan_thumb, err);
+}
+
+int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+    *referenced = 0;
+    if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
+    return db->ops->blob_referenced(db, sha, referenced, err);
+}
+
+int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
+                    scry_err *err) {
+    *hits = NULL;
+    *n = 0;
+    if (!match || limit < 0) return scry_fail(err, SCRY_EINVAL, "bad search arguments");
+    if (limit == 0) return SCRY_OK;
+    return db->ops->fts_search(db, match, limit, hits, n, err);
+}
+
+int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
+                    scry_err *err) {
+    if (!model || !*model || !v || dim <= 0 || dim > 65536)
+        return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
+    return db->ops->vector_put(db, rowid, model, v, dim, err);
+}
+
+int meta_vector_each(meta_db *db, const char *model,
+                     int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
+                     scry_err *err) {
+    if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad vector walk arguments");
+    return db->ops->vector_each(db, model, fn, ctx, err);
+}
+
+int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
+                    scry_err *err) {
+    if (!model || !out || dim <= 0) return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
+    return db->ops->vector_get(db, rowid, model, out, dim, err);
+}
+
+int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
+    if (!u) return scry_fail(err, SCRY_EINVAL, "no faces");
+    int rc = meta_check_faces(u, err);
+    return rc ? rc : db->ops->faces_put(db, image_rowid, u, err);
+}
+
+int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
+                   scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!model) return scry_fail(err, SCRY_EINVAL, "no face model");
+    return db->ops->faces_get(db, image_rowid, model, out, n, err);
+}
+
+int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    return db->ops->face_get(db, face_id, out, err);
+}
+
+int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
+                   void *ctx, scry_err *err) {
+    if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad face walk arguments");
+    return db->ops->face_each(db, model, fn, ctx, err);
+}
+
+int64_t meta_face_count(meta_db *db, const char *model) { return db->ops->face_count(db, model); }
+
+int meta_image_each_since(meta_db *db, int64_t since_ms, int (*fn)(const image_rec *r, void *ctx),
+                          void *ctx, int64_t *last_ms, scry_err *err) {
+    *last_ms = since_ms;
+    return db->ops->image_each_since(db, since_ms, fn, ctx, last_ms, err);
+}
+
+int meta_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, void *ctx,
+                   int64_t *last_seq, scry_err *err) {
+    *last_seq = after_seq;
+    if (!fns || !fns->upsert || !fns->removed)
+        return scry_fail(err, SCRY_EINVAL, "bad feed callbacks");
+    return db->ops->feed_read(db, after_seq, fns, ctx, last_seq, err);
+}
+
+int meta_feed_wait(meta_db *db, int timeout_ms, scry_err *err) {
+    return db->ops->feed_wait(db, timeout_ms < 0 ? 0 : timeout_ms, err);
+}
+
+int meta_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    return db->ops->image_rowids(db, out, n, err);
+}
+
+int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    if (!id) return scry_fail(err, SCRY_EINVAL, "no job id");
+    return db->ops->job_get(db, id, out, err);
+}
+
+int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (limit < 0) return scry_fail(err, SCRY_EINVAL, "negative limit");
+    if (limit == 0) return SCRY_OK;
+    return db->ops->job_list(db, limit, out, n, err);
+}
+
+int meta_item_claim(meta_db *db, work_item *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    return db->ops->item_claim(db, out, err);
+}
+
+int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
+    if (!stage) return scry_fail(err, SCRY_EINVAL, "no stage");
+    return db->ops->item_stage(db, w, stage, err);
+}
+
+int meta_item_heartbeat(meta_db *db, const work_item *w, scry_err *err) {
+    return db->ops->item_heartbeat(db, w, err);
+}
+
+int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
+                     const char *message, scry_err *err) {
+    return db->ops->item_finish(db, w, ok, stage, message, err);
+}
+
+int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
+    *requeued = *failed = 0;
+    return db->ops->recover(db, max_attempts < 1 ? 1 : max_attempts, requeued, failed, err);
+}
+
+int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
+    *n = 0;
+    return db->ops->reindex_all(db, job_id, n, err);
+}
+
+int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
+    if (!job_id) return scry_fail(err, SCRY_EINVAL, "no job id");
+    return db->ops->job_fail(db, job_id, reason && *reason ? reason : "job failed", err);
+}
+
+int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
+    memset(out, 0, sizeof *out);
+    return db->ops->get_stats(db, out, err);
+}
