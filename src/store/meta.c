@@ -10,7 +10,11 @@
 
 #include "store/meta_backend.h"
 
+/* Backends may always fill err: callers may pass NULL. */
+#define ERR_LOCAL(e) scry_err e##_local = {0}; if (!(e)) (e) = &e##_local
+
 int meta_open(meta_db **out, const char *location, scry_err *err) {
+    ERR_LOCAL(err);
     *out = NULL;
     if (!location || !*location) return scry_fail(err, SCRY_EINVAL, "empty metadata location");
     int rc;
@@ -32,20 +36,24 @@ int meta_schema_version(meta_db *db) { return db->ops->schema_version(db); }
 
 int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
                        scry_err *err) {
+    ERR_LOCAL(err);
     int rc = meta_check_upload(job_id, imgs, n, err);
     return rc ? rc : db->ops->upload_commit(db, job_id, imgs, n, err);
 }
 
 int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
+    ERR_LOCAL(err);
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
     return db->ops->image_get(db, id, out, err);
 }
 
 int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
+    ERR_LOCAL(err);
     return db->ops->image_get_by_rowid(db, rowid, out, err);
 }
 
 int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n, scry_err *err) {
+    ERR_LOCAL(err);
     *out = NULL;
     *n = 0;
     if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
@@ -57,22 +65,26 @@ int64_t meta_image_count(meta_db *db) { return db->ops->image_count(db); }
 
 int meta_image_update_facts_faces(meta_db *db, const image_rec *r, const meta_faces_update *faces,
                                   scry_err *err) {
+    ERR_LOCAL(err);
     int rc = meta_check_facts(r, faces, err);
     return rc ? rc : db->ops->image_update(db, r, faces, err);
 }
 
 int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
+    ERR_LOCAL(err);
     return meta_image_update_facts_faces(db, r, NULL, err);
 }
 
 int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
                       char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err) {
+    ERR_LOCAL(err);
     orphan_sha[0] = orphan_thumb[0] = 0;
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
     return db->ops->image_delete(db, id, orphan_sha, orphan_thumb, err);
 }
 
 int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+    ERR_LOCAL(err);
     *referenced = 0;
     if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
     return db->ops->blob_referenced(db, sha, referenced, err);
@@ -80,6 +92,7 @@ int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err
 
 int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
                     scry_err *err) {
+    ERR_LOCAL(err);
     *hits = NULL;
     *n = 0;
     if (!match || limit < 0) return scry_fail(err, SCRY_EINVAL, "bad search arguments");
@@ -89,6 +102,7 @@ int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, 
 
 int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
                     scry_err *err) {
+    ERR_LOCAL(err);
     if (!model || !*model || !v || dim <= 0 || dim > 65536)
         return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
     return db->ops->vector_put(db, rowid, model, v, dim, err);
@@ -97,17 +111,20 @@ int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *
 int meta_vector_each(meta_db *db, const char *model,
                      int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
                      scry_err *err) {
+    ERR_LOCAL(err);
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad vector walk arguments");
     return db->ops->vector_each(db, model, fn, ctx, err);
 }
 
 int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
                     scry_err *err) {
+    ERR_LOCAL(err);
     if (!model || !out || dim <= 0) return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
     return db->ops->vector_get(db, rowid, model, out, dim, err);
 }
 
 int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
+    ERR_LOCAL(err);
     if (!u) return scry_fail(err, SCRY_EINVAL, "no faces");
     int rc = meta_check_faces(u, err);
     return rc ? rc : db->ops->faces_put(db, image_rowid, u, err);
@@ -115,6 +132,7 @@ int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u,
 
 int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
                    scry_err *err) {
+    ERR_LOCAL(err);
     *out = NULL;
     *n = 0;
     if (!model) return scry_fail(err, SCRY_EINVAL, "no face model");
@@ -122,12 +140,14 @@ int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_fac
 }
 
 int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
+    ERR_LOCAL(err);
     memset(out, 0, sizeof *out);
     return db->ops->face_get(db, face_id, out, err);
 }
 
 int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
                    void *ctx, scry_err *err) {
+    ERR_LOCAL(err);
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad face walk arguments");
     return db->ops->face_each(db, model, fn, ctx, err);
 }
@@ -136,12 +156,14 @@ int64_t meta_face_count(meta_db *db, const char *model) { return db->ops->face_c
 
 int meta_image_each_since(meta_db *db, int64_t since_ms, int (*fn)(const image_rec *r, void *ctx),
                           void *ctx, int64_t *last_ms, scry_err *err) {
+    ERR_LOCAL(err);
     *last_ms = since_ms;
     return db->ops->image_each_since(db, since_ms, fn, ctx, last_ms, err);
 }
 
 int meta_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, void *ctx,
                    int64_t *last_seq, scry_err *err) {
+    ERR_LOCAL(err);
     *last_seq = after_seq;
     if (!fns || !fns->upsert || !fns->removed)
         return scry_fail(err, SCRY_EINVAL, "bad feed callbacks");
@@ -149,22 +171,26 @@ int meta_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, voi
 }
 
 int meta_feed_wait(meta_db *db, int timeout_ms, scry_err *err) {
+    ERR_LOCAL(err);
     return db->ops->feed_wait(db, timeout_ms < 0 ? 0 : timeout_ms, err);
 }
 
 int meta_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err) {
+    ERR_LOCAL(err);
     *out = NULL;
     *n = 0;
     return db->ops->image_rowids(db, out, n, err);
 }
 
 int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
+    ERR_LOCAL(err);
     memset(out, 0, sizeof *out);
     if (!id) return scry_fail(err, SCRY_EINVAL, "no job id");
     return db->ops->job_get(db, id, out, err);
 }
 
 int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
+    ERR_LOCAL(err);
     *out = NULL;
     *n = 0;
     if (limit < 0) return scry_fail(err, SCRY_EINVAL, "negative limit");
@@ -173,40 +199,48 @@ int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) 
 }
 
 int meta_item_claim(meta_db *db, work_item *out, scry_err *err) {
+    ERR_LOCAL(err);
     memset(out, 0, sizeof *out);
     return db->ops->item_claim(db, out, err);
 }
 
 int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
+    ERR_LOCAL(err);
     if (!stage) return scry_fail(err, SCRY_EINVAL, "no stage");
     return db->ops->item_stage(db, w, stage, err);
 }
 
 int meta_item_heartbeat(meta_db *db, const work_item *w, scry_err *err) {
+    ERR_LOCAL(err);
     return db->ops->item_heartbeat(db, w, err);
 }
 
 int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
                      const char *message, scry_err *err) {
+    ERR_LOCAL(err);
     return db->ops->item_finish(db, w, ok, stage, message, err);
 }
 
 int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
+    ERR_LOCAL(err);
     *requeued = *failed = 0;
     return db->ops->recover(db, max_attempts < 1 ? 1 : max_attempts, requeued, failed, err);
 }
 
 int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
+    ERR_LOCAL(err);
     *n = 0;
     return db->ops->reindex_all(db, job_id, n, err);
 }
 
 int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
+    ERR_LOCAL(err);
     if (!job_id) return scry_fail(err, SCRY_EINVAL, "no job id");
     return db->ops->job_fail(db, job_id, reason && *reason ? reason : "job failed", err);
 }
 
 int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
+    ERR_LOCAL(err);
     memset(out, 0, sizeof *out);
     return db->ops->get_stats(db, out, err);
 }

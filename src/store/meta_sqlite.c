@@ -54,6 +54,7 @@
  * Statements are prepared once, lazily, and kept (SQLITE_PREPARE_PERSISTENT);
  * after each use they are reset and their bindings cleared. */
 #include "store/meta_backend.h"
+#include "store/meta_sql.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -215,101 +216,65 @@ static const char *const sql_text[S_COUNT] = {
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_IMG_INSERT] = "INSERT INTO images(id, sha256, filename, format, bytes, created_at, "
                      "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    [S_IMG_BY_ID] = "SELECT " IMAGE_COLS " FROM images WHERE id = ?1",
-    [S_IMG_BY_ROWID] = "SELECT " IMAGE_COLS " FROM images WHERE rowid = ?1",
-    [S_IMG_LIST] = "SELECT " IMAGE_COLS " FROM images ORDER BY rowid DESC LIMIT ?1 OFFSET ?2",
-    [S_IMG_COUNT] = "SELECT count(*) FROM images",
-    [S_IMG_UPDATE] = "UPDATE images SET width = ?2, height = ?3, exif_json = ?4, taken_at = ?5,"
-                     " colors_json = ?6, caption = ?7, tags_json = ?8, faces_json = ?9,"
-                     " text = ?10, text_json = ?11, phash = ?12,"
-                     " status = coalesce(nullif(?13, ''), status), thumb_sha256 = ?14,"
-                     " updated_at = ?15 WHERE id = ?1",
-    [S_IMG_KEY] = "SELECT rowid, filename, sha256, thumb_sha256 FROM images WHERE id = ?1",
+    [S_IMG_BY_ID] = SQL_IMG_BY_ID,
+    [S_IMG_BY_ROWID] = SQL_IMG_BY_ROWID,
+    [S_IMG_LIST] = SQL_IMG_LIST,
+    [S_IMG_COUNT] = SQL_IMG_COUNT,
+    [S_IMG_UPDATE] = SQL_IMG_UPDATE,
+    [S_IMG_KEY] = SQL_IMG_KEY,
     /* ok: ready. Failed: failed, except that an image already ready keeps its
      * earlier facts searchable (a failed re-index must not hide it). */
-    [S_IMG_SET_STATUS] = "UPDATE images SET status = CASE WHEN ?2 THEN 'ready' WHEN status = "
-                         "'ready' THEN 'ready' ELSE 'failed' END, updated_at = ?3 WHERE id = ?1",
-    [S_IMG_DELETE] = "DELETE FROM images WHERE id = ?1",
-    [S_SHA_IN_USE] = "SELECT 1 FROM images WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1",
+    [S_IMG_SET_STATUS] = SQL_IMG_SET_STATUS,
+    [S_IMG_DELETE] = SQL_IMG_DELETE,
+    [S_SHA_IN_USE] = SQL_SHA_IN_USE,
     [S_FTS_DELETE] = "DELETE FROM images_fts WHERE rowid = ?1",
     [S_FTS_INSERT] = "INSERT INTO images_fts(rowid, filename, caption, tags, text, exif, colors)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_FTS_SEARCH] = "SELECT images.rowid, images.id, bm25(images_fts, " FTS_WEIGHTS ") AS s"
                      " FROM images_fts JOIN images ON images.rowid = images_fts.rowid"
                      " WHERE images_fts MATCH ?1 ORDER BY s, images.rowid DESC LIMIT ?2",
-    [S_VEC_PUT] = "INSERT OR REPLACE INTO image_vectors(model, image_rowid, dim, vec, updated_at)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
-    [S_VEC_CHUNK] = "SELECT image_rowid, dim, vec FROM image_vectors WHERE model = ?1 AND"
-                    " image_rowid > ?2 ORDER BY image_rowid LIMIT ?3",
-#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec"
-    [S_FACE_OLD] = "SELECT face_id, x, y, w, h FROM faces WHERE image_rowid = ?1 AND model = ?2"
-                   " ORDER BY face_id",
-    [S_FACE_INSERT] = "INSERT INTO faces(image_rowid, face_index, model, x, y, w, h, dim, vec,"
-                      " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    [S_FACE_UPDATE] = "UPDATE faces SET face_index = ?2, x = ?3, y = ?4, w = ?5, h = ?6, dim = ?7,"
-                      " vec = ?8, updated_at = ?9 WHERE face_id = ?1",
-    [S_FACE_DELETE] = "DELETE FROM faces WHERE face_id = ?1",
-    [S_FACE_OF_IMAGE] = "SELECT " FACE_COLS " FROM faces WHERE image_rowid = ?1 AND model = ?2"
-                        " ORDER BY face_index, face_id",
-    [S_FACE_BY_ID] = "SELECT " FACE_COLS " FROM faces WHERE face_id = ?1",
-    [S_FACE_CHUNK] = "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND face_id > ?2"
-                     " ORDER BY face_id LIMIT ?3",
-    [S_FACE_COUNT] = "SELECT count(*) FROM faces WHERE model = ?1",
-    [S_IMG_EXISTS] = "SELECT 1 FROM images WHERE rowid = ?1",
-    [S_JOB_INSERT] = "INSERT INTO jobs(id, kind, total, created_at, updated_at)"
-                     " VALUES(?1, ?2, ?3, ?4, ?4)",
-    [S_JOB_GET] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
-                  " FROM jobs WHERE id = ?1",
+    [S_VEC_PUT] = SQL_VEC_PUT,
+    [S_VEC_CHUNK] = SQL_VEC_CHUNK,
+    [S_FACE_OLD] = SQL_FACE_OLD,
+    [S_FACE_INSERT] = SQL_FACE_INSERT,
+    [S_FACE_UPDATE] = SQL_FACE_UPDATE,
+    [S_FACE_DELETE] = SQL_FACE_DELETE,
+    [S_FACE_OF_IMAGE] = SQL_FACE_OF_IMAGE,
+    [S_FACE_BY_ID] = SQL_FACE_BY_ID,
+    [S_FACE_CHUNK] = SQL_FACE_CHUNK,
+    [S_FACE_COUNT] = SQL_FACE_COUNT,
+    [S_IMG_EXISTS] = SQL_IMG_EXISTS,
+    [S_JOB_INSERT] = SQL_JOB_INSERT,
+    [S_JOB_GET] = SQL_JOB_GET,
     [S_JOB_LIST] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
                    " FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
-    [S_JOB_ERRORS] = "SELECT job_items.image_id, images.filename, job_items.stage,"
-                     " job_items.error FROM job_items JOIN images ON images.id ="
-                     " job_items.image_id WHERE job_items.job_id = ?1 AND (job_items.status ="
-                     " 'failed' OR job_items.error IS NOT NULL) ORDER BY job_items.seq",
-    [S_JOB_RUNNING] = "UPDATE jobs SET status = 'running', updated_at = ?2"
-                      " WHERE id = ?1 AND status = 'pending'",
-    [S_JOB_COUNT] = "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated_at = ?4"
-                    " WHERE id = ?1",
-    [S_JOB_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id = ?1 AND"
-                     " status IN ('pending','running') AND done + failed >= total",
-    [S_JOB_TOTAL] = "UPDATE jobs SET total = ?2 WHERE id = ?1",
-    [S_JOB_FAIL] = "UPDATE jobs SET status = 'failed', error = ?2, failed = failed + ?3,"
-                   " updated_at = ?4 WHERE id = ?1",
-    [S_JOB_FAIL_ITEMS] = "UPDATE job_items SET status = 'failed', stage = CASE WHEN stage = ''"
-                         " THEN 'job' ELSE stage END, error = ?2, updated_at = ?3"
-                         " WHERE job_id = ?1 AND status IN ('pending','running')",
-    [S_JOB_FAIL_IMAGES] = "UPDATE images SET status = 'failed', updated_at = ?2 WHERE status ="
-                          " 'pending' AND id IN (SELECT image_id FROM job_items WHERE job_id = ?1"
-                          " AND status = 'failed')",
-    [S_ITEM_INSERT] = "INSERT INTO job_items(job_id, image_id, updated_at) VALUES(?1, ?2, ?3)",
-    [S_ITEM_INSERT_ALL] = "INSERT INTO job_items(job_id, image_id, updated_at)"
-                          " SELECT ?1, id, ?2 FROM images ORDER BY rowid",
+    [S_JOB_ERRORS] = SQL_JOB_ERRORS,
+    [S_JOB_RUNNING] = SQL_JOB_RUNNING,
+    [S_JOB_COUNT] = SQL_JOB_COUNT,
+    [S_JOB_SETTLE] = SQL_JOB_SETTLE,
+    [S_JOB_TOTAL] = SQL_JOB_TOTAL,
+    [S_JOB_FAIL] = SQL_JOB_FAIL,
+    [S_JOB_FAIL_ITEMS] = SQL_JOB_FAIL_ITEMS,
+    [S_JOB_FAIL_IMAGES] = SQL_JOB_FAIL_IMAGES,
+    [S_ITEM_INSERT] = SQL_ITEM_INSERT,
+    [S_ITEM_INSERT_ALL] = SQL_ITEM_INSERT_ALL,
     [S_ITEM_NEXT] = "SELECT seq, job_id, image_id, attempts FROM job_items"
                     " WHERE status = 'pending' ORDER BY seq LIMIT 1",
     [S_ITEM_START] = "UPDATE job_items SET status = 'running', attempts = attempts + 1,"
                      " stage = '', error = NULL, updated_at = ?2 WHERE seq = ?1",
     [S_ITEM_STAGE] = "UPDATE job_items SET stage = ?4, updated_at = ?5 WHERE job_id = ?1 AND"
                      " image_id = ?2 AND attempts = ?3 AND status = 'running'",
-    [S_ITEM_FINISH] = "UPDATE job_items SET status = ?4, stage = coalesce(?5, stage),"
-                      " error = ?6, updated_at = ?7 WHERE job_id = ?1 AND image_id = ?2 AND"
-                      " attempts = ?3 AND status = 'running'",
-    [S_ITEM_RUNNING] = "SELECT seq, job_id, image_id, attempts, stage FROM job_items"
-                       " WHERE status = 'running' ORDER BY seq",
-    [S_ITEM_REQUEUE] = "UPDATE job_items SET status = 'pending', updated_at = ?2 WHERE seq = ?1",
+    [S_ITEM_FINISH] = SQL_ITEM_FINISH,
+    [S_ITEM_RUNNING] = SQL_ITEM_RUNNING,
+    [S_ITEM_REQUEUE] = SQL_ITEM_REQUEUE,
     /* An image deleted before its item finished leaves its jobs: the item
      * is no longer part of the work, so the job's total shrinks. Finished
      * items stay counted (they were processed: history). */
-    [S_DEL_ADJUST] = "UPDATE jobs SET total = total - (SELECT count(*) FROM job_items WHERE"
-                     " job_items.job_id = jobs.id AND job_items.image_id = ?1 AND"
-                     " job_items.status IN ('pending','running')), updated_at = ?2"
-                     " WHERE id IN (SELECT job_id FROM job_items WHERE image_id = ?1 AND"
-                     " status IN ('pending','running'))",
-    [S_DEL_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id IN"
-                     " (SELECT job_id FROM job_items WHERE image_id = ?1) AND"
-                     " status IN ('pending','running') AND done + failed >= total",
-    [S_STAT_IMAGES] = "SELECT status, count(*) FROM images GROUP BY status",
-    [S_STAT_JOBS] = "SELECT status, count(*) FROM jobs GROUP BY status",
-    [S_STAT_ITEMS] = "SELECT count(*) FROM job_items WHERE status = 'pending'",
+    [S_DEL_ADJUST] = SQL_DEL_ADJUST,
+    [S_DEL_SETTLE] = SQL_DEL_SETTLE,
+    [S_STAT_IMAGES] = SQL_STAT_IMAGES,
+    [S_STAT_JOBS] = SQL_STAT_JOBS,
+    [S_STAT_ITEMS] = SQL_STAT_ITEMS,
 };
 
 typedef struct sq_db {
@@ -1570,7 +1535,6 @@ out:
 
 /* ---- change feed (search catalog) ----------------------------------------- */
 
-#define FEED_CHUNK 256
 
 static int sq_image_each_since(meta_db *db, int64_t since_ms,
                           int (*fn)(const image_rec *r, void *ctx), void *ctx,
@@ -1587,8 +1551,7 @@ static int sq_image_each_since(meta_db *db, int64_t since_ms,
         lock(db);
         sqlite3_stmt *s = NULL;
         src = sqlite3_prepare_v2(SQ(db)->conn,
-                                 "SELECT " IMAGE_COLS " FROM images WHERE (updated_at, rowid) >"
-                                 " (?1, ?2) ORDER BY updated_at, rowid LIMIT ?3",
+                                 SQL_SINCE_PAGE,
                                  -1, &s, NULL);
         if (src != SQLITE_OK) {
             rc = db_fail(db, err, src, "prepare change feed");
@@ -1681,8 +1644,7 @@ static int sq_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns
         int got = 0;
         lock(db);
         src = sqlite3_prepare_v2(SQ(db)->conn,
-                                 "SELECT " IMAGE_COLS ", seq FROM images WHERE seq > ?1 AND"
-                                 " seq <= ?2 ORDER BY seq LIMIT ?3", -1, &s, NULL);
+                                 SQL_FEED_PAGE, -1, &s, NULL);
         if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare change feed");
         else {
             sqlite3_bind_int64(s, 1, after);
@@ -1709,8 +1671,7 @@ static int sq_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns
         int got = 0;
         lock(db);
         src = sqlite3_prepare_v2(SQ(db)->conn,
-                                 "SELECT seq, image_rowid FROM image_deletions WHERE seq > ?1"
-                                 " AND seq <= ?2 ORDER BY seq LIMIT ?3", -1, &s, NULL);
+                                 SQL_FEED_DELETIONS, -1, &s, NULL);
         if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare deletion feed");
         else {
             sqlite3_bind_int64(s, 1, after);

@@ -1,4 +1,8 @@
-/* Unit tests for store/meta on SQLite: schema and migrations, uploads, facts
+/* Unit tests for store/meta on SQLite, and the same tests again on
+ * PostgreSQL when SCRY_TEST_PG names a server (tests/run starts one: a
+ * fresh database per test, dropped after it). On PostgreSQL a "crash" is a
+ * worker whose lease runs out (recovery only takes expired leases), so the
+ * tests give claims a 200 ms lease and wait it out. Covered: schema and migrations, uploads, facts
  * and FTS5 search (incl. hostile input), the job/item lifecycle with crash
  * recovery, deletion with blob orphan reporting, vectors, face descriptors
  * (identity kept across re-indexing, gone with the image), stats, and
@@ -7,8 +11,10 @@
  * a temp dir; nothing mocked. */
 #include "testutil.h"
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +29,56 @@ typedef struct fixture {
     meta_db *db;
 } fixture;
 
+/* The PostgreSQL server of the second run ("postgres://user@host:port"),
+ * NULL on the SQLite run. */
+static const char *g_pg;
+#define PG_LEASE_MS 200
+static const char *crash_words(void) { return g_pg ? "lost its worker" : "crashed"; }
+
+/* A claim left running by a crash becomes recoverable: at once on SQLite
+ * (a new process recovers everything), after the lease on PostgreSQL. */
+static void crash_wait(void) {
+    if (g_pg) usleep((PG_LEASE_MS + 100) * 1000);
+}
+
+static int open_db(fixture *f, meta_db **db, scry_err *err) {
+    int rc = meta_open(db, f->path, err);
+    if (rc == SCRY_OK && g_pg) meta_set_lease_ms(*db, PG_LEASE_MS);
+    return rc;
+}
+
+static int pg_admin(const char *sql) {
+    char url[600];
+    snprintf(url, sizeof url, "%s/postgres", g_pg);
+    PGconn *c = PQconnectdb(url);
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "connect %s: %s", url, PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->dir = tu_tempdir("meta");
-    snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
+    if (g_pg) {
+        static int n;
+        char name[64], sql[128];
+        snprintf(name, sizeof name, "scry_test_%d_%d", (int)getpid(), ++n);
+        snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+        if (pg_admin(sql)) return -1;
+        snprintf(f->path, sizeof f->path, "%s/%s", g_pg, name);
+    } else {
+        snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
+    }
     scry_err err = {0};
-    if (meta_open(&f->db, f->path, &err) != SCRY_OK) {
+    if (open_db(f, &f->db, &err) != SCRY_OK) {
         fprintf(stderr, "meta_open: %s\n", err.msg);
         return -1;
     }
@@ -39,6 +89,11 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     meta_close(f->db);
+    if (g_pg) {
+        char sql[700];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", strrchr(f->path, '/') + 1);
+        pg_admin(sql);
+    }
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -117,8 +172,10 @@ static void test_open_schema_and_reopen(void **state) {
     assert_true(v >= 1);
     meta_close(f->db);
     scry_err err = {0};
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_schema_version(f->db), v);
+    assert_string_equal(meta_backend_name(f->db), g_pg ? "postgres" : "sqlite");
+    if (g_pg) return;           /* the rest is about SQLite files */
 
     /* What the file really is, seen through a plain connection. */
     sqlite3 *c;
@@ -150,7 +207,6 @@ static void test_open_schema_and_reopen(void **state) {
     assert_non_null(strstr(err.msg, "999"));
     sqlite3_close(c);
 
-    assert_int_equal(meta_open(&db2, "postgres://u@h/db", &err), SCRY_EUNSUPPORTED);
     assert_int_equal(meta_open(&db2, "", &err), SCRY_EINVAL);
     char bad[600];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.db", f->dir);
@@ -246,7 +302,7 @@ static void test_upload_commit_and_get(void **state) {
 
     /* Survives close/reopen (durable commit). */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_image_count(f->db), 3);
 }
 
@@ -653,7 +709,8 @@ static void test_recover_after_crash(void **state) {
     int requeued = -1, failed = -1;
     for (int attempt = 1; attempt <= 2; attempt++) {
         meta_close(f->db);
-        assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+        crash_wait();
+        assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
         assert_int_equal(meta_recover(f->db, 3, &requeued, &failed, &err), SCRY_OK);
         assert_int_equal(requeued, 2);
         assert_int_equal(failed, 0);
@@ -671,7 +728,8 @@ static void test_recover_after_crash(void **state) {
     /* Third crash: both have had 3 attempts. p was in "ocr"; q entered no
      * stage this time. */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    crash_wait();
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_recover(f->db, 3, &requeued, &failed, &err), SCRY_OK);
     assert_int_equal(requeued, 0);
     assert_int_equal(failed, 2);
@@ -684,9 +742,12 @@ static void test_recover_after_crash(void **state) {
     assert_int_equal(j.nerrors, 2);
     assert_string_equal(j.errors[0].image_id, ids[0]);
     assert_string_equal(j.errors[0].stage, "ocr");
-    assert_string_equal(j.errors[0].message, "crashed in stage ocr after 3 attempts");
+    char want[128];
+    snprintf(want, sizeof want, "%s in stage ocr after 3 attempts", crash_words());
+    assert_string_equal(j.errors[0].message, want);
     assert_string_equal(j.errors[1].stage, "start");
-    assert_string_equal(j.errors[1].message, "crashed in stage start after 3 attempts");
+    snprintf(want, sizeof want, "%s in stage start after 3 attempts", crash_words());
+    assert_string_equal(j.errors[1].message, want);
     job_rec_free(&j);
     image_rec r;
     assert_int_equal(meta_image_get(f->db, ids[0], &r, &err), SCRY_OK);
@@ -703,12 +764,25 @@ static void test_recover_after_crash(void **state) {
     upload(f->db, 1, more, NULL, ids2, job2);
     assert_int_equal(meta_item_claim(f->db, &w, &err), SCRY_OK);
     assert_int_equal(meta_item_stage(f->db, &w, "decode", &err), SCRY_OK);
+    if (g_pg) {
+        /* A live lease is left alone: the worker may still be at it. */
+        assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
+        assert_int_equal(requeued + failed, 0);
+        /* ...and a heartbeat keeps it alive past its first term. */
+        usleep(PG_LEASE_MS * 600);
+        assert_int_equal(meta_item_heartbeat(f->db, &w, &err), SCRY_OK);
+        usleep(PG_LEASE_MS * 600);
+        assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
+        assert_int_equal(requeued + failed, 0);
+    }
+    crash_wait();
     assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
     assert_int_equal(failed, 1);
     assert_int_equal(meta_job_get(f->db, job2, &j, &err), SCRY_OK);
     assert_string_equal(j.status, "completed");
     assert_int_equal(j.nerrors, 1);
-    assert_string_equal(j.errors[0].message, "crashed in stage decode after 1 attempt");
+    snprintf(want, sizeof want, "%s in stage decode after 1 attempt", crash_words());
+    assert_string_equal(j.errors[0].message, want);
     job_rec_free(&j);
 }
 
@@ -974,7 +1048,7 @@ static void test_faces_identity_reindex_delete(void **state) {
 
     /* The store survives a reopen. */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     meta_face one_face;
     assert_int_equal(meta_face_get(f->db, id_b, &one_face, &err), SCRY_OK);
     assert_int_equal(one_face.image_rowid, r0.rowid);
@@ -1156,6 +1230,7 @@ static void test_concurrent_claims_own_connections(void **state) {
 }
 
 int main(void) {
+    int failed = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_schema_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_commit_and_get, setup, teardown),
@@ -1174,5 +1249,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_concurrent_claims_shared_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_own_connections, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("meta_sqlite", tests, NULL, NULL);
+    g_pg = getenv("SCRY_TEST_PG");
+    if (g_pg && *g_pg) failed += cmocka_run_group_tests_name("meta_postgres", tests, NULL, NULL);
+    return failed;
 }
