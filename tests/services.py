@@ -9,14 +9,20 @@ themselves on loopback ports over temporary folders, and stopped by them:
   is shared; the benchmarks (bench/cluster) use the defaults.
 
   s3rver (npm, deps/s3rver, scripts/setup.d/45-s3rver.sh): an S3-compatible
-  server keeping objects in a temp folder; it checks SigV4 signatures
-  against its access key S3RVER / secret S3RVER.
+  server keeping objects in a temp folder (a bucket is a folder). It knows
+  the access key S3RVER (secret S3RVER) and answers path-style requests and
+  virtual-host ones for BUCKET.s3.localhost (--service-endpoint localhost).
+  It does not verify SigV4 signatures (its code says so), so the S3 tests
+  put tests/s3/sigv4_proxy.py in front of it, which does.
 
 Used as a module by tests/e2e/conftest.py and bench/cluster, and as a
 command by tests/run:
 
   python3 tests/services.py pg-start DIR     prints the postgres:// URL
   python3 tests/services.py pg-stop DIR
+  python3 tests/services.py s3-start DIR     prints the endpoint (buckets are
+                                             folders: DIR/s3/BUCKET)
+  python3 tests/services.py s3-stop DIR
 """
 import os
 import pwd
@@ -123,54 +129,90 @@ class Postgres:
 
 
 class S3Server:
-    """s3rver on a loopback port over a folder; bucket(name) creates one."""
+    """s3rver on an inner loopback port behind tests/s3/sigv4_proxy.py (which
+    verifies every request's signature) on the public one; bucket(name)
+    creates a bucket. outage() stops s3rver alone (the proxy then answers
+    503, as S3 does when it is unavailable) and recover() brings it back."""
 
     def __init__(self, base_dir=None, port=None):
         self.dir = os.path.join(base_dir or tempfile.mkdtemp(prefix="scry-s3-"), "s3")
         self.port = port or free_port()
-        self.proc = None
+        self.inner = free_port()
+        self.proc = self.proxy = None
 
     @property
     def endpoint(self):
         return "http://127.0.0.1:%d" % self.port
 
+    def _wait(self, port, proc, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError("s3 server exited: %s" % open(self.dir + ".log", "rb").read()[-2000:])
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("s3 server did not start")
+
+    def _start_s3rver(self, timeout):
+        self.proc = subprocess.Popen(["node", S3RVER, "--address", "127.0.0.1", "--port", str(self.inner),
+                                      "--directory", self.dir, "--service-endpoint", "localhost", "--silent"],
+                                     stdout=self.log, stderr=self.log)
+        self._wait(self.inner, self.proc, timeout)
+
     def start(self, timeout=30):
         os.makedirs(self.dir, exist_ok=True)
         self.log = open(self.dir + ".log", "ab")
-        self.proc = subprocess.Popen(["node", S3RVER, "--address", "127.0.0.1", "--port", str(self.port),
-                                      "--directory", self.dir, "--silent"],
-                                     stdout=self.log, stderr=self.log)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("s3rver exited: %s" % open(self.dir + ".log", "rb").read()[-2000:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("s3rver did not start")
+        self._start_s3rver(timeout)
+        self.proxy = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "s3", "sigv4_proxy.py"),
+                                       str(self.port), str(self.inner), S3_KEY, S3_SECRET],
+                                      stdout=self.log, stderr=self.log)
+        self._wait(self.port, self.proxy, timeout)
+        return self
 
     def bucket(self, name):
         """Create a bucket (s3rver keeps it as a folder). Returns its name."""
         os.makedirs(os.path.join(self.dir, name), exist_ok=True)
         return name
 
+    def objects(self, name):
+        """Keys stored in a bucket (s3rver's folder layout), for checks."""
+        root = os.path.join(self.dir, name)
+        out = []
+        for d, _, files in os.walk(root):
+            for f in files:
+                if f.endswith("._S3rver_object"):
+                    out.append(os.path.relpath(os.path.join(d, f), root)[:-len("._S3rver_object")])
+        return sorted(out)
+
     def env(self):
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": S3_KEY,
                 "AWS_SECRET_ACCESS_KEY": S3_SECRET, "AWS_REGION": "us-east-1"}
 
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+    @staticmethod
+    def _end(proc):
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                proc.kill()
+                proc.wait()
+
+    def outage(self):
+        self._end(self.proc)
+
+    def recover(self, timeout=30):
+        self._start_s3rver(timeout)
+
+    def stop(self):
+        self._end(self.proxy)
+        self._end(self.proc)
         if self.proc:
             self.log.close()
-        self.proc = None
+        self.proc = self.proxy = None
 
     def destroy(self):
         self.stop()
@@ -187,6 +229,22 @@ def main(argv):
         d = os.path.join(argv[2], "pgdata")
         subprocess.run(_as_pg_user([PG_BIN + "/pg_ctl", "-D", d, "-m", "fast", "-w", "stop"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(argv[2], ignore_errors=True)
+        return 0
+    if len(argv) >= 3 and argv[1] == "s3-start":
+        s3 = S3Server(base_dir=argv[2])
+        s3.start()
+        with open(os.path.join(argv[2], "pid"), "w") as f:
+            f.write("%d %d" % (s3.proc.pid, s3.proxy.pid))
+        print(s3.endpoint)
+        return 0
+    if len(argv) >= 3 and argv[1] == "s3-stop":
+        try:
+            for pid in open(os.path.join(argv[2], "pid")).read().split():
+                os.kill(int(pid), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
         shutil.rmtree(argv[2], ignore_errors=True)
         return 0
     print(__doc__, file=sys.stderr)

@@ -2,11 +2,12 @@
 # 45-s3rver: the S3-compatible server the tests start on loopback.
 #
 #   deps/s3rver/   s3rver (npm), pinned by tests/s3/package.json and its
-#                  package-lock.json (npm ci, no install scripts). It checks
-#                  SigV4 signatures, keeps objects in a folder, and speaks
-#                  multipart uploads, ranged GETs, HEAD and DELETE -- what the
-#                  S3 blob backend uses (src/store/blob_s3.c). Why s3rver
-#                  rather than Ceph's radosgw: docs/scale.md.
+#                  package-lock.json (npm ci, no install scripts). It keeps
+#                  objects in a folder and speaks multipart uploads, ranged
+#                  GETs, HEAD and DELETE -- what the S3 blob backend uses
+#                  (src/store/blob_s3.c). It does not check SigV4 signatures;
+#                  tests/s3/sigv4_proxy.py does. Why s3rver rather than
+#                  Ceph's radosgw: docs/scale.md.
 # PostgreSQL 15 itself comes from Debian (scripts/setup.sh's package list).
 # Idempotent.
 set -euo pipefail
