@@ -678,7 +678,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http_server *srv = cls;
     scry_app *app = srv->app;
-    int is_upload = !strcmp(method, "POST") && !strcmp(url, "/v1/images");
+    /* Roles that take no uploads answer them below, body unread. */
+    int is_upload = !strcmp(method, "POST") && !strcmp(url, "/v1/images") &&
+                    (app->role == ROLE_ALL || app->role == ROLE_API);
     if (!*con_cls) {
         req_state *rs = calloc(1, sizeof *rs);
         if (!rs) return MHD_NO;
@@ -706,10 +708,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!strcmp(path, "/healthz")) {
         json_t *doc = json_object();
         json_object_set_new(doc, "status", json_string("ok"));
+        static const char *const roles[] = {"all", "api", "worker", "search"};
+        json_object_set_new(doc, "role", json_string(roles[app->role]));
         json_object_set_new(doc, "images", json_integer(meta_image_count(app->meta)));
         return send_json(c, 200, doc);
     }
     if (!strcmp(path, "/metrics")) return handle_metrics(c, app);
+    if (app->role == ROLE_WORKER)
+        return send_error(c, 404, "not_found",
+                          "this process runs as --role worker: it serves /healthz and /metrics only");
+    if (app->role == ROLE_SEARCH && (!strcmp(method, "POST") || !strcmp(method, "DELETE")) &&
+        !strncmp(path, "/v1/images", 10))
+        return send_error(c, 405, "method_not_allowed",
+                          "this process runs as --role search: reads and searches only; send "
+                          "uploads and deletes to an api node");
     if (!strcmp(path, "/v1/openapi.json") || !strcmp(path, "/v1/facets")) {
         if (!is_get) return send_error(c, 405, "method_not_allowed", "use GET");
         return !strcmp(path, "/v1/facets") ? handle_facets(c, app) : handle_openapi(c);

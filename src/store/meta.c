@@ -32,6 +32,8 @@ void meta_close(meta_db *db) {
 
 const char *meta_backend_name(meta_db *db) { return db->ops->name; }
 void meta_set_lease_ms(meta_db *db, int64_t ms) { db->lease_ms = ms > 0 ? ms : META_LEASE_MS; }
+int64_t meta_lease_ms(meta_db *db) { return db->lease_ms; }
+int meta_has_leases(meta_db *db) { return !strcmp(db->ops->name, "postgres"); }
 int meta_schema_version(meta_db *db) { return db->ops->schema_version(db); }
 
 int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,

@@ -42,6 +42,9 @@ const char *meta_backend_name(meta_db *db);
  * processes share the queue and one may die at any time. */
 #define META_LEASE_MS 30000
 void meta_set_lease_ms(meta_db *db, int64_t ms);
+int64_t meta_lease_ms(meta_db *db);
+/* 1 when the backend keeps leases (meta_recover may run any time). */
+int meta_has_leases(meta_db *db);
 
 /* ---- images ---------------------------------------------------------- */
 
