@@ -76,7 +76,8 @@ static int open_blobs(scry_app *app, scry_err *err) {
         blob_s3_config s3 = {.url = c->blobs, .endpoint = c->s3_endpoint, .region = c->s3_region,
                              .access_key = c->s3_access_key, .secret_key = c->s3_secret_key,
                              .addressing = c->s3_addressing,
-                             .multipart_bytes = (uint64_t)c->s3_multipart_mb << 20};
+                             .multipart_bytes = (uint64_t)c->s3_multipart_mb << 20,
+                             .retry_s = c->s3_retry_s};
         char spool[1200];
         snprintf(spool, sizeof spool, "%s/spool", c->data_dir);
         s3.spool_dir = spool;

@@ -68,7 +68,9 @@ static const struct opt {
     INT("lease-s", "SCRY_LEASE_S", lease_s, 1, 86400,
         "a claimed item whose worker stops renewing it is retried after this (PostgreSQL)"),
     INT("snapshot-s", "SCRY_SNAPSHOT_S", snapshot_s, 0, 86400,
-        "seconds between search snapshots (catalog, keyword index, ANN index); 0: never"),
+        "seconds between search snapshots (catalog, keyword index, ANN index); 0: none, rebuild at start"),
+    DBL("s3-retry-s", "SCRY_S3_RETRY_S", s3_retry_s, 0, 3600,
+        "how long one S3 request is retried (5xx, timeouts) before a 503"),
 };
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
@@ -100,6 +102,7 @@ void config_defaults(scry_config *c) {
     strcpy(c->role, "all");
     c->lease_s = 30;
     c->snapshot_s = 300;
+    c->s3_retry_s = 15;
 }
 
 static int apply(scry_config *c, const struct opt *o, const char *value, const char *from,

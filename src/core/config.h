@@ -46,9 +46,10 @@ typedef struct scry_config {
     char s3_secret_key[256];    /* --s3-secret-key AWS_SECRET_ACCESS_KEY */
     char s3_addressing[16];     /* --s3-addressing SCRY_S3_ADDRESSING auto | path | virtual */
     int s3_multipart_mb;        /* --s3-multipart-mb SCRY_S3_MULTIPART_MB 16 */
+    double s3_retry_s;          /* --s3-retry-s SCRY_S3_RETRY_S 15 */
     char role[16];              /* --role      SCRY_ROLE        all | api | worker | search */
     int lease_s;                /* --lease-s   SCRY_LEASE_S     30 (claims on PostgreSQL) */
-    int snapshot_s;             /* --snapshot-s SCRY_SNAPSHOT_S 300 (0: never) */
+    int snapshot_s;             /* --snapshot-s SCRY_SNAPSHOT_S 300 (0: no snapshots) */
 } scry_config;
 
 void config_defaults(scry_config *c);

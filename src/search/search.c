@@ -32,6 +32,7 @@
 #include "search/search.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -41,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/labels.h"
 #include "core/log.h"
@@ -370,6 +372,24 @@ int search_index_stats(search_engine *se, hnsw_stats *out) {
 
 /* ---- snapshots ----------------------------------------------------------------- */
 
+/* The snapshot's index bytes as the local index file: written to a temp
+ * name and renamed, not fsynced -- a cache of what the blob store keeps
+ * durably (an fsync of a few hundred MB would cost seconds of start-up). */
+static int write_index_copy(const char *path, const void *data, size_t n, scry_err *err) {
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.snap-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return scry_fail(err, SCRY_EIO, "create %s: %s", tmp, strerror(errno));
+    int ok = scry_write_all(fd, data, n) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return scry_fail(err, SCRY_EIO, "write %s: %s", path, strerror(e));
+    }
+    return SCRY_OK;
+}
+
 /* Replace catalog, keyword index and ANN index with a snapshot's. Only at
  * start (nothing else runs yet). Any failure leaves the engine as it was
  * and says why: the caller then rebuilds from rows. */
@@ -402,12 +422,15 @@ static int snapshot_load(search_engine *se, scry_err *err) {
     if (rc == SCRY_OK && se->enc) {
         /* The index file is the snapshot's: written where the index lives
          * (atomically) and loaded from there as at any start. */
-        rc = scry_write_file_durable(se->index_path, p.index, p.nindex, err);
+        rc = write_index_copy(se->index_path, p.index, p.nindex, err);
+        double ti = scry_mono_s();
         if (rc == SCRY_OK) rc = hnsw_load(&idx, se->index_path, err);
         if (rc == SCRY_OK) {
             hnsw_stats st;
             hnsw_get_stats(idx, &st);
             if (st.dim != se->vdim) rc = scry_fail(err, SCRY_ECORRUPT, "snapshot index dimension %d", st.dim);
+            else log_info("index.loaded", "path=%s vectors=%zu ms=%.1f source=snapshot",
+                          se->index_path, hnsw_count(idx), (scry_mono_s() - ti) * 1000);
         }
     }
     int64_t seq = p.seq;
@@ -523,7 +546,7 @@ int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *e
     pthread_cond_init(&se->compact_cv, NULL);
     int rc = se->cat && se->kw ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
     se->fresh = 1;
-    if (opt && opt->blobs) {
+    if (opt && opt->blobs && opt->snapshot_s > 0) {
         se->blobs = opt->blobs;
         se->snapshot_s = opt->snapshot_s;
     }

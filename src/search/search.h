@@ -99,7 +99,7 @@ int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
  * rebuilds from rows as search_create does. */
 typedef struct search_options {
     struct blob_store *blobs;   /* NULL: no snapshots */
-    int snapshot_s;             /* seconds between snapshots; 0: never write one */
+    int snapshot_s;             /* seconds between snapshots; 0: none (neither read nor written) */
 } search_options;
 int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *enc,
                        const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,

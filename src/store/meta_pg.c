@@ -23,7 +23,8 @@
  * UPDATE SKIP LOCKED, so workers never wait on each other, and gives it a
  * lease (job_items.lease_until). Entering a stage and meta_item_heartbeat
  * renew it. meta_recover only touches items whose lease has expired: their
- * worker died (SIGKILL, machine lost) or could not reach the database for a
+ * worker (job_items.claimed_by: host:pid) died (SIGKILL, machine lost) or
+ * could not reach the database for a
  * whole lease. They go back to pending, or fail once they have had
  * max_attempts ("lost its worker in stage S after N attempts"). Any worker
  * may run it at any time; a worker whose lease expired but who is still
@@ -68,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/log.h"
 
@@ -196,6 +198,7 @@ static const char *const migrations[] = {
     "CREATE TRIGGER images_feed_delete AFTER DELETE ON images"
     "  FOR EACH ROW EXECUTE FUNCTION images_feed();"
     "ALTER TABLE job_items ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;"
+    "ALTER TABLE job_items ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX job_items_lease ON job_items(status, lease_until);",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
@@ -221,7 +224,7 @@ static const char *const migrations[] = {
     "SELECT " META_JOB_COLS " FROM jobs ORDER BY created_at DESC, ord DESC LIMIT ?1"
 #define PG_ITEM_CLAIM                                                                   \
     "UPDATE job_items SET status = 'running', attempts = attempts + 1, stage = '',"    \
-    " error = NULL, updated_at = ?1, lease_until = ?2 WHERE seq = (SELECT seq FROM"    \
+    " error = NULL, updated_at = ?1, lease_until = ?2, claimed_by = ?3 WHERE seq = (SELECT seq FROM"    \
     " job_items WHERE status = 'pending' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)" \
     " RETURNING job_id, image_id, attempts"
 #define PG_ITEM_STAGE                                                                   \
@@ -247,6 +250,7 @@ typedef struct pg_db {
     int attempt;                /* of the operation in progress (0 = first) */
     char state[6];              /* SQLSTATE of the last failed statement */
     PGconn *listen;             /* LISTEN connection (meta_feed_wait) */
+    char worker[128];           /* "host:pid", recorded with each claim */
     pthread_mutex_t listen_lock;
 } pg_db;
 #define PG(db) ((pg_db *)(db))
@@ -528,6 +532,9 @@ int meta_pg_open(meta_db **out, const char *url, scry_err *err) {
     pthread_mutex_init(&db->lock, NULL);
     pthread_mutex_init(&db->listen_lock, NULL);
     db->url = strdup(url);
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(db->worker, sizeof db->worker, "%s:%d", host, (int)getpid());
     int rc = db->url ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
     /* A database that is not up yet (a cluster starting together) is
      * waited for like one that went away. */
@@ -1563,6 +1570,7 @@ static int claim_once(pg_db *db, work_item *out, scry_err *err) {
     pq_args a = {0};
     a_i64(&a, now);
     a_i64(&a, now + db->base.lease_ms);
+    a_text(&a, db->worker);
     PGresult *r = ex(db, PG_ITEM_CLAIM, &a, 0, "claim item", err);
     if (!r) return err->code;
     if (!PQntuples(r)) {
