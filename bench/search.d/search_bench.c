@@ -20,6 +20,7 @@
  *   search_bench DIR N1 [N2 ...]       (sizes ascending)
  *   SEARCH_BENCH_POPULATE_ONLY=1 search_bench DIR N   only write DIR (a data
  *                                       folder `scry serve` opens; bench/web)
+ *   SEARCH_BENCH_META=postgres://...    the metadata there instead of DIR/meta.db
  * Last line: search: p50_ms_100k=A p99_ms_100k=B  (first pass, largest size) */
 #include <jansson.h>
 #include <stdio.h>
@@ -310,6 +311,9 @@ int main(int argc, char **argv) {
 
     char path[1024];
     snprintf(path, sizeof path, "%s/meta.db", dir);
+    /* SEARCH_BENCH_META=postgres://...: write the images there instead
+     * (bench/cluster populates a PostgreSQL database this way). */
+    if (getenv("SEARCH_BENCH_META")) snprintf(path, sizeof path, "%s", getenv("SEARCH_BENCH_META"));
     meta_db *db;
     if (meta_open(&db, path, &err)) die("meta_open", &err);
 

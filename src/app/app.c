@@ -34,7 +34,7 @@ static int open_text(scry_app *app, scry_err *err) {
  * the query's projection), so it is loaded whenever its file is there --
  * even with --vision 0, whose searches still meet images another process
  * indexed with it -- and required when the vision models are (--vision 1). */
-static int open_concepts(scry_app *app, scry_err *err) {
+static int open_concepts(scry_app *app, scry_err *missing) {
     if (!app->cfg.concepts) return SCRY_OK;
     scry_err cerr = {0};
     int rc = concepts_load(app->cfg.models_dir, &app->concepts, &cerr);
@@ -48,8 +48,10 @@ static int open_concepts(scry_app *app, scry_err *err) {
     char detector[1200];
     snprintf(detector, sizeof detector, "%s/%s", app->cfg.models_dir, OBJECTS_MODEL_FILE);
     if (app->cfg.vision > 0 && access(detector, R_OK) == 0) {
-        *err = cerr;
-        return rc;
+        /* Reported after the pipeline has opened its models: a detector
+         * file that is there but broken is the first thing to fix. */
+        *missing = cerr;
+        return SCRY_OK;
     }
     log_warn("concepts.unavailable", "reason=\"%s\" concepts=0", cerr.msg);
     return SCRY_OK;
@@ -139,11 +141,17 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     meta_set_lease_ms(app->meta, (int64_t)cfg->lease_s * 1000);
     rc = open_text(app, err);
     if (rc) goto fail;
-    rc = open_concepts(app, err);
+    scry_err concepts_missing = {0};
+    rc = open_concepts(app, &concepts_missing);
     if (rc) goto fail;
     rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
                          err);
     if (rc) goto fail;
+    if (concepts_missing.code) {
+        *err = concepts_missing;
+        rc = concepts_missing.code;
+        goto fail;
+    }
     if (app->role != ROLE_WORKER) {
         snprintf(path, sizeof path, "%s/index", cfg->data_dir);
         search_options so = {.blobs = app->blobs, .snapshot_s = cfg->snapshot_s};

@@ -627,7 +627,7 @@ void search_free(search_engine *se) {
 typedef struct sync_ctx {
     search_engine *se;
     float *vec;
-    int changed;
+    int changed, removed;
 } sync_ctx;
 
 static void forget_locked(search_engine *se, int64_t rowid) {
@@ -641,6 +641,7 @@ static int sync_removed(int64_t rowid, void *ctx) {
     sync_ctx *sc = ctx;
     forget_locked(sc->se, rowid);
     sc->changed++;
+    sc->removed++;
     return 0;
 }
 
@@ -680,7 +681,7 @@ static int sync_row(const image_rec *r, void *ctx) {
 int search_sync(search_engine *se, scry_err *err) {
     pthread_mutex_lock(&se->sync_lock);
     pthread_rwlock_wrlock(&se->lock);
-    sync_ctx sc = {se, NULL, 0};
+    sync_ctx sc = {se, NULL, 0, 0};
     int rc = SCRY_OK;
     if (se->enc) {
         sc.vec = malloc(2 * (size_t)se->vdim * sizeof(float));
@@ -690,6 +691,10 @@ int search_sync(search_engine *se, scry_err *err) {
     const meta_feed_fns fns = {sync_row, sync_removed};
     if (rc == SCRY_OK) rc = meta_feed_read(se->meta, se->synced_seq, &fns, &sc, &last, err);
     if (rc == SCRY_OK) {
+        /* deletes are rare and worth a line (another process made them) */
+        if (sc.removed)
+            log_info("search.synced", "changed=%d removed=%d seq=%lld", sc.changed, sc.removed,
+                     (long long)last);
         se->synced_seq = last;
         se->fresh = 0;
     }
