@@ -130,8 +130,9 @@ static void make_image(image_rec *r, int serial) {
                                               "hex", "#808080", "fraction", f));
     }
     caption_object objs[24];
-    int nobj = caption_tally(labels, colors, n, objs, 24);
-    caption_input in = {objs, nobj, emotions, nf, ocr};
+    int nobj = caption_tally(labels, colors, NULL, NULL, n, objs, 24);
+    caption_input in = {.objects = objs, .n_objects = nobj, .face_emotions = emotions, .n_faces = nf,
+                        .ocr_text = ocr};
     char *cap = NULL;
     caption_compose(&in, &cap, NULL);
 
