@@ -70,12 +70,7 @@ def backend_for(data_dir):
     return ["--meta", meta, "--blobs", blobs, "--lease-s", "5"], s3.env()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+free_port = services.free_port
 
 
 def read(path):

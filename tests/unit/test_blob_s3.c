@@ -23,17 +23,6 @@
 
 static const char *g_endpoint, *g_dir;
 
-static unsigned char *make_bytes(size_t n, uint32_t seed) {
-    unsigned char *b = malloc(n ? n : 1);
-    assert_non_null(b);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-        b[i] = (unsigned char)x;
-    }
-    return b;
-}
-
 /* A fresh bucket; returns its s3:// URL with a prefix. */
 static void new_bucket(char *url, size_t cap, char *bucket, size_t bcap) {
     static int n;
@@ -134,7 +123,7 @@ static void test_dedup_and_named_objects(void **state) {
     new_bucket(url, sizeof url, bucket, sizeof bucket);
     blob_store *bs = open_store(url, g_endpoint, "auto", 0);
     scry_err err = {0};
-    unsigned char *b = make_bytes(100000, 7);
+    unsigned char *b = tu_bytes(100000, 7);
     char s1[65], s2[65];
     assert_int_equal(blob_put(bs, b, 100000, s1, &err), SCRY_OK);
     assert_int_equal(blob_put(bs, b, 100000, s2, &err), SCRY_OK);
@@ -163,7 +152,7 @@ static void test_multipart_and_ranges(void **state) {
     blob_store *bs = open_store(url, g_endpoint, "path", 5u << 20);   /* multipart above 5 MiB */
     scry_err err = {0};
     const size_t size = (21u << 20) + 12345;                            /* 3 parts of 8 MiB */
-    unsigned char *b = make_bytes(size, 42);
+    unsigned char *b = tu_bytes(size, 42);
     char want[65], sha[65];
     scry_sha256_hex(b, size, want);
     blob_writer *w;
@@ -244,7 +233,7 @@ static void *put_thread(void *arg) {
     put_ctx *c = arg;
     for (int i = 0; i < 10; i++) {
         uint32_t seed = (uint32_t)((c->seed0 + i) % 12);
-        unsigned char *b = make_bytes(20000 + seed, seed + 100);
+        unsigned char *b = tu_bytes(20000 + seed, seed + 100);
         char sha[65], want[65];
         scry_err err = {0};
         scry_sha256_hex(b, 20000 + seed, want);

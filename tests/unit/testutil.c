@@ -76,3 +76,14 @@ void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scr
     scry_wordvec_close(wv);
     scry_lexicon_close(lex);
 }
+
+unsigned char *tu_bytes(size_t n, uint32_t seed) {
+    unsigned char *b = malloc(n ? n : 1);
+    assert_non_null(b);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        b[i] = (unsigned char)x;
+    }
+    return b;
+}

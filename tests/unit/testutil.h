@@ -28,6 +28,9 @@ struct scry_lexicon;
 struct scry_encoder;
 int tu_text_open(struct scry_wordvec **wv, struct scry_lexicon **lex, struct scry_encoder **enc);
 void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scry_encoder *enc);
+/* n deterministic pseudo-random bytes (xorshift), different per seed;
+ * malloc'ed (fails the test when out of memory). */
+unsigned char *tu_bytes(size_t n, uint32_t seed);
 /* Whole file into memory; fails the test when it cannot be read. */
 void *tu_read(const char *path, size_t *n);
 
