@@ -144,10 +144,13 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     scry_err concepts_missing = {0};
     rc = open_concepts(app, &concepts_missing);
     if (rc) goto fail;
-    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
-                         err);
-    if (rc) goto fail;
-    if (concepts_missing.code) {
+    /* Only the roles that index run the pipeline (and load its models). */
+    if (app->role == ROLE_ALL || app->role == ROLE_WORKER) {
+        rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder,
+                             app->concepts, err);
+        if (rc) goto fail;
+    }
+    if (app->pipe && concepts_missing.code) {
         *err = concepts_missing;
         rc = concepts_missing.code;
         goto fail;
@@ -159,7 +162,7 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
                                 app->concepts, path, &so, err);
         if (rc) goto fail;
         search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
-        pipeline_set_hook(app->pipe, on_indexed, app);
+        if (app->pipe) pipeline_set_hook(app->pipe, on_indexed, app);
         if (pthread_create(&app->follower, NULL, follower_main, app) != 0) {
             rc = scry_fail(err, SCRY_EIO, "cannot start the change-feed follower");
             goto fail;
@@ -167,7 +170,7 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
         app->follower_started = 1;
     }
     if (app->role == ROLE_API || app->role == ROLE_SEARCH) with_workers = APP_NO_WORKERS;
-    if (with_workers && cfg->workers > 0) {
+    if (with_workers && cfg->workers > 0 && app->pipe) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
                         with_workers == APP_WITH_WORKERS, err);
         if (rc) goto fail;
