@@ -58,8 +58,8 @@
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 typedef struct s3_store {
-    char base[512];             /* scheme://host[:port] or scheme://bucket.host[:port] */
-    char path0[256];            /* "/bucket" (path style) or "" */
+    char base[700];             /* scheme://host[:port] or scheme://bucket.host[:port] */
+    char path0[260];            /* "/bucket" (path style) or "" */
     char prefix[256];           /* "" or "some/prefix/" */
     char sigv4[128];            /* aws:amz:REGION:s3 */
     char userpwd[512];
