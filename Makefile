@@ -41,8 +41,8 @@ TESTS    = $(TSRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TESTLIB  = $(BUILD)/obj/tests/testutil.o
 
 .PHONY: all test clean
-# Keep the test objects: removed as intermediates, a header change would not
-# rebuild them (their .d files name the headers) and tests would run stale.
+# Keep the test objects (make would remove them as intermediates) and read
+# their dependency files: a header change must rebuild every test using it.
 .SECONDARY:
 all: $(BUILD)/scry $(TESTS)
 
@@ -71,4 +71,4 @@ test:
 clean:
 	rm -rf build build-asan
 
--include $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d
+-include $(OBJS:.o=.d) $(BUILD)/obj/cli/main.d $(TSRCS:tests/unit/%.c=$(BUILD)/obj/tests/%.d) $(TESTLIB:.o=.d)

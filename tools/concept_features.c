@@ -13,9 +13,10 @@
  *     applies HEAD_DIR/concepts.bin to feature rows (as written above):
  *     OUT.probs.f32 (N x concepts) and OUT.proj.f32 (N x k), so that the
  *     trainer can check that the C head computes what it fitted.
- *   concept-features --project HEAD_DIR SIF.f32 OUT
- *     the text side: sentence vectors (N x t) into the shared space,
- *     OUT.f32 (N x k).
+ *   concept-features --project HEAD_DIR SIF.f32 OUT [KEYS]
+ *     the text side: sentence vectors (N x t) and, from KEYS, each
+ *     sentence's concept keys (a line each, space-separated) into the
+ *     shared space, OUT.f32 (N x k).
  * --flip mirrors every photo left to right first (training augmentation).
  * A photo that fails to decode gets a row of zeros and "error" in its JSON
  * line. Progress goes to stderr. */
@@ -58,8 +59,9 @@ static void mirror(img_rgb *im) {
     }
 }
 
-/* --apply / --project: rows of IN through the head into OUT files. */
-static int apply_head(int text, const char *dir, const char *in, const char *out) {
+/* --apply / --project: rows of IN (and, for text, the lines of KEYS)
+ * through the head into OUT files. */
+static int apply_head(int text, const char *dir, const char *in, const char *out, const char *keyfile) {
     scry_err err = {0};
     concepts_model *m = NULL;
     if (concepts_load(dir, &m, &err)) {
@@ -81,9 +83,20 @@ static int apply_head(int text, const char *dir, const char *in, const char *out
     FILE *fc = text ? NULL : fopen(path, "wb");
     float *probs = malloc(((size_t)concepts_count(m) + 1) * sizeof *probs);
     float *proj = malloc((size_t)concepts_proj_dim(m) * sizeof *proj);
+    size_t nkeytext = 0;
+    char *keytext = keyfile ? slurp(keyfile, &nkeytext) : NULL, *kline = keytext, *ksave = NULL;
     for (size_t i = 0; fp && (text || fc) && i < rows; i++) {
         const float *row = (const float *)(void *)raw + i * (size_t)width;
-        if (text) concepts_project_text(m, row, proj);
+        const char *keys[64];
+        int nk = 0;
+        if (kline) {               /* this row's line of keys */
+            char *end = strchr(kline, '\n');
+            if (end) *end = 0;
+            for (char *k = strtok_r(kline, " ", &ksave); k && nk < 64; k = strtok_r(NULL, " ", &ksave))
+                keys[nk++] = k;
+            kline = end ? end + 1 : kline + strlen(kline);
+        }
+        if (text) concepts_project_text(m, row, keys, nk, proj);
         else concepts_apply(m, row, probs, proj);
         fwrite(proj, sizeof *proj, (size_t)concepts_proj_dim(m), fp);
         if (fc) fwrite(probs, sizeof *probs, (size_t)concepts_count(m), fc);
@@ -94,13 +107,15 @@ static int apply_head(int text, const char *dir, const char *in, const char *out
     free(probs);
     free(proj);
     free(raw);
+    free(keytext);
     concepts_free(m);
     return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv) {
-    if (argc == 5 && strcmp(argv[1], "--apply") == 0) return apply_head(0, argv[2], argv[3], argv[4]);
-    if (argc == 5 && strcmp(argv[1], "--project") == 0) return apply_head(1, argv[2], argv[3], argv[4]);
+    if (argc == 5 && strcmp(argv[1], "--apply") == 0) return apply_head(0, argv[2], argv[3], argv[4], NULL);
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "--project") == 0)
+        return apply_head(1, argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
     if (argc < 4) {
         fprintf(stderr, "usage: concept-features MODELS_DIR LIST OUT [--work-size N] [--flip]\n");
         return 2;

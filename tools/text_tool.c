@@ -58,13 +58,16 @@ static int terms(void) {
     return 0;
 }
 
-static int lemma(void) {
+static scry_lexicon *open_lexicon(void) {
     scry_err err = {0};
     scry_lexicon *lex = NULL;
-    if (scry_lexicon_open(&lex, &err)) {
-        fprintf(stderr, "scry-text: %s\n", err.msg);
-        return 1;
-    }
+    if (scry_lexicon_open(&lex, &err)) fprintf(stderr, "scry-text: %s\n", err.msg);
+    return lex;
+}
+
+static int lemma(void) {
+    scry_lexicon *lex = open_lexicon();
+    if (!lex) return 1;
     char line[256];
     while (fgets(line, sizeof line, stdin)) {
         chomp(line);
@@ -78,12 +81,8 @@ static int lemma(void) {
 
 static int coco(void) {
     static const char *const how_names[] = {"-", "exact", "table", "synonym", "hyponym", "hypernym"};
-    scry_err err = {0};
-    scry_lexicon *lex = NULL;
-    if (scry_lexicon_open(&lex, &err)) {
-        fprintf(stderr, "scry-text: %s\n", err.msg);
-        return 1;
-    }
+    scry_lexicon *lex = open_lexicon();
+    if (!lex) return 1;
     char line[256];
     while (fgets(line, sizeof line, stdin)) {
         chomp(line);

@@ -24,11 +24,13 @@ development benchmark -- is never read here.
      regularisation is chosen by 5-fold cross-validation (mean AP), the
      out-of-fold scores calibrate each concept (Platt: p = sigmoid(a s + b)),
      and concepts whose cross-validated AP is under MIN_AP are dropped.
-  3. Image-text projection: regularised CCA between the image features and the
-     mean SIF vector of each photo's captions (the product's sentence
-     encoder), so that a query's SIF vector and a photo's features map into
-     one space where cosine ranks photos for the query. Regularisation and
-     rank chosen by cross-validated text->image Recall@5 within the folds.
+  3. Image-text projection: regularised CCA between the image features and
+     each photo's captions -- the mean, over its five captions, of the SIF
+     vector (the product's sentence encoder) beside an idf-weighted bag of
+     the caption's concept keys -- so that a query and a photo map into one
+     space where cosine ranks photos for the query. Regularisation and the
+     bag's weight chosen by cross-validated text->image Recall@5 within the
+     folds (the bag's vocabulary and idf from the training folds only).
 
 Everything is deterministic (fixed folds, closed-form solves); re-running it
 on the same data reproduces the file up to BLAS rounding in the last bits of
@@ -51,7 +53,7 @@ import numpy as np
 
 FEAT_VERSION = 1            # vision/concepts.h CONCEPT_FEAT_VERSION
 FEAT_DIM = 7044             # vision/concepts.h CONCEPT_FEAT_DIM
-FILE_VERSION = 1
+FILE_VERSION = 2
 TRAIN_SETS = ("flickr8k-train", "coco-extra")
 # Feature blocks (vision/concepts.c): name -> (offset, size). The 3x3 grid
 # of the backbone map is left out: cross-validation scored it lower (see
@@ -67,8 +69,14 @@ MIN_AP = 0.15
 FOLDS = 5
 SEED = 20261201
 CONCEPT_LAMBDAS = (1.0, 3.0, 10.0)          # x feature count
-CCA_LX = (3.0, 5.0, 10.0, 20.0)
-CCA_LY = (3e-4, 1e-3, 3e-3)
+CCA_LX = (3.0, 5.0, 10.0)
+CCA_LY = (1e-3, 3e-3, 1e-2)
+# The text side of the projection: a sentence's SIF vector and, beside it at
+# weight BOW_ALPHA, its bag of concept keys (words in >= BOW_MIN_CAPTIONS
+# training captions, idf-weighted, unit length) -- the SIF vector knows words
+# the captions never used, the bag what these photos' words meant here.
+BOW_ALPHAS = (0.7, 1.0, 1.3)
+BOW_MIN_CAPTIONS = 3
 # Words that say nothing visual about a photo: numbers, prepositions,
 # quantifiers and framing words that captions are full of.
 NONVISUAL = set("""
@@ -185,6 +193,34 @@ def platt(s, y):
     return float(a), float(b)
 
 
+def bow_vocabulary(photo_caption_keys):
+    """Concept keys in >= BOW_MIN_CAPTIONS captions (sorted) and their idf."""
+    df, ncap = {}, 0
+    for caps in photo_caption_keys:
+        for ks in caps:
+            ncap += 1
+            for key in ks:
+                df[key] = df.get(key, 0) + 1
+    voc = sorted(k for k, c in df.items() if c >= BOW_MIN_CAPTIONS)
+    return voc, np.array([np.log(ncap / df[k]) for k in voc])
+
+
+def bag(keys, index, idf):
+    v = np.zeros(len(idf))
+    for key in keys:
+        if key in index:
+            v[index[key]] = idf[index[key]]
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
+
+def text_features(Q, cap_keys, voc, idf, alpha):
+    """Per caption: [its SIF vector, alpha x its bag of keys] (n x 5 x t)."""
+    index = {k: i for i, k in enumerate(voc)}
+    B = np.array([[bag(ks, index, idf) for ks in caps] for caps in cap_keys])
+    return np.concatenate([Q, alpha * B], axis=2)
+
+
 def sigmoid(z):
     return 1 / (1 + np.exp(-np.clip(z, -60, 60)))
 
@@ -229,7 +265,8 @@ def main():
     ap.add_argument("--holdout-fold", type=int, default=-1,
                     help="leave that cross-validation fold's photos out (tools/tune_fusion.py: "
                          "a head that never saw the photos it is then searched on)")
-    ap.add_argument("--skip-check", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--settings", help="a concepts.json whose chosen regularisation and projection "
+                    "settings to reuse instead of cross-validating them again (tools/tune_fusion.py)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
 
@@ -284,9 +321,10 @@ def main():
     d = X.shape[1]
     folds = fold_of(n)
 
+    fixed = json.load(open(args.settings)) if args.settings else None
     # --- concepts: lambda by CV mean AP, out-of-fold scores for calibration
     best = None
-    for lam in CONCEPT_LAMBDAS:
+    for lam in ((fixed["concepts"]["ridge_lambda_x_d"],) if fixed else CONCEPT_LAMBDAS):
         S = np.zeros_like(Y)
         for f in range(FOLDS):
             tr = folds != f
@@ -316,33 +354,46 @@ def main():
     sif_path = os.path.join(args.work, "captions.sif.f32")
     run([os.path.join(args.tools, "scry-text"), "encode", args.wordvec, sif_path], "\n".join(caps) + "\n")
     Q = nrm(np.fromfile(sif_path, dtype=np.float32).astype(np.float64).reshape(n, 5, -1))
-    tdim = Q.shape[2]
-    T = nrm(Q.mean(1))
+    sdim = Q.shape[2]
+    cap_keys = [[set(w2k[w] for w in tokens(c) if w2k.get(w)) for c in caps[5 * i:5 * i + 5]]
+                for i in range(n)]
+    k = sdim
     best = None
-    for lx in CCA_LX:
-        for ly in CCA_LY:
-            r = []
-            for f in range(FOLDS):
-                tr = folds != f
-                A_, B_, _, _ = standardise(X[tr], X[~tr])
-                tm = T[tr].mean(0)
-                Wx, Wy, sv = cca(A_, T[tr] - tm, lx, ly, tdim)
-                P = nrm((B_ @ Wx) * sv)
-                q = Q[~tr].reshape(-1, tdim)
-                r.append(recall_at5(P, nrm(((q - tm) @ Wy) * sv), np.repeat(np.arange((~tr).sum()), 5)))
-            m = float(np.mean(r))
-            print("projection: CCA lx %g ly %g -> CV text->image R@5 %.3f (galleries of ~%d)"
-                  % (lx, ly, m, n // FOLDS), flush=True)
-            if best is None or m > best[0]:
-                best = (m, lx, ly)
-    cv_r5, lx, ly = best
+    fp = fixed["projection"] if fixed else None
+    for alpha in ((fp["bag_weight"],) if fp else BOW_ALPHAS):
+        for lx in ((fp["lx"],) if fp else CCA_LX):
+            for ly in ((fp["ly"],) if fp else CCA_LY):
+                r = []
+                for f in range(FOLDS):
+                    tr = folds != f
+                    voc, idf = bow_vocabulary([cap_keys[i] for i in np.where(tr)[0]])
+                    F = text_features(Q, cap_keys, voc, idf, alpha)
+                    A_, B_, _, _ = standardise(X[tr], X[~tr])
+                    T = F[tr].mean(1)
+                    tm = T.mean(0)
+                    Wx, Wy, sv = cca(A_, T - tm, lx, ly, k)
+                    P = nrm((B_ @ Wx) * sv)
+                    q = F[~tr].reshape(-1, F.shape[2])
+                    r.append(recall_at5(P, nrm(((q - tm) @ Wy) * sv), np.repeat(np.arange((~tr).sum()), 5)))
+                m = float(np.mean(r))
+                print("projection: bag weight %g, CCA lx %g ly %g -> CV text->image R@5 %.3f "
+                      "(galleries of ~%d)" % (alpha, lx, ly, m, n // FOLDS), flush=True)
+                if best is None or m > best[0]:
+                    best = (m, alpha, lx, ly)
+    cv_r5, alpha, lx, ly = best
+    voc, idf = bow_vocabulary(cap_keys)
+    F = text_features(Q, cap_keys, voc, idf, alpha)
+    T = F.mean(1)
     tm = T.mean(0)
-    Wx, Wy, sv = cca(A, T - tm, lx, ly, tdim)
-    print("projection: lx %g ly %g chosen (CV R@5 %.3f)" % (lx, ly, cv_r5))
+    Wx, Wy, sv = cca(A, T - tm, lx, ly, k)
+    tdim = F.shape[2]
+    print("projection: bag weight %g (%d keys), lx %g ly %g chosen (CV R@5 %.3f)"
+          % (alpha, len(voc), lx, ly, cv_r5))
 
     # --- the file (little-endian; src/vision/concepts.c reads it)
     out = bytearray()
-    out += b"SCRYCNPT" + struct.pack("<7I", FILE_VERSION, FEAT_VERSION, FEAT_DIM, d, len(concepts), tdim, tdim)
+    out += b"SCRYCNPT" + struct.pack("<8I", FILE_VERSION, FEAT_VERSION, FEAT_DIM, d, len(concepts), sdim,
+                                     len(voc), k)
     enc = b"sif-glove6b-100d-v1"
     out += struct.pack("<I", len(enc)) + enc
     out += np.asarray(cols, "<u4").tobytes()
@@ -353,8 +404,11 @@ def main():
     for field in ("bias", "platt_a", "platt_b", "cv_ap"):
         out += np.asarray([c[field] for c in concepts], "<f4").tobytes()
     out += np.asarray(Wc[:, [c["j"] for c in concepts]], "<f2").tobytes()   # d x C, row-major
+    for key in voc:
+        out += struct.pack("<H", len(key.encode())) + key.encode()
+    out += np.asarray(idf, "<f4").tobytes() + struct.pack("<f", alpha)
     out += np.asarray(tm, "<f4").tobytes() + np.asarray(sv, "<f4").tobytes()
-    out += np.asarray(Wy, "<f4").tobytes()                                   # tdim x k
+    out += np.asarray(Wy, "<f4").tobytes()                                   # (sdim + V) x k
     out += np.asarray(Wx, "<f2").tobytes()                                   # d x k
     out += hashlib.sha256(bytes(out)).digest()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -372,20 +426,21 @@ def main():
                      "cv_map_kept": round(float(np.mean([c["cv_ap"] for c in concepts])), 4),
                      "list": [{k: c[k] for k in ("word", "key", "photos", "prevalence", "cv_ap")}
                               for c in concepts]},
-        "projection": {"method": "regularised CCA onto mean caption SIF vectors", "lx": lx, "ly": ly,
-                       "rank": tdim, "cv_text_to_image_r5": round(cv_r5, 4), "cv_gallery": n // FOLDS},
+        "projection": {"method": "regularised CCA onto the captions' SIF vectors and bags of concept keys",
+                       "bag_weight": alpha, "bag_keys": len(voc), "lx": lx, "ly": ly,
+                       "rank": k, "cv_text_to_image_r5": round(cv_r5, 4), "cv_gallery": n // FOLDS},
         "folds": FOLDS, "seed": SEED,
     }
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
         json.dump(summary, f, indent=1)
         f.write("\n")
     if args.holdout_fold < 0:
-        check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, Q)
-    print("wrote %s (%d bytes, sha256 %s): %d concepts, projection %dx%d"
-          % (args.out, len(out), summary["sha256"][:16], len(concepts), d, tdim))
+        check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, F, cap_keys)
+    print("wrote %s (%d bytes, sha256 %s): %d concepts, projection %dx%d, text %d"
+          % (args.out, len(out), summary["sha256"][:16], len(concepts), d, k, tdim))
 
 
-def check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, Q):
+def check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, F, cap_keys):
     """The C head (src/vision/concepts.c via build/tools/concept-features)
     must compute what was fitted here, up to the float16 weights."""
     tool = os.path.join(args.tools, "concept-features")
@@ -400,9 +455,12 @@ def check_c_head(args, X, A, Wc, concepts, ym, Wx, Wy, sv, tm, Q):
                    np.array([c["platt_b"] for c in concepts]))
     got = np.fromfile(out + ".probs.f32", dtype=np.float32).reshape(m, -1)
     pw, pg = nrm((A[:m] @ Wx) * sv), np.fromfile(out + ".proj.f32", dtype=np.float32).reshape(m, -1)
-    q = Q.reshape(-1, Q.shape[2]).astype(np.float32)
-    q.tofile(out + ".sif.f32")
-    run([tool, "--project", head_dir, out + ".sif.f32", out + ".text"])
+    sdim = F.shape[2] - len(bow_vocabulary(cap_keys)[0])
+    q = F.reshape(-1, F.shape[2])
+    q[:, :sdim].astype(np.float32).tofile(out + ".sif.f32")
+    with open(out + ".keys", "w") as f:
+        f.write("".join(" ".join(sorted(ks)) + "\n" for c in cap_keys for ks in c))
+    run([tool, "--project", head_dir, out + ".sif.f32", out + ".text", out + ".keys"])
     tw = nrm(((q - tm) @ Wy) * sv)
     tg = np.fromfile(out + ".text.f32", dtype=np.float32).reshape(len(q), -1)
     dp, cp, ct = float(np.abs(got - want).max()), float((pw * pg).sum(1).min()), float((tw * tg).sum(1).min())

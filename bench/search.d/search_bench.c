@@ -38,6 +38,7 @@
 #include "text/query.h"
 #include "text/wordvec.h"
 #include "vision/caption.h"
+#include "vision/concepts.h"
 
 #define MAXQ 4096
 
@@ -309,6 +310,21 @@ int main(int argc, char **argv) {
     if (scry_wordvec_open(wvpath, &wv, &err)) die("word vectors", &err);
     if (scry_lexicon_open(&lex, &err)) die("lexicon", &err);
     if (scry_sif_encoder_new(wv, lex, NULL, &enc, &err)) die("encoder", &err);
+    /* The concept head, as the server loads it: image vectors are then the
+     * facts' sentence vector and a projection side by side (search.h), and
+     * every query is also projected. Synthetic images have no pixels, so
+     * their projection half is the projection of their facts' text -- a
+     * stand-in of the same size in the same space, so the index, the
+     * fusion and the query side cost what they cost (SEARCH_BENCH_CONCEPTS=0:
+     * without the head, as before it existed). */
+    concepts_model *cm = NULL;
+    const char *models = getenv("SCRY_MODELS") ? getenv("SCRY_MODELS") : "deps/models";
+    if (!getenv("SEARCH_BENCH_CONCEPTS") || atoi(getenv("SEARCH_BENCH_CONCEPTS")))
+        if (concepts_load(models, &cm, &err)) die("concept head", &err);
+    int vdim = search_vector_dim(enc, cm);
+    char vname[128];
+    search_vector_name(enc, cm, vname, sizeof vname);
+    printf("image vectors: %s (%d floats)\n", vname, vdim);
 
     char path[1024];
     snprintf(path, sizeof path, "%s/meta.db", dir);
@@ -337,7 +353,9 @@ int main(int argc, char **argv) {
     }
     printf("query mix: %d queries (COCO captions + templated structured queries)\n", nq);
 
-    float *vec = malloc(sizeof(float) * (size_t)enc->dim);
+    float *vec = malloc(sizeof(float) * (size_t)vdim);
+    float *sif = malloc(sizeof(float) * (size_t)enc->dim);
+    float *proj = cm ? malloc(sizeof(float) * (size_t)concepts_proj_dim(cm)) : NULL;
     double enc_s = 0;
     long enc_n = 0;
     int have = (int)meta_image_count(db); /* a kept DIR is reused */
@@ -369,10 +387,12 @@ int main(int argc, char **argv) {
                 if (meta_image_get(db, recs[i].id, &got, &err)) die("image_get", &err);
                 char *doc = search_document_text(&recs[i]);
                 double t0 = scry_mono_s();
-                int words = scry_encode(enc, doc, vec, &err);
+                if (cm && scry_encode(enc, doc, sif, &err) > 0) concepts_project_text(cm, sif, NULL, 0, proj);
+                else if (cm) memset(proj, 0, sizeof(float) * (size_t)concepts_proj_dim(cm));
+                int words = search_image_vector(enc, cm, &recs[i], proj, vec, &err);
                 enc_s += scry_mono_s() - t0;
                 enc_n++;
-                if (words > 0 && meta_vector_put(db, got.rowid, enc->name, vec, enc->dim, &err))
+                if (words > 0 && meta_vector_put(db, got.rowid, vname, vec, vdim, &err))
                     die("vector_put", &err);
                 free(doc);
                 image_rec_free(&got);
@@ -396,11 +416,11 @@ int main(int argc, char **argv) {
         snprintf(idx, sizeof idx, "%s/index-%d", dir, target);
         search_engine *se;
         double t0 = scry_mono_s();
-        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, cm, idx, &err)) die("search_create", &err);
         double start_s = scry_mono_s() - t0;
         search_free(se); /* saves the index */
         t0 = scry_mono_s();
-        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, cm, idx, &err)) die("search_create", &err);
         double restart_s = scry_mono_s() - t0;
 
         /* 3. fresh lexicon + encoder: query words are looked up cold */
@@ -409,7 +429,7 @@ int main(int argc, char **argv) {
         scry_lexicon_close(lex);
         if (scry_lexicon_open(&lex, &err)) die("lexicon", &err);
         if (scry_sif_encoder_new(wv, lex, NULL, &enc, &err)) die("encoder", &err);
-        if (search_create(&se, db, enc, lex, NULL, idx, &err)) die("search_create", &err);
+        if (search_create(&se, db, enc, lex, cm, idx, &err)) die("search_create", &err);
 
         double *ms = malloc(sizeof(double) * nq);
         int nres1, nres2;
@@ -455,6 +475,9 @@ int main(int argc, char **argv) {
     if (enc_n) printf("\nencoder: %.0f sentences/s (document texts, 1 thread, %ld sentences)\n", enc_n / enc_s, enc_n);
     printf("search: p50_ms_100k=%.2f p99_ms_100k=%.2f\n", p50_last, p99_last);
     free(vec);
+    free(sif);
+    free(proj);
+    concepts_free(cm);
     for (int i = 0; i < nq; i++) free(queries[i]);
     meta_close(db);
     scry_encoder_free(enc);

@@ -34,7 +34,7 @@ static int open_text(scry_app *app, scry_err *err) {
  * the query's projection), so it is loaded whenever its file is there --
  * even with --vision 0, whose searches still meet images another process
  * indexed with it -- and required when the vision models are (--vision 1). */
-static int open_concepts(scry_app *app, scry_err *missing) {
+static int open_concepts(scry_app *app, scry_err *err) {
     if (!app->cfg.concepts) return SCRY_OK;
     scry_err cerr = {0};
     int rc = concepts_load(app->cfg.models_dir, &app->concepts, &cerr);
@@ -48,10 +48,8 @@ static int open_concepts(scry_app *app, scry_err *missing) {
     char detector[1200];
     snprintf(detector, sizeof detector, "%s/%s", app->cfg.models_dir, OBJECTS_MODEL_FILE);
     if (app->cfg.vision > 0 && access(detector, R_OK) == 0) {
-        /* Reported after the pipeline has opened its models: a detector
-         * file that is there but broken is the first thing to fix. */
-        *missing = cerr;
-        return SCRY_OK;
+        *err = cerr;
+        return rc;
     }
     log_warn("concepts.unavailable", "reason=\"%s\" concepts=0", cerr.msg);
     return SCRY_OK;
@@ -141,18 +139,21 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     meta_set_lease_ms(app->meta, (int64_t)cfg->lease_s * 1000);
     rc = open_text(app, err);
     if (rc) goto fail;
-    scry_err concepts_missing = {0};
-    rc = open_concepts(app, &concepts_missing);
-    if (rc) goto fail;
+    /* A missing concept head is reported after the pipeline's own models:
+     * a corrupt detector is the first thing to fix (and the head reads it).
+     * It is required on every role when required at all: a search node
+     * without it would look for vectors under another name. */
+    scry_err concepts_err = {0};
+    int concepts_rc = open_concepts(app, &concepts_err);
     /* Only the roles that index run the pipeline (and load its models). */
     if (app->role == ROLE_ALL || app->role == ROLE_WORKER) {
         rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder,
                              app->concepts, err);
         if (rc) goto fail;
     }
-    if (app->pipe && concepts_missing.code) {
-        *err = concepts_missing;
-        rc = concepts_missing.code;
+    if (concepts_rc) {
+        *err = concepts_err;
+        rc = concepts_rc;
         goto fail;
     }
     if (app->role != ROLE_WORKER) {

@@ -1,4 +1,4 @@
-/* main.c -- the scry command line: serve, add, search, jobs.
+/* main.c -- the scry command line: serve, add, search, jobs (keys: cli/keys.c).
  *
  * Every command opens the same app over the data folder (see app/app.h), so
  * `scry add` indexes through exactly the pipeline the server uses. Flags
@@ -21,6 +21,7 @@
 
 #include "app/app.h"
 #include "app/render.h"
+#include "cli/keys.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/paths.h"
@@ -529,6 +530,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "keys")) return cli_keys(argc - 2, argv + 2);
     int (*fn)(cli_opts *) = NULL;
     if (!strcmp(cmd, "serve")) fn = cmd_serve;
     else if (!strcmp(cmd, "add")) fn = cmd_add;

@@ -71,6 +71,36 @@ static const struct opt {
         "seconds between search snapshots (catalog, keyword index, ANN index); 0: none, rebuild at start"),
     DBL("s3-retry-s", "SCRY_S3_RETRY_S", s3_retry_s, 0, 3600,
         "how long one S3 request is retried (5xx, timeouts) before a 503"),
+    STR("auth", "SCRY_AUTH", auth,
+        "API keys required: on, off (loopback only) or auto (on unless --host is loopback)"),
+    STR("tls-cert", "SCRY_TLS_CERT", tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)"),
+    STR("tls-key", "SCRY_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
+    STR("cors-origins", "SCRY_CORS_ORIGINS", cors_origins,
+        "comma-separated origins allowed to call the API from a browser (empty: CORS off)"),
+    DBL("rate-ip", "SCRY_RATE_IP", rate_ip, 0, 1000000,
+        "requests per second per client address (0: no limit)"),
+    DBL("rate-ip-burst", "SCRY_RATE_IP_BURST", rate_ip_burst, 1, 10000000,
+        "...allowed in a burst above that rate"),
+    DBL("rate-key", "SCRY_RATE_KEY", rate_key, 0, 1000000,
+        "requests per second per API key or session (0: no limit)"),
+    DBL("rate-key-burst", "SCRY_RATE_KEY_BURST", rate_key_burst, 1, 10000000,
+        "...allowed in a burst above that rate"),
+    INT("max-connections", "SCRY_MAX_CONNECTIONS", max_connections, 16, 1000000,
+        "open connections at most (idle ones are closed first near the cap)"),
+    INT("max-connections-per-ip", "SCRY_MAX_CONNECTIONS_PER_IP", max_connections_per_ip, 1,
+        1000000, "open connections per client address"),
+    INT("header-timeout", "SCRY_HEADER_TIMEOUT", header_timeout, 1, 3600,
+        "seconds for a request head to arrive (also the keep-alive idle time)"),
+    INT("idle-timeout", "SCRY_IDLE_TIMEOUT", idle_timeout, 1, 3600,
+        "seconds a connection may send or take nothing mid-request"),
+    INT("min-body-rate", "SCRY_MIN_BODY_RATE", min_body_rate, 0, 1 << 30,
+        "bytes/s an upload body must average once --header-timeout has passed (0: off)"),
+    INT("max-parts", "SCRY_MAX_PARTS", max_parts, 1, 100000, "files in one upload"),
+    INT("max-filename", "SCRY_MAX_FILENAME", max_filename, 16, 4096,
+        "bytes of a stored filename (longer ones are cut at a character boundary)"),
+    INT("max-query", "SCRY_MAX_QUERY", max_query, 16, 65536, "bytes of a search query"),
+    INT("max-uri", "SCRY_MAX_URI", max_uri, 256, 65536, "bytes of a request target (path and query)"),
+    INT("max-params", "SCRY_MAX_PARAMS", max_params, 8, 1000, "query parameters in one request"),
 };
 #define NOPTS (sizeof g_opts / sizeof g_opts[0])
 
@@ -103,6 +133,21 @@ void config_defaults(scry_config *c) {
     c->lease_s = 30;
     c->snapshot_s = 300;
     c->s3_retry_s = 15;
+    strcpy(c->auth, "auto");
+    c->rate_ip = 50;
+    c->rate_ip_burst = 200;
+    c->rate_key = 100;
+    c->rate_key_burst = 400;
+    c->max_connections = 1000;
+    c->max_connections_per_ip = 64;
+    c->header_timeout = 10;
+    c->idle_timeout = 30;
+    c->min_body_rate = 1024;
+    c->max_parts = 1000;
+    c->max_filename = 255;
+    c->max_query = 1000;
+    c->max_uri = 8192;
+    c->max_params = 64;
 }
 
 static int apply(scry_config *c, const struct opt *o, const char *value, const char *from,

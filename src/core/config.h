@@ -50,6 +50,23 @@ typedef struct scry_config {
     char role[16];              /* --role      SCRY_ROLE        all | api | worker | search */
     int lease_s;                /* --lease-s   SCRY_LEASE_S     30 (claims on PostgreSQL) */
     int snapshot_s;             /* --snapshot-s SCRY_SNAPSHOT_S 300 (0: no snapshots) */
+    /* Access and limits (http/auth, http/guard, http/ratelimit; docs/security.md). */
+    char auth[8];               /* --auth      SCRY_AUTH        auto: on unless bound to loopback */
+    char tls_cert[1024];        /* --tls-cert  SCRY_TLS_CERT    PEM certificate (chain); "" = plain HTTP */
+    char tls_key[1024];         /* --tls-key   SCRY_TLS_KEY     PEM private key */
+    char cors_origins[1024];    /* --cors-origins SCRY_CORS_ORIGINS "" = CORS off */
+    double rate_ip, rate_ip_burst;   /* --rate-ip 50, --rate-ip-burst 200 (requests/s per client address) */
+    double rate_key, rate_key_burst; /* --rate-key 100, --rate-key-burst 400 (per API key / session) */
+    int max_connections;        /* --max-connections 1000 */
+    int max_connections_per_ip; /* --max-connections-per-ip 64 */
+    int header_timeout;         /* --header-timeout 10 s */
+    int idle_timeout;           /* --idle-timeout 30 s without a byte */
+    int min_body_rate;          /* --min-body-rate 1024 bytes/s */
+    int max_parts;              /* --max-parts 1000 files per upload */
+    int max_filename;           /* --max-filename 255 bytes (longer names are cut) */
+    int max_query;              /* --max-query 1000 bytes of q */
+    int max_uri;                /* --max-uri 8192 bytes of request target */
+    int max_params;             /* --max-params 64 query parameters */
 } scry_config;
 
 void config_defaults(scry_config *c);

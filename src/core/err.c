@@ -26,6 +26,7 @@ const char *scry_code_name(int code) {
     case SCRY_ETOOBIG: return "too_large";
     case SCRY_ECORRUPT: return "corrupt";
     case SCRY_EBUSY: return "busy";
+    case SCRY_ENOSPC: return "insufficient_storage";
     default: return "error";
     }
 }

@@ -20,6 +20,7 @@ enum {
     SCRY_ETOOBIG = -6,      /* over a configured limit                  -> 413 */
     SCRY_ECORRUPT = -7,     /* checksum / decode failure                     */
     SCRY_EBUSY = -8,        /* try again later                          -> 503 */
+    SCRY_ENOSPC = -9,       /* disk (or quota) full                     -> 507 */
 };
 
 typedef struct scry_err {

@@ -24,6 +24,11 @@ static const char *const g_names[M_COUNTER_COUNT][2] = {
     {"scry_index_compaction_dropped_total", "Tombstones removed by ANN index compactions"},
     {"scry_index_compaction_ms_total", "Milliseconds spent rebuilding the ANN index"},
     {"scry_index_compaction_failures_total", "ANN index compactions that failed"},
+    {"scry_auth_denied_total", "Requests refused 401 or 403 (no key, bad key, scope, CSRF)"},
+    {"scry_rate_limited_total", "Requests refused 429 by a rate limit"},
+    {"scry_connections_timed_out_total", "Connections closed for a slow request head or body"},
+    {"scry_connections_evicted_total", "Idle connections closed to make room near the connection cap"},
+    {"scry_requests_malformed_total", "Requests refused by the HTTP guard (framing, smuggling, bad paths)"},
 };
 
 #define MAX_STAGES 32

@@ -22,6 +22,14 @@
  * image; then all blobs are committed (durable) and one transaction records
  * the images and their job. A refused request therefore stores nothing.
  *
+ * Access (http/auth, docs/security.md): every route has a scope per method
+ * (read, write, admin, or public); with auth on a request needs a bearer
+ * key or a session cookie (plus X-CSRF-Token when it changes state) with
+ * that scope, else 401/403. Before any of that, http/guard checks the
+ * request's framing and http/ratelimit the client's rate (429).
+ *   GET/POST/DELETE /v1/session     sign in with a key (cookies), status, out
+ *   GET/POST /v1/keys, DELETE /v1/keys/{id}   admin
+ *
  * Threading: libmicrohttpd's internal thread pool (cfg.http_threads); handlers
  * block on fsync and SQLite, which is why there are several. */
 #ifndef SCRY_SERVER_H
@@ -31,6 +39,10 @@
 #include "core/err.h"
 
 typedef struct http_server http_server;
+
+/* Whether a server with this configuration requires API keys: --auth on,
+ * or auto (the default) with a --host outside 127.0.0.0/8. */
+int http_auth_required(const scry_config *cfg);
 
 int http_start(http_server **out, scry_app *app, scry_err *err);
 /* The port actually bound (useful with --port 0). */

@@ -72,6 +72,9 @@
 #define NO_UPPER UINT32_MAX
 #define MAX_LEVEL 31
 #define FILE_MAGIC "SCRYHNSW"
+/* Beam width while inserting: its buffers are sized by it, so a file (or a
+ * caller) cannot ask for gigabytes (found by fuzzing: efc = 2^30 in a header). */
+#define MAX_EF_CONSTRUCTION 65536
 #define FILE_VERSION 1u
 #define HEADER_SIZE 4096u
 #define NSECT 6
@@ -770,6 +773,8 @@ int hnsw_create(hnsw_index **out, int dim, const hnsw_params *params, scry_err *
     if (dim <= 0 || dim > 65536) return scry_fail(err, SCRY_EINVAL, "hnsw: bad dimension %d", dim);
     if (p.M < 2 || p.M > 256) return scry_fail(err, SCRY_EINVAL, "hnsw: M must be 2..256");
     if (p.ef_construction < 1) p.ef_construction = p.M;
+    if (p.ef_construction > MAX_EF_CONSTRUCTION)
+        return scry_fail(err, SCRY_EINVAL, "hnsw: ef_construction must be 1..%d", MAX_EF_CONSTRUCTION);
     if (p.metric != HNSW_COSINE && p.metric != HNSW_IP)
         return scry_fail(err, SCRY_EINVAL, "hnsw: unknown metric");
     hnsw_index *ix;
@@ -1420,6 +1425,7 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
     else if (h.version != FILE_VERSION) why = "unsupported format version";
     else if (h.file_size != len) why = h.file_size > len ? "truncated file" : "trailing bytes";
     else if (h.dim == 0 || h.dim > 65536 || h.M < 2 || h.M > 256 || h.M0 != 2 * h.M ||
+             h.efc < 1 || h.efc > MAX_EF_CONSTRUCTION ||
              h.metric > HNSW_IP || h.max_level > MAX_LEVEL || h.max_level < (h.n ? 0 : -1) ||
              h.rec_size != (uint64_t)(h.M0 + 1) * 4 + (uint64_t)h.dim * 4 || h.n_deleted > h.n ||
              (h.n && (h.entry < 0 || h.entry >= h.n)) || h.upper_n > UINT32_MAX)
@@ -1458,29 +1464,41 @@ int hnsw_load(hnsw_index **out, const char *path, scry_err *err) {
     g->flags = (uint8_t *)(base + h.sect[3].offset);
     g->upper_off = (uint32_t *)(base + h.sect[4].offset);
     g->upper = (uint32_t *)(base + h.sect[5].offset);
-    /* Structural check: every link in range, every upper list inside the pool.
+    /* Structural check: every link in range (and, above level 0, to a node on
+     * that level), every upper list inside the pool.
      * The checksums catch accidents; this keeps a crafted file from steering
      * reads out of bounds. */
     uint32_t deleted = 0;
+    /* Upper lists are laid out in id order, back to back (hnsw_add appends
+     * them): anything else would let two nodes share words, and a count
+     * read from a neighbour's link overflows the pruning buffer (found by
+     * fuzzing). */
+    uint64_t next_upper = 0;
     for (uint32_t id = 0; !why && id < g->n; id++) {
         const uint32_t *ln = l0_links(g, id);
         if (ln[0] > (uint32_t)g->M0 || (int)g->levels[id] > h.max_level) why = "bad node";
         for (uint32_t j = 1; !why && j <= ln[0]; j++)
             if (ln[j] >= g->n) why = "link out of range";
         deleted += g->flags[id] & FLAG_DELETED;
+        if (!why && !g->levels[id] && g->upper_off[id] != NO_UPPER) why = "bad upper links";
         if (why || !g->levels[id]) continue;
-        if (g->upper_off[id] == NO_UPPER ||
+        if (g->upper_off[id] != next_upper ||
             (uint64_t)g->upper_off[id] + upper_words(g, g->levels[id]) > g->upper_n) {
             why = "bad upper links";
             break;
         }
+        next_upper += upper_words(g, g->levels[id]);
         for (int l = 1; !why && l <= g->levels[id]; l++) {
             const uint32_t *ul = links_at(g, id, l);
             if (ul[0] > (uint32_t)g->M) why = "bad upper links";
+            /* A link on level l must lead to a node that has level l:
+             * searches read that node's level-l list next (found by
+             * fuzzing: a crafted file sent greedy_level through NO_UPPER). */
             for (uint32_t j = 1; !why && j <= ul[0]; j++)
-                if (ul[j] >= g->n) why = "link out of range";
+                if (ul[j] >= g->n || (int)g->levels[ul[j]] < l) why = "link out of range";
         }
     }
+    if (!why && next_upper != g->upper_n) why = "bad upper links";
     if (!why && deleted != g->n_deleted) why = "tombstone count mismatch";
     if (!why && g->n && (int)g->levels[g->entry] != h.max_level) why = "bad entry point";
     if (!why && lmap_reserve(g, (size_t)(g->n - g->n_deleted))) {

@@ -89,6 +89,17 @@ static void *worker_main(void *arg) {
         double t0 = scry_mono_s();
         pipeline_result res;
         rc = pipeline_process(jm->pipe, &w, &res, &err);
+        /* Disk full: the item stays claimed and is retried until there is
+         * room again (recording anything would need the disk too). */
+        while (rc == SCRY_ENOSPC && !stopping(jm)) {
+            log_warn("jobs.disk_full", "image=%s reason=\"%s\" retry_in_s=2", w.image_id, err.msg);
+            sleep_until_notified(jm, 2.0);
+            rc = pipeline_process(jm->pipe, &w, &res, &err);
+        }
+        if (rc == SCRY_ENOSPC) {                /* stopping: recovery requeues it */
+            atomic_fetch_sub(&jm->busy, 1);
+            break;
+        }
         if (rc != SCRY_OK) {
             /* The machinery failed (database, blob store), not the image:
              * record it against the image so the job still finishes; the

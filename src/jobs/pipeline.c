@@ -181,6 +181,7 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
                       : s->run(&ctx, &serr);
         metrics_stage(s->name, scry_mono_s() - t0, src == SCRY_OK);
         if (src == SCRY_OK) continue;
+        if (serr.code == SCRY_ENOSPC) break;    /* not the image's fault: retried (below) */
         note_failure(res, w->image_id, s->name, s->required, serr.msg);
         if (s->required) {
             res->ok = 0;
@@ -191,11 +192,21 @@ int pipeline_process(pipeline *p, const work_item *w, pipeline_result *res, scry
     /* A blob write still in flight (the thumbnail) must be on disk before
      * the row that names it; its failure counts as the failure of the
      * (optional) stage that started it. */
+    scry_err full = serr;
     memset(&serr, 0, sizeof serr);
     const char *deferred_stage = NULL;
     if (stage_ctx_finish_deferred(&ctx, &deferred_stage, &serr) != SCRY_OK) {
-        note_failure(res, w->image_id, deferred_stage, 0, serr.msg);
-        res->nonfatal++;
+        if (serr.code == SCRY_ENOSPC) full = serr;
+        else {
+            note_failure(res, w->image_id, deferred_stage, 0, serr.msg);
+            res->nonfatal++;
+        }
+    }
+    /* A full disk fails no image: the caller keeps the item and retries
+     * it once there is room (nothing of this attempt is persisted). */
+    if (full.code == SCRY_ENOSPC) {
+        ctx_free(&ctx);
+        return scry_fail(err, SCRY_ENOSPC, "%s", full.msg);
     }
     snprintf(ctx.rec.status, sizeof ctx.rec.status, "%s", res->ok ? "ready" : "failed");
     rc = meta_image_update_facts_faces(p->meta, &ctx.rec,

@@ -55,6 +55,13 @@ void catalog_fill(cat_entry *e, const image_rec *r) {
         int up = l == 0 ? scry_color_index(str_of(el, "upper")) : -1;
         if (up >= 0) e->person_upper |= (uint16_t)(1u << up);
         if (e->label_count[l] < 255) e->label_count[l]++;
+        json_t *box = json_object_get(el, "box");
+        if (json_array_size(box) == 4 && r->width > 0 && r->height > 0) {
+            double a = json_number_value(json_array_get(box, 2)) * json_number_value(json_array_get(box, 3)) /
+                       ((double)r->width * r->height);
+            int q8 = a >= 1 ? 255 : a <= 0 ? 0 : (int)(a * 255 + 0.5);
+            if (q8 > e->label_area[l]) e->label_area[l] = (uint8_t)q8;
+        }
         e->labels[l / 64] |= 1ULL << (l % 64);
         int c = scry_color_index(str_of(el, "color"));
         if (c >= 0) e->label_colors[l] |= (uint16_t)(1u << c);

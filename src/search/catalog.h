@@ -36,6 +36,7 @@ typedef struct cat_entry {
     /* Then counts and colours per label, read for images with the label. */
     uint8_t label_count[SCRY_COCO_COUNT];      /* saturating at 255 */
     uint16_t label_colors[SCRY_COCO_COUNT];    /* bit c: an object of this label is colour c */
+    uint8_t label_area[SCRY_COCO_COUNT];       /* largest box of the label, x255 of the image */
     uint16_t person_upper;                     /* bit c: some person wears colour c (upper body) */
     uint8_t person_count[SCRY_PERSON_COUNT];   /* faces by person word (man, woman, ...) */
     uint8_t photo_attrs;                       /* IMG_ATTR_* bits: black and white, dark, ... */

@@ -61,6 +61,9 @@ typedef struct fs_tmp {
 } fs_tmp;
 
 /* objects/ab and objects/ab/cdef... for a (validated) name. */
+/* A full disk is its own error (the API answers 507), not a generic I/O one. */
+static int io_code(int e) { return e == ENOSPC || e == EDQUOT ? SCRY_ENOSPC : SCRY_EIO; }
+
 static void fanout_path(const fs_store *fs, const char *sha, char *out, size_t cap) {
     snprintf(out, cap, "%s/%.2s", fs->objects, sha);
 }
@@ -81,7 +84,7 @@ static int fs_tmp_open(void *backend, void **out, scry_err *err) {
         if (fd < 0) {
             int e = errno;
             free(t);
-            return scry_fail(err, SCRY_EIO, "create temp in %s: %s", fs->tmpdir, strerror(e));
+            return scry_fail(err, io_code(e), "create temp in %s: %s", fs->tmpdir, strerror(e));
         }
         /* Blocking: if a sweep holds the lock it is about to unlink the file
          * and lets go right after; we then see nlink == 0 and try again. */
@@ -101,7 +104,7 @@ static int fs_tmp_write(void *backend, void *tmp, const void *data, size_t n, sc
     (void)backend;
     fs_tmp *t = tmp;
     if (scry_write_all(t->fd, data, n) != 0)
-        return scry_fail(err, SCRY_EIO, "write %s: %s", t->path, strerror(errno));
+        return scry_fail(err, io_code(errno), "write %s: %s", t->path, strerror(errno));
     return SCRY_OK;
 }
 
@@ -133,14 +136,14 @@ static int fs_tmp_commit(void *backend, void *tmp, const char *sha, uint64_t siz
         return scry_fsync_dir(dir, err);
     }
     if (fsync(t->fd) != 0) {
-        rc = scry_fail(err, SCRY_EIO, "fsync %s: %s", t->path, strerror(errno));
+        rc = scry_fail(err, io_code(errno), "fsync %s: %s", t->path, strerror(errno));
         goto fail;
     }
     if (mkdir(dir, 0755) == 0) {
         /* New fan-out dir: make its entry in objects/ durable too. */
         if ((rc = scry_fsync_dir(fs->objects, err)) != SCRY_OK) goto fail;
     } else if (errno != EEXIST) {
-        rc = scry_fail(err, SCRY_EIO, "mkdir %s: %s", dir, strerror(errno));
+        rc = scry_fail(err, io_code(errno), "mkdir %s: %s", dir, strerror(errno));
         goto fail;
     }
     if (rename(t->path, final) != 0) {

@@ -246,3 +246,34 @@ int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     return db->ops->get_stats(db, out, err);
 }
+
+int meta_key_insert(meta_db *db, const key_rec *k, scry_err *err) {
+    ERR_LOCAL(err);
+    if (!meta_valid_id(k->id) || !k->salt[0] || !k->hash[0])
+        return scry_fail(err, SCRY_EINVAL, "key insert: incomplete key");
+    return db->ops->key_insert(db, k, err);
+}
+
+int meta_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->key_get(db, id ? id : "", out, err);
+}
+
+int meta_key_list(meta_db *db, key_rec **out, int *n, scry_err *err) {
+    ERR_LOCAL(err);
+    *out = NULL;
+    *n = 0;
+    return db->ops->key_list(db, out, n, err);
+}
+
+int meta_key_revoke(meta_db *db, const char *id, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->key_revoke(db, id ? id : "", err);
+}
+
+int meta_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->key_touch(db, id ? id : "", used_at_ms, err);
+}
+
+int64_t meta_key_count_active(meta_db *db) { return db->ops->key_count_active(db); }

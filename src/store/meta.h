@@ -9,7 +9,8 @@
  * Schema is versioned (PRAGMA user_version) and migrated forward at open, each
  * migration in its own transaction. Tables: images (one row per uploaded image
  * with its facts as JSON text columns), jobs, job_items (job x image work
- * items with status, attempts and the stage last entered), image_vectors, and
+ * items with status, attempts and the stage last entered), image_vectors,
+ * api_keys (salted hashes of the API keys, http/auth), and
  * an FTS5 index over filename, caption, tags, text, EXIF and colours kept in
  * step with the images table by this module.
  *
@@ -352,6 +353,35 @@ int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err
  * unfinished items fail with the same message (counted in failed) so no
  * worker claims them. SCRY_EINVAL if the job is already completed/failed. */
 int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err);
+
+/* ---- API keys ----------------------------------------------------------- */
+
+/* A key as stored: never the secret itself, only salt and hash (hex) as
+ * computed by http/auth. scopes is a comma-separated list ("read,write").
+ * Times are ms since the epoch; 0 = never (last use) / not revoked. */
+typedef struct key_rec {
+    char id[SCRY_ID_LEN + 1];
+    char name[128];
+    char scopes[64];
+    char salt[65];
+    char hash[129];
+    int64_t created_at, last_used_at, revoked_at;
+} key_rec;
+
+/* SCRY_EINVAL on a duplicate id or an incomplete record. created_at 0 =
+ * now. */
+int meta_key_insert(meta_db *db, const key_rec *k, scry_err *err);
+/* Revoked keys too (check revoked_at). SCRY_ENOTFOUND when absent. */
+int meta_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err);
+/* Every key, oldest first, revoked ones included. *out malloc'ed (NULL when
+ * n == 0), caller frees. */
+int meta_key_list(meta_db *db, key_rec **out, int *n, scry_err *err);
+/* SCRY_ENOTFOUND when no such key or already revoked. */
+int meta_key_revoke(meta_db *db, const char *id, scry_err *err);
+/* Record a use (keeps the latest). Not fsynced: a crash may lose it. */
+int meta_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err);
+/* Keys not revoked; -1 on error. */
+int64_t meta_key_count_active(meta_db *db);
 
 /* ---- metrics ---------------------------------------------------------- */
 

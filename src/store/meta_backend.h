@@ -72,6 +72,12 @@ typedef struct meta_ops {
     int (*reindex_all)(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err);
     int (*job_fail)(meta_db *db, const char *job_id, const char *reason, scry_err *err);
     int (*get_stats)(meta_db *db, meta_stats *out, scry_err *err);
+    int (*key_insert)(meta_db *db, const key_rec *k, scry_err *err);
+    int (*key_get)(meta_db *db, const char *id, key_rec *out, scry_err *err);
+    int (*key_list)(meta_db *db, key_rec **out, int *n, scry_err *err);
+    int (*key_revoke)(meta_db *db, const char *id, scry_err *err);
+    int (*key_touch)(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err);
+    int64_t (*key_count_active)(meta_db *db);
 } meta_ops;
 
 struct meta_db {
@@ -115,6 +121,9 @@ int meta_image_decode(image_rec *r, const char *const col[META_IMAGE_NCOLS], scr
 #define META_JOB_COLS "id, status, total, done, failed, created_at, updated_at, error"
 #define META_JOB_NCOLS 8
 void meta_job_decode(job_rec *j, const char *const col[META_JOB_NCOLS]);
+
+/* API key row (KEY_COLS order, meta_sql.h) from column strings. */
+void meta_key_decode(key_rec *k, const char *const col[8]);
 
 /* Which old face each new face continues (meta.h, META_FACE_SAME_IOU):
  * greedy in the new faces' order. keep[i] = old id or 0; taken[j] = 1 for

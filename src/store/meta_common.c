@@ -405,6 +405,18 @@ void meta_job_decode(job_rec *j, const char *const col[META_JOB_NCOLS]) {
     j->error = dup_or_null(col[7]);
 }
 
+void meta_key_decode(key_rec *k, const char *const col[8]) {
+    memset(k, 0, sizeof *k);
+    snprintf(k->id, sizeof k->id, "%s", col[0] ? col[0] : "");
+    snprintf(k->name, sizeof k->name, "%s", col[1] ? col[1] : "");
+    snprintf(k->scopes, sizeof k->scopes, "%s", col[2] ? col[2] : "");
+    snprintf(k->salt, sizeof k->salt, "%s", col[3] ? col[3] : "");
+    snprintf(k->hash, sizeof k->hash, "%s", col[4] ? col[4] : "");
+    k->created_at = i64_of(col[5]);
+    k->last_used_at = i64_of(col[6]);
+    k->revoked_at = i64_of(col[7]);
+}
+
 void meta_faces_match(const meta_old_face *old, int nold, const meta_faces_update *u,
                       int64_t *keep, int *taken) {
     for (int j = 0; j < nold; j++) taken[j] = 0;

@@ -53,7 +53,7 @@
  * Schema: versioned in scry_schema, migrations[i] takes version i to i+1,
  * each in one transaction with the version bump, under an advisory lock so
  * that processes starting together migrate once. The versions match the
- * SQLite backend's (v4 here is what v4 is there), so meta_schema_version
+ * SQLite backend's (v5 here is what v5 is there), so meta_schema_version
  * means the same on both.
  *
  * Values travel as text both ways except vectors and face descriptors,
@@ -174,7 +174,18 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX faces_image ON faces(image_rowid, model);"
     "CREATE INDEX faces_model ON faces(model, face_id);",
-    /* v3 -> v4: the change feed by sequence, and leases on claims. */
+    /* v3 -> v4: API keys (http/auth), as on SQLite. */
+    "CREATE TABLE api_keys ("
+    "  id           TEXT PRIMARY KEY,"
+    "  name         TEXT NOT NULL,"
+    "  scopes       TEXT NOT NULL,"
+    "  salt         TEXT NOT NULL,"
+    "  hash         TEXT NOT NULL,"
+    "  created_at   BIGINT NOT NULL,"
+    "  last_used_at BIGINT NOT NULL DEFAULT 0,"
+    "  revoked_at   BIGINT NOT NULL DEFAULT 0"
+    ");",
+    /* v4 -> v5: the change feed by sequence, and leases on claims. */
     "CREATE SEQUENCE feed_seq;"
     "ALTER TABLE images ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
     "UPDATE images SET seq = nextval('feed_seq');"
@@ -1841,6 +1852,105 @@ static int pg_get_stats(meta_db *mdb, meta_stats *out, scry_err *err) {
     return rc;
 }
 
+/* ---- API keys ----------------------------------------------------------------- */
+
+static int pg_key_insert(meta_db *mdb, const key_rec *k, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, k->id);
+        a_text(&a, k->name);
+        a_text(&a, k->scopes);
+        a_text(&a, k->salt);
+        a_text(&a, k->hash);
+        a_i64(&a, k->created_at ? k->created_at : scry_now_ms());
+        rc = run(db, SQL_KEY_INSERT, &a, "insert key", err);
+    });
+    return rc;
+}
+
+static int pg_key_get(meta_db *mdb, const char *id, key_rec *out, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, id);
+        PGresult *r = ex(db, SQL_KEY_GET, &a, 0, "get key", err);
+        if (!r) rc = err->code;
+        else if (!PQntuples(r)) rc = scry_fail(err, SCRY_ENOTFOUND, "no key %s", id);
+        else {
+            const char *col[KEY_NCOLS];
+            for (int i = 0; i < KEY_NCOLS; i++) col[i] = val(r, 0, i);
+            meta_key_decode(out, col);
+        }
+        PQclear(r);
+    });
+    return rc;
+}
+
+static int pg_key_list(meta_db *mdb, key_rec **out, int *n, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        PGresult *r = ex(db, SQL_KEY_LIST, NULL, 0, "list keys", err);
+        if (!r) rc = err->code;
+        else {
+            int rows = PQntuples(r);
+            key_rec *keys = rows ? calloc((size_t)rows, sizeof *keys) : NULL;
+            if (rows && !keys) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (key list)");
+            for (int i = 0; keys && i < rows; i++) {
+                const char *col[KEY_NCOLS];
+                for (int k = 0; k < KEY_NCOLS; k++) col[k] = val(r, i, k);
+                meta_key_decode(&keys[i], col);
+            }
+            if (rc == SCRY_OK) *out = keys, *n = rows;
+            PQclear(r);
+        }
+    });
+    return rc;
+}
+
+static int pg_key_revoke(meta_db *mdb, const char *id, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, id);
+        a_i64(&a, scry_now_ms());
+        int64_t n = run_count(db, SQL_KEY_REVOKE, &a, "revoke key", err);
+        rc = n < 0 ? (int)n : n == 0 ? scry_fail(err, SCRY_ENOTFOUND, "no active key %s", id) : SCRY_OK;
+    });
+    return rc;
+}
+
+static int pg_key_touch(meta_db *mdb, const char *id, int64_t used_at_ms, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, id);
+        a_i64(&a, used_at_ms);
+        rc = run(db, "UPDATE api_keys SET last_used_at = greatest(last_used_at, ?2) WHERE id = ?1",
+                 &a, "touch key", err);
+    });
+    return rc;
+}
+
+static int64_t pg_key_count_active(meta_db *mdb) {
+    pg_db *db = PG(mdb);
+    int64_t n = -1;
+    int rc;
+    scry_err err = {0};
+    WITH_RETRY(db, rc, &err, {
+        PGresult *r = ex(db, SQL_KEY_ACTIVE, NULL, 0, "count keys", &err);
+        rc = r ? SCRY_OK : err.code;
+        if (r) n = i64(r, 0, 0);
+        PQclear(r);
+    });
+    return rc == SCRY_OK ? n : -1;
+}
+
 static const meta_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1876,4 +1986,10 @@ static const meta_ops pg_ops = {
     .reindex_all = pg_reindex_all,
     .job_fail = pg_job_fail,
     .get_stats = pg_get_stats,
+    .key_insert = pg_key_insert,
+    .key_get = pg_key_get,
+    .key_list = pg_key_list,
+    .key_revoke = pg_key_revoke,
+    .key_touch = pg_key_touch,
+    .key_count_active = pg_key_count_active,
 };

@@ -142,4 +142,13 @@
     " ORDER BY seq LIMIT ?3"
 #define SQL_ROWIDS "SELECT rowid FROM images ORDER BY rowid"
 
+/* API keys (http/auth). */
+#define KEY_COLS "id, name, scopes, salt, hash, created_at, last_used_at, revoked_at"
+#define KEY_NCOLS 8
+#define SQL_KEY_INSERT "INSERT INTO api_keys(" KEY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, 0)"
+#define SQL_KEY_GET "SELECT " KEY_COLS " FROM api_keys WHERE id = ?1"
+#define SQL_KEY_LIST "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id"
+#define SQL_KEY_REVOKE "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0"
+#define SQL_KEY_ACTIVE "SELECT count(*) FROM api_keys WHERE revoked_at = 0"
+
 #endif

@@ -29,6 +29,8 @@
  *                     seq (INTEGER PRIMARY KEY) gives FIFO claim order
  *       image_vectors (model, image_rowid) -> float32 blob, WITHOUT ROWID so
  *                     that a model's vectors are contiguous, in rowid order
+ *   v3  api_keys      id, name, scopes ("read,write"), salt and hash of the
+ *                     secret (never the secret), created/last used/revoked
  *       images_fts    FTS5 (porter stemming over unicode61 with diacritics
  *                     removed) over filename, caption, tags, text, exif,
  *                     colours. It keeps its own copy of the text because the
@@ -44,7 +46,9 @@
  *                     Replaced per image and model by meta_faces_put, which
  *                     keeps the face_id of a face that stayed in place.
  *
- *   v4  the change feed by sequence: images.seq, feed_clock (one row, the
+ *   v4  api_keys (http/auth): salted hashes of API keys, revoked ones kept
+ *
+ *   v5  the change feed by sequence: images.seq, feed_clock (one row, the
  *       last sequence given out), image_deletions (seq, rowid); kept by
  *       triggers so that every writer, this build or a CLI, numbers rows.
  *
@@ -157,7 +161,20 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX faces_image ON faces(image_rowid, model);"
     "CREATE INDEX faces_model ON faces(model, face_id);",
-    /* v3 -> v4: the change feed by sequence (meta_feed_read). Triggers give
+    /* v3 -> v4: API keys (http/auth). Only a salted hash of each secret is
+     * kept; a revoked key stays listed (revoked_at) so that audit lines
+     * naming its id can still be resolved. */
+    "CREATE TABLE api_keys ("
+    "  id           TEXT PRIMARY KEY,"
+    "  name         TEXT NOT NULL,"
+    "  scopes       TEXT NOT NULL,"
+    "  salt         TEXT NOT NULL,"
+    "  hash         TEXT NOT NULL,"
+    "  created_at   INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL DEFAULT 0,"
+    "  revoked_at   INTEGER NOT NULL DEFAULT 0"
+    ");",
+    /* v4 -> v5: the change feed by sequence (meta_feed_read). Triggers give
      * every written row the next value of feed_clock and log every delete;
      * SQLite has one writer at a time, so sequence order is commit order.
      * Existing rows are numbered by rowid. */
@@ -205,6 +222,7 @@ enum {
     S_ITEM_INSERT, S_ITEM_INSERT_ALL, S_ITEM_NEXT, S_ITEM_START, S_ITEM_STAGE, S_ITEM_FINISH,
     S_ITEM_RUNNING, S_ITEM_REQUEUE, S_DEL_ADJUST, S_DEL_SETTLE,
     S_STAT_IMAGES, S_STAT_JOBS, S_STAT_ITEMS,
+    S_KEY_INSERT, S_KEY_GET, S_KEY_LIST, S_KEY_REVOKE, S_KEY_TOUCH, S_KEY_ACTIVE,
     S_COUNT
 };
 
@@ -275,6 +293,12 @@ static const char *const sql_text[S_COUNT] = {
     [S_STAT_IMAGES] = SQL_STAT_IMAGES,
     [S_STAT_JOBS] = SQL_STAT_JOBS,
     [S_STAT_ITEMS] = SQL_STAT_ITEMS,
+    [S_KEY_INSERT] = SQL_KEY_INSERT,
+    [S_KEY_GET] = SQL_KEY_GET,
+    [S_KEY_LIST] = SQL_KEY_LIST,
+    [S_KEY_REVOKE] = SQL_KEY_REVOKE,
+    [S_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = max(last_used_at, ?2) WHERE id = ?1",
+    [S_KEY_ACTIVE] = SQL_KEY_ACTIVE,
 };
 
 typedef struct sq_db {
@@ -293,6 +317,7 @@ static int code_of(int src) {
     case SQLITE_LOCKED: return SCRY_EBUSY;
     case SQLITE_CONSTRAINT: return SCRY_EINVAL;
     case SQLITE_NOMEM: return SCRY_ENOMEM;
+    case SQLITE_FULL: return SCRY_ENOSPC;
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return SCRY_ECORRUPT;
     default: return SCRY_EIO;
@@ -1732,6 +1757,126 @@ static int sq_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err)
     return SCRY_OK;
 }
 
+/* ---- API keys ----------------------------------------------------------- */
+
+static void read_key(sqlite3_stmt *s, key_rec *k) {
+    const char *col[KEY_NCOLS];
+    for (int i = 0; i < KEY_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    meta_key_decode(k, col);
+}
+
+static int sq_key_insert(meta_db *db, const key_rec *k, scry_err *err) {
+    if (!meta_valid_id(k->id) || !k->salt[0] || !k->hash[0])
+        return scry_fail(err, SCRY_EINVAL, "key insert: incomplete key");
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_INSERT, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, k->id);
+    bind_text(s, 2, k->name);
+    bind_text(s, 3, k->scopes);
+    bind_text(s, 4, k->salt);
+    bind_text(s, 5, k->hash);
+    sqlite3_bind_int64(s, 6, k->created_at ? k->created_at : scry_now_ms());
+    rc = run(db, s, "insert key", err);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_GET, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) {
+        read_key(s, out);
+        rc = SCRY_OK;
+    } else if (src == SQLITE_DONE) {
+        rc = scry_fail(err, SCRY_ENOTFOUND, "no key %s", id ? id : "");
+    } else {
+        rc = db_fail(db, err, src, "get key");
+    }
+    done(s);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_key_list(meta_db *db, key_rec **out, int *n, scry_err *err) {
+    *out = NULL;
+    *n = 0;
+    key_rec *keys = NULL;
+    int got = 0, cap = 0, rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_KEY_LIST, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (got == cap) {
+            int ncap = cap ? cap * 2 : 16;
+            key_rec *p = realloc(keys, (size_t)ncap * sizeof *p);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (key list)"); break; }
+            keys = p;
+            cap = ncap;
+        }
+        read_key(s, &keys[got++]);
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list keys");
+    done(s);
+out:
+    unlock(db);
+    if (rc != SCRY_OK || got == 0) {
+        free(keys);
+        return rc;
+    }
+    *out = keys;
+    *n = got;
+    return SCRY_OK;
+}
+
+static int sq_key_revoke(meta_db *db, const char *id, scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_KEY_REVOKE, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, scry_now_ms());
+    rc = run(db, s, "revoke key", err);
+    if (rc == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "no active key %s", id ? id : "");
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err) {
+    lock(db);
+    int rc;
+    /* Bookkeeping a crash may lose, like claims: not worth an fsync. */
+    relaxed_sync(db, 1);
+    sqlite3_stmt *s = st(db, S_KEY_TOUCH, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    bind_text(s, 1, id);
+    sqlite3_bind_int64(s, 2, used_at_ms);
+    rc = run(db, s, "touch key", err);
+out:
+    relaxed_sync(db, 0);
+    unlock(db);
+    return rc;
+}
+
+static int64_t sq_key_count_active(meta_db *db) {
+    int64_t n = -1;
+    lock(db);
+    sqlite3_stmt *s = st(db, S_KEY_ACTIVE, NULL);
+    if (s && sqlite3_step(s) == SQLITE_ROW) n = sqlite3_column_int64(s, 0);
+    done(s);
+    unlock(db);
+    return n;
+}
+
 /* One process runs the workers of an SQLite database (meta_recover requeues
  * everything running at its start), so there is no lease to renew. */
 static int sq_item_heartbeat(meta_db *db, const work_item *w, scry_err *err) {
@@ -1776,4 +1921,10 @@ static const meta_ops sqlite_ops = {
     .reindex_all = sq_reindex_all,
     .job_fail = sq_job_fail,
     .get_stats = sq_get_stats,
+    .key_insert = sq_key_insert,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_touch = sq_key_touch,
+    .key_count_active = sq_key_count_active,
 };

@@ -551,7 +551,7 @@ static void pass_negations(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     }
 }
 
-typedef struct { int min, max, preferred; int set; } count_spec;
+typedef struct { int min, max, preferred; int set; int singular; } count_spec;
 
 /* Count phrase at i ("at least 3", "two", "a few", "a crowd of"); returns
  * tokens consumed and fills c. */
@@ -593,7 +593,7 @@ static int count_at(const tokens *tk, int i, count_spec *c) {
     if (is(t, "couple") && is(t1, "of")) { c->min = c->preferred = 2; return 2; }
     if (is(t, "pair") && is(t1, "of")) { c->min = c->preferred = 2; return 2; }
     if ((v = count_value(t)) != 0) {
-        if (v < 0) { c->min = 1; }     /* "a dog" */
+        if (v < 0) { c->min = 1; c->singular = 1; }     /* "a dog" */
         else { c->min = v; c->preferred = v; }
         return 1;
     }
@@ -621,7 +621,7 @@ static void add_implied(scry_query *q, const uint64_t implied[2], const char *wo
 static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     uint64_t implied[2] = {0, 0};
     char implied_by[SCRY_LEX_WORD_MAX] = "";
-    count_spec pending = {0, -1, 0, 0};
+    count_spec pending = {0, -1, 0, 0, 0};
     int pending_color = -1, pending_emotion = -1;
     int person = scry_coco_index("person");
     scry_query_object *last_person = NULL;
@@ -713,6 +713,7 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
                 if (pending.min > o->min_count || pending.max >= 0) o->min_count = pending.min;
                 if (pending.max >= 0) o->max_count = pending.max;
                 if (pending.preferred) o->preferred_count = pending.preferred;
+                o->singular = pending.singular;
             }
             if (pending_color >= 0) o->color = pending_color;
             if (is_person_only(o->labels)) {

@@ -9,7 +9,8 @@
  * in the residual.
  *
  * Semantics (documented in docs/text.md):
- *   - counts: "a dog"/"dogs" -> >= 1; "two dogs" -> >= 2 with 2 preferred
+ *   - counts: "a dog"/"dogs" -> >= 1 ("a dog" marked singular: a photo of
+ *     one dog, large in the frame, ranks above a pack); "two dogs" -> >= 2 with 2 preferred
  *     (the detector misses and double-counts, so exact counts rank first
  *     rather than filter); "exactly two" -> [2,2]; "at least 3" -> >= 3;
  *     "more than 3"/"over 3" -> >= 4; "at most 2"/"fewer than 3" -> <= 2;
@@ -57,6 +58,7 @@ typedef struct scry_query_object {
     int min_count;        /* >= this many; 0 only with a max ("at most 2") */
     int max_count;        /* <= this many, or -1 for no bound */
     int preferred_count;  /* the exact number asked for, ranked first; 0 if none */
+    int singular;         /* "a man": one of them, prominent, ranks first (not a crowd) */
     int color;            /* scry_color_names index or -1 */
     int clothing;         /* people: colour they wear ("a man in a red shirt"), or -1 */
     unsigned person_kinds; /* people: bit k = scry_person_labels[k] ("a man", "kids"); 0 = anyone */

@@ -2,14 +2,16 @@
  *
  * The head file (written by tools/train_concepts.py; little-endian):
  *   "SCRYCNPT", u32 file version, feature layout version, layout dimension,
- *   d (features used), C (concepts), t (text dimension), k (shared space)
+ *   d (features used), C (concepts), t (sentence vector dimension), V (bag
+ *   of words vocabulary), k (shared space)
  *   u32 + bytes   the sentence encoder's name
  *   u32 cols[d]   which layout dimensions are used
  *   f32 mean[d], inv_std[d]
  *   C x (u16 + word, u16 + key)
  *   f32 bias[C], platt_a[C], platt_b[C], cv_ap[C]
  *   f16 W[d][C]   concept weights (on standardised features)
- *   f32 text_mean[t], corr[k]; f32 Wt[t][k]; f16 Wi[d][k]   the CCA
+ *   V x (u16 + key), sorted; f32 idf[V], f32 alpha   the text side's bag
+ *   f32 text_mean[t+V], corr[k]; f32 Wt[t+V][k]; f16 Wi[d][k]   the CCA
  *   32 bytes      SHA-256 of everything before
  * Weights are float16 on disk (half the size; the heads are ridge
  * regressions whose weights need no more) and float32 in memory.
@@ -82,20 +84,22 @@ void concepts_features(const objects_features *of, const det_box *dets, int ndet
 
 /* ---- the trained head ------------------------------------------------ */
 
-#define CONCEPTS_FILE_VERSION 1
+#define CONCEPTS_FILE_VERSION 2
 #define CONCEPTS_MAX_DIM (1 << 20)
 
 struct concepts_model {
     char name[32];
     char encoder[64];
-    int d, C, t, k;
+    int d, C, t, V, k;
     uint32_t *cols;
     float *mean, *inv_std;
     char **words, **keys;
     float *bias, *platt_a, *platt_b, *cv_ap;
     float *W;                   /* d x C */
-    float *text_mean, *corr;    /* t, k */
-    float *Wt;                  /* t x k */
+    char **vocab;               /* V keys, sorted (strcmp) */
+    float *idf, alpha;          /* V; the bag's weight beside the sentence vector */
+    float *text_mean, *corr;    /* t + V, k */
+    float *Wt;                  /* (t + V) x k */
     float *Wi;                  /* d x k */
 };
 
@@ -177,6 +181,9 @@ void concepts_free(concepts_model *m) {
     if (!m) return;
     for (int i = 0; m->words && i < m->C; i++) free(m->words[i]);
     for (int i = 0; m->keys && i < m->C; i++) free(m->keys[i]);
+    for (int i = 0; m->vocab && i < m->V; i++) free(m->vocab[i]);
+    free(m->vocab);
+    free(m->idf);
     free(m->words);
     free(m->keys);
     free(m->cols);
@@ -195,7 +202,7 @@ void concepts_free(concepts_model *m) {
 }
 
 static int parse(concepts_model *m, const uint8_t *data, size_t n, const char *path, scry_err *err) {
-    if (n < 8 + 7 * 4 + 32 || memcmp(data, "SCRYCNPT", 8) != 0)
+    if (n < 8 + 8 * 4 + 32 || memcmp(data, "SCRYCNPT", 8) != 0)
         return scry_fail(err, SCRY_ECORRUPT, "%s is not a concept head file; run ./scripts/setup.sh",
                          path);
     char want[SCRY_SHA256_HEX + 1], got[SCRY_SHA256_HEX + 1];
@@ -206,16 +213,17 @@ static int parse(concepts_model *m, const uint8_t *data, size_t n, const char *p
     snprintf(m->name, sizeof m->name, "concepts-%.12s", want);
     reader r = {data + 8, data + n - 32, 0};
     uint32_t version = u32(&r), layout = u32(&r), layout_dim = u32(&r);
-    uint32_t d = u32(&r), C = u32(&r), t = u32(&r), k = u32(&r);
+    uint32_t d = u32(&r), C = u32(&r), t = u32(&r), V = u32(&r), k = u32(&r);
     if (version != CONCEPTS_FILE_VERSION || layout != CONCEPT_FEAT_VERSION ||
         layout_dim != CONCEPT_FEAT_DIM)
         return scry_fail(err, SCRY_ECORRUPT,
                          "%s is for feature layout %u (dimension %u), this build computes %d (%d); "
                          "retrain it with tools/train_concepts.py", path, layout, layout_dim,
                          CONCEPT_FEAT_VERSION, CONCEPT_FEAT_DIM);
-    if (d == 0 || d > CONCEPT_FEAT_DIM || C > 4096 || t == 0 || t > 4096 || k == 0 || k > 4096)
+    if (d == 0 || d > CONCEPT_FEAT_DIM || C > 4096 || t == 0 || t > 4096 || V > 65536 || k == 0 ||
+        k > 4096)
         return scry_fail(err, SCRY_ECORRUPT, "%s has implausible dimensions", path);
-    m->d = (int)d, m->C = (int)C, m->t = (int)t, m->k = (int)k;
+    m->d = (int)d, m->C = (int)C, m->t = (int)t, m->V = (int)V, m->k = (int)k;
     uint32_t elen = u32(&r);
     const uint8_t *ename = elen < sizeof m->encoder ? take(&r, elen) : NULL;
     if (!ename) r.bad = 1;
@@ -238,9 +246,18 @@ static int parse(concepts_model *m, const uint8_t *data, size_t n, const char *p
     m->platt_b = floats(&r, C, 0);
     m->cv_ap = floats(&r, C, 0);
     m->W = floats(&r, (size_t)d * C, 1);
-    m->text_mean = floats(&r, t, 0);
+    m->vocab = calloc(V ? V : 1, sizeof *m->vocab);
+    if (!m->vocab) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < V && !r.bad; i++) {
+        m->vocab[i] = string16(&r);
+        if (i > 0 && !r.bad && strcmp(m->vocab[i - 1], m->vocab[i]) >= 0) r.bad = 1;   /* sorted */
+    }
+    m->idf = floats(&r, V, 0);
+    const uint8_t *ab = take(&r, 4);
+    if (ab) m->alpha = f32_of(ab);
+    m->text_mean = floats(&r, (size_t)t + V, 0);
     m->corr = floats(&r, k, 0);
-    m->Wt = floats(&r, (size_t)t * k, 0);
+    m->Wt = floats(&r, ((size_t)t + V) * k, 0);
     m->Wi = floats(&r, (size_t)d * k, 1);
     if (r.bad || r.p != r.end)
         return scry_fail(err, SCRY_ECORRUPT, "%s is truncated or malformed; run ./scripts/setup.sh",
@@ -322,14 +339,43 @@ void concepts_apply(const concepts_model *m, const float *feat, float *probs, fl
     free(acc);
 }
 
-void concepts_project_text(const concepts_model *m, const float *q, float *out) {
+static int cmp_key(const void *a, const void *b) {
+    return strcmp((const char *)a, *(const char *const *)b);
+}
+
+int concepts_vocab_index(const concepts_model *m, const char *key) {
+    char *const *at = bsearch(key, m->vocab, (size_t)m->V, sizeof *m->vocab, cmp_key);
+    return at ? (int)(at - m->vocab) : -1;
+}
+
+void concepts_project_text(const concepts_model *m, const float *q, const char *const *keys,
+                           int nkeys, float *out) {
     int zero = 1;
     for (int i = 0; i < m->t && zero; i++) zero = q[i] == 0;
     memset(out, 0, (size_t)m->k * sizeof *out);
-    if (zero) return;
-    for (int i = 0; i < m->t; i++) {
-        const float qi = q[i] - m->text_mean[i], *w = m->Wt + (size_t)i * m->k;
-        for (int j = 0; j < m->k; j++) out[j] += qi * w[j];
+    /* the bag: idf of each known key once, unit length, times alpha */
+    int idx[64], nb = 0;
+    double bn = 0;
+    for (int i = 0; i < nkeys && nb < 64; i++) {
+        int v = concepts_vocab_index(m, keys[i]), seen = 0;
+        for (int j = 0; j < nb && !seen; j++) seen = idx[j] == v;
+        if (v < 0 || seen) continue;
+        idx[nb++] = v;
+        bn += (double)m->idf[v] * m->idf[v];
+    }
+    if (zero && !nb) return;
+    float bs = bn > 0 ? (float)(m->alpha / sqrt(bn)) : 0;
+    /* (x - mean) Wt over the dense sentence part and the whole bag part
+     * (most of whose entries are 0 - mean) */
+    for (int i = 0; i < m->t + m->V; i++) {
+        float xi = (i < m->t ? q[i] : 0) - m->text_mean[i];
+        if (xi == 0) continue;
+        const float *w = m->Wt + (size_t)i * m->k;
+        for (int j = 0; j < m->k; j++) out[j] += xi * w[j];
+    }
+    for (int b = 0; b < nb; b++) {
+        const float xi = m->idf[idx[b]] * bs, *w = m->Wt + ((size_t)m->t + idx[b]) * m->k;
+        for (int j = 0; j < m->k; j++) out[j] += xi * w[j];
     }
     for (int j = 0; j < m->k; j++) out[j] *= m->corr[j];
     unit(out, m->k);

@@ -90,8 +90,14 @@ int concepts_text_dim(const concepts_model *m);
  * probs[concepts_count] calibrated probabilities; proj[concepts_proj_dim]
  * the photo in the shared space, unit length. Either may be NULL. */
 void concepts_apply(const concepts_model *m, const float *feat, float *probs, float *proj);
-/* A sentence vector (concepts_text_dim, unit) into the shared space:
- * out[concepts_proj_dim], unit length (zeros for a zero vector). */
-void concepts_project_text(const concepts_model *m, const float *q, float *out);
+/* A sentence into the shared space: its vector q (concepts_text_dim floats,
+ * the encoder's, unit) and the concept keys of its words (keys: each word's
+ * base form as a keyword-index term -- what tools/train_concepts.py calls a
+ * key; unknown keys are ignored) -> out[concepts_proj_dim], unit length
+ * (zeros when nothing is known). */
+void concepts_project_text(const concepts_model *m, const float *q, const char *const *keys,
+                           int nkeys, float *out);
+/* Index of a key in the text side's vocabulary, or -1. */
+int concepts_vocab_index(const concepts_model *m, const char *key);
 
 #endif

@@ -100,6 +100,7 @@ class Server:
         self.cwd = cwd
         self.proc = None
         self.port = None
+        self.key = None         # an admin key, for helpers such as wait_job (auth-on servers)
         self.log_path = os.path.join(os.path.dirname(data_dir), os.path.basename(data_dir) + ".log")
         os.makedirs(os.path.dirname(data_dir), exist_ok=True)
 
@@ -182,13 +183,13 @@ class Server:
     def wait_job(self, job_id, timeout=120):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            r = self.get("/v1/jobs/" + job_id)
+            r = self.get("/v1/jobs/" + job_id, headers={"Authorization": "Bearer " + self.key} if self.key else None)
             assert r.status == 200, r.body
             j = r.json()
             if j["status"] in ("completed", "failed"):
                 return j
             time.sleep(0.1)
-        raise AssertionError("job %s did not finish: %s" % (job_id, self.get("/v1/jobs/" + job_id).body))
+        raise AssertionError("job %s did not finish" % job_id)
 
 
 def stored_blobs(server):
@@ -300,5 +301,31 @@ def small_server(tmpdir_path):
     """A server with a 1 MiB upload limit."""
     s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "1", "--max-upload-mb", "1"])
     s.start()
+    yield s
+    s.stop()
+
+
+def bootstrap_key(server, timeout=10):
+    """The one-time admin key an auth-on server printed to its log."""
+    import re
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = re.search(r"event=auth\.bootstrap_key .*key=(scry_[0-9a-f]{24}_[0-9a-f]{64})", server.tail(100000))
+        if m:
+            return m.group(1)
+        time.sleep(0.05)
+    raise AssertionError("no bootstrap key in the log: " + server.tail())
+
+
+def bearer(key):
+    return {"Authorization": "Bearer " + key}
+
+
+@pytest.fixture
+def auth_server(tmpdir_path):
+    """A server with --auth on (loopback) and its bootstrap admin key."""
+    s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "1", "--vision", "0", "--auth", "on"])
+    s.start()
+    s.key = bootstrap_key(s)
     yield s
     s.stop()

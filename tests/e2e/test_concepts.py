@@ -80,10 +80,17 @@ def test_a_red_bicycle(idx):
     assert "dog.jpg" in got[:3], got
 
 
-@pytest.mark.parametrize("q", ["an elephant", "snowboarding"])
+@pytest.mark.parametrize("q", ["an elephant", "snowboarding", "a cat on a sofa"])
 def test_what_no_photo_shows_returns_nothing(idx, q):
-    got, _ = names(idx, q)
-    assert got == [], got
+    """The issue's check, on its darknet photos. The module's ski resort
+    (skiers on snow, no snowboard seen) may answer "snowboarding", below
+    full marks since the snowboard it implies is not there; nothing else may."""
+    got, doc = names(idx, q)
+    if q == "snowboarding" and got:
+        assert got == ["000000004375.jpg"], got
+        assert doc["results"][0]["score"] < 0.3, doc["results"]
+    else:
+        assert got == [], got
 
 
 def test_a_little_girl(idx):

@@ -101,10 +101,12 @@ class Checker:
 
     def call(self, method, template, path, **kw):
         r = self.server.request(method.upper(), path, **kw)
-        op = self.doc["paths"][template][method]
+        op = self.js["paths"][template][method]   # nullable already JSON Schema
         self.called.add((template, method))
         resp = op["responses"].get(str(r.status)) or op["responses"].get("default")
         assert resp, "%s %s answered %d, not documented (%s)" % (method, path, r.status, sorted(op["responses"]))
+        if "$ref" in resp:                      # a shared response (401, 403, 429)
+            resp = self.resolve(resp["$ref"])
         content = resp.get("content")
         if not content:
             assert not r.body, (method, path, r.status)
@@ -112,7 +114,7 @@ class Checker:
         ctype = r.headers.get("Content-Type", "").split(";")[0].strip()
         media = [m for m in content if m == ctype or (m.endswith("/*") and ctype.startswith(m[:-1]))]
         assert media, "%s %s: Content-Type %s not documented for %d (%s)" % (method, path, ctype, r.status, list(content))
-        schema = self.js["paths"][template][method]["responses"][str(r.status) if str(r.status) in op["responses"] else "default"]["content"][media[0]]["schema"]
+        schema = content[media[0]]["schema"]
         if ctype == "application/json":
             body = r.json()
             jsonschema.Draft4Validator(schema, resolver=self.resolver).validate(body)
@@ -160,6 +162,17 @@ def test_every_operation_answers_as_documented(doc, server, tmpdir_path):
     c.call("get", "/v1/openapi.json", "/v1/openapi.json")
     c.call("get", "/healthz", "/healthz")
     c.call("get", "/metrics", "/metrics")
+    js = {"Content-Type": "application/json"}
+    c.call("get", "/v1/session", "/v1/session")
+    assert c.call("post", "/v1/session", "/v1/session", body=b'{"key": 5}', headers=js).status == 400
+    c.call("post", "/v1/session", "/v1/session", body=b'{"key": "scry_%s_%s"}' % (b"0" * 24, b"0" * 64), headers=js)
+    c.call("delete", "/v1/session", "/v1/session")
+    made = c.call("post", "/v1/keys", "/v1/keys", body=b'{"name": "ci", "scopes": ["read"]}', headers=js)
+    assert made.status == 201 and made.json()["key"].startswith("scry_")
+    assert c.call("post", "/v1/keys", "/v1/keys", body=b'{"scopes": ["root"]}', headers=js).status == 400
+    assert any(k["id"] == made.json()["id"] for k in c.call("get", "/v1/keys", "/v1/keys").json()["keys"])
+    assert c.call("delete", "/v1/keys/{id}", "/v1/keys/" + made.json()["id"]).status == 204
+    assert c.call("delete", "/v1/keys/{id}", "/v1/keys/" + missing).status == 404
     assert c.call("delete", "/v1/images/{id}", "/v1/images/" + dog_id).status == 204
     assert c.call("delete", "/v1/images/{id}", "/v1/images/" + dog_id).status == 404
 
@@ -169,7 +182,7 @@ def test_every_operation_answers_as_documented(doc, server, tmpdir_path):
     # Every other method on a documented path is refused.
     ids = {"id": horses_id}
     for p, item in doc["paths"].items():
-        concrete = re.sub(r"{(\w+)}", lambda m: ids[m.group(1)] if "jobs" not in p else up["job_id"], p)
+        concrete = re.sub(r"{(\w+)}", lambda m: up["job_id"] if "jobs" in p else missing if "keys" in p else ids[m.group(1)], p)
         for m in METHODS:
             if m in item:
                 continue
@@ -202,3 +215,21 @@ def test_every_route_in_the_source_is_documented(doc):
         assert "/v1/images/{id}/" + s in doc["paths"], "/v1/images/{id}/%s is not documented" % s
     for p in prefixes:
         assert any(k.startswith(p) and k != p for k in doc["paths"]), p
+
+
+def test_refusals_with_auth_on_are_documented(doc, auth_server):
+    """With auth on, what a request without a key or with too small a scope
+    gets is what the document says it gets."""
+    from conftest import bearer
+    c = Checker(doc, auth_server)
+    assert c.call("get", "/v1/search", "/v1/search?q=dog").status == 401
+    assert c.call("get", "/metrics", "/metrics").status == 401
+    assert c.call("get", "/healthz", "/healthz").status == 200
+    s = c.call("get", "/v1/session", "/v1/session").json()
+    assert s["auth"] is True and s["signed_in"] is False and s["scopes"] == []
+    js = dict(bearer(auth_server.key), **{"Content-Type": "application/json"})
+    reader = c.call("post", "/v1/keys", "/v1/keys", body=b'{"name": "r", "scopes": ["read"]}', headers=js).json()
+    assert c.call("get", "/v1/keys", "/v1/keys", headers=bearer(reader["key"])).status == 403
+    assert c.call("get", "/v1/search", "/v1/search?q=dog", headers=bearer(reader["key"])).status == 200
+    assert c.call("post", "/v1/session", "/v1/session", body=b'{"key": "scry_%s_%s"}' % (b"1" * 24, b"1" * 64),
+                  headers={"Content-Type": "application/json"}).status == 401

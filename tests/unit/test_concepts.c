@@ -110,13 +110,19 @@ static void test_head_on_real_photos(void **state) {
     float q[512], t[512];
     scry_err err = {0};
     assert_true(scry_encode(enc, "people flying kites on a sandy beach", q, &err) > 0);
-    concepts_project_text(cm, q, t);
+    concepts_project_text(cm, q, NULL, 0, t);
     assert_true(scry_vec_dot(t, jk, k) > scry_vec_dot(t, jd, k));
     assert_true(scry_encode(enc, "a dog sitting by a bicycle in the street", q, &err) > 0);
-    concepts_project_text(cm, q, t);
+    concepts_project_text(cm, q, NULL, 0, t);
     assert_true(scry_vec_dot(t, jd, k) > scry_vec_dot(t, jk, k));
+    /* the bag of words alone places a sentence too, and counts */
+    const char *keys[] = {"kite", "beach", "sand", "nosuchword"};
     float zero[512] = {0};
-    concepts_project_text(cm, zero, t);
+    assert_true(concepts_vocab_index(cm, "beach") >= 0);
+    assert_int_equal(concepts_vocab_index(cm, "nosuchword"), -1);
+    concepts_project_text(cm, zero, keys, 4, t);
+    assert_true(scry_vec_dot(t, jk, k) > scry_vec_dot(t, jd, k));
+    concepts_project_text(cm, zero, NULL, 0, t);
     for (int i = 0; i < k; i++) assert_true(t[i] == 0);
     tu_text_close(wv, lex, enc);
     free(again);

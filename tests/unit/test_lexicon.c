@@ -26,11 +26,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* Asserts that word maps to exactly the comma-separated labels. */
-static void expect_labels(const char *word, const char *labels) {
-    scry_lex_match m;
-    scry_lexicon_map(lex, word, &m);
-    uint64_t want[2] = {0, 0};
+/* The comma-separated labels as a bit set. */
+static void label_bits(const char *labels, uint64_t want[2]) {
+    want[0] = want[1] = 0;
     char buf[512];
     snprintf(buf, sizeof buf, "%s", labels);
     for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -38,6 +36,14 @@ static void expect_labels(const char *word, const char *labels) {
         if (l < 0) fail_msg("bad label in test: %s", tok);
         want[l / 64] |= 1ULL << (l % 64);
     }
+}
+
+/* Asserts that word maps to exactly the comma-separated labels. */
+static void expect_labels(const char *word, const char *labels) {
+    scry_lex_match m;
+    scry_lexicon_map(lex, word, &m);
+    uint64_t want[2];
+    label_bits(labels, want);
     if (m.coco[0] != want[0] || m.coco[1] != want[1]) {
         char got[1024] = "";
         for (int l = 0; l < SCRY_COCO_COUNT; l++)
@@ -125,13 +131,8 @@ static void test_no_false_mappings(void **state) {
 static void expect_implied(const char *word, const char *labels) {
     scry_lex_match m;
     scry_lexicon_map(lex, word, &m);
-    uint64_t want[2] = {0, 0};
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", labels);
-    for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        int l = scry_coco_index(t);
-        want[l / 64] |= 1ULL << (l % 64);
-    }
+    uint64_t want[2];
+    label_bits(labels, want);
     if (m.implied[0] != want[0] || m.implied[1] != want[1])
         fail_msg("'%s' implies %llx:%llx, want %s", word, (unsigned long long)m.implied[0],
                  (unsigned long long)m.implied[1], labels);
