@@ -1181,9 +1181,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         json_t *doc = json_object();
         json_object_set_new(doc, "status", json_string("ok"));
         static const char *const roles[] = {"all", "api", "worker", "search"};
-        json_object_set_new(doc, "role", json_string(roles[app->role]));
-        if (!srv->auth_on)      /* with auth on, nothing about the collection leaks */
+        if (!srv->auth_on) {    /* with auth on, nothing about the deployment leaks */
+            json_object_set_new(doc, "role", json_string(roles[app->role]));
             json_object_set_new(doc, "images", json_integer(meta_image_count(app->meta)));
+        }
         return send_json(c, 200, doc);
     }
     case R_METRICS: return handle_metrics(c, app);
