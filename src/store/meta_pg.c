@@ -760,18 +760,25 @@ static int pg_image_list(meta_db *mdb, int offset, int limit, image_rec **out, i
     return rc;
 }
 
-static int64_t pg_image_count(meta_db *mdb) {
-    pg_db *db = PG(mdb);
+/* The single number a counting statement returns (arg: its ?1, or NULL);
+ * -1 on failure (the count getters of meta.h say so). */
+static int64_t count_of(pg_db *db, const char *sql, const char *arg, const char *what) {
     int64_t n = -1;
     int rc;
     scry_err err = {0};
     WITH_RETRY(db, rc, &err, {
-        PGresult *r = ex(db, SQL_IMG_COUNT, NULL, 0, "count images", &err);
+        pq_args a = {0};
+        if (arg) a_text(&a, arg);
+        PGresult *r = ex(db, sql, arg ? &a : NULL, 0, what, &err);
         rc = r ? SCRY_OK : err.code;
         if (r) n = i64(r, 0, 0);
         PQclear(r);
     });
     return rc == SCRY_OK ? n : -1;
+}
+
+static int64_t pg_image_count(meta_db *mdb) {
+    return count_of(PG(mdb), SQL_IMG_COUNT, NULL, "count images");
 }
 
 static int faces_put_locked(pg_db *db, int64_t rowid, const meta_faces_update *u, scry_err *err);
@@ -1345,19 +1352,7 @@ static int pg_face_each(meta_db *mdb, const char *model, int (*fn)(const meta_fa
 }
 
 static int64_t pg_face_count(meta_db *mdb, const char *model) {
-    pg_db *db = PG(mdb);
-    int64_t n = -1;
-    int rc;
-    scry_err err = {0};
-    WITH_RETRY(db, rc, &err, {
-        pq_args a = {0};
-        a_text(&a, model);
-        PGresult *r = ex(db, SQL_FACE_COUNT, &a, 0, "count faces", &err);
-        rc = r ? SCRY_OK : err.code;
-        if (r) n = i64(r, 0, 0);
-        PQclear(r);
-    });
-    return rc == SCRY_OK ? n : -1;
+    return count_of(PG(mdb), SQL_FACE_COUNT, model, "count faces");
 }
 
 /* ---- change feeds ----------------------------------------------------------- */
@@ -1938,17 +1933,7 @@ static int pg_key_touch(meta_db *mdb, const char *id, int64_t used_at_ms, scry_e
 }
 
 static int64_t pg_key_count_active(meta_db *mdb) {
-    pg_db *db = PG(mdb);
-    int64_t n = -1;
-    int rc;
-    scry_err err = {0};
-    WITH_RETRY(db, rc, &err, {
-        PGresult *r = ex(db, SQL_KEY_ACTIVE, NULL, 0, "count keys", &err);
-        rc = r ? SCRY_OK : err.code;
-        if (r) n = i64(r, 0, 0);
-        PQclear(r);
-    });
-    return rc == SCRY_OK ? n : -1;
+    return count_of(PG(mdb), SQL_KEY_ACTIVE, NULL, "count keys");
 }
 
 static const meta_ops pg_ops = {
