@@ -499,6 +499,35 @@ class Converter:
     def op_Minimum(self, name, ins, a):
         return self.binary("Min", ins, "min")
 
+    # -- face-recognition models (MobileFaceNet, MobileFace) ---------------
+    def op_Abs(self, name, ins, a):
+        return self.emit("Abs", [self.value(ins[0])], "abs")
+
+    def op_Square(self, name, ins, a):
+        x = self.value(ins[0])
+        return self.emit("Mul", [x, x], "square")
+
+    def op_Rsqrt(self, name, ins, a):
+        return self.emit("Reciprocal", [self.emit("Sqrt", [self.value(ins[0])], "sqrt")], "rsqrt")
+
+    def op_Sum(self, name, ins, a):
+        axes = np.atleast_1d(self.constval(ins[1])).astype(np.int64)
+        return self.emit("ReduceSum", [self.value(ins[0]), self.const(axes)], "sum",
+                         keepdims=1 if a.get("keep_dims") else 0)
+
+    def op_Squeeze(self, name, ins, a):
+        axes = a.get("squeeze_dims") or []
+        if not axes:
+            raise ConvertError("%s: Squeeze without squeeze_dims" % name)
+        return self.emit("Squeeze", [self.value(ins[0]), self.const(np.array(axes, np.int64))],
+                         "squeeze")
+
+    def op_Pad(self, name, ins, a):
+        # TF paddings [[before, after] per axis] -> ONNX [befores..., afters...]
+        p = self.constval(ins[1]).astype(np.int64).reshape(-1, 2)
+        pads = np.concatenate([p[:, 0], p[:, 1]])
+        return self.emit("Pad", [self.value(ins[0]), self.const(pads)], "pad", mode="constant")
+
     def op_Equal(self, name, ins, a):
         y = self.binary("Equal", ins, "eq")
         self.dtypes[y] = TensorProto.BOOL

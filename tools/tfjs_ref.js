@@ -23,6 +23,10 @@
 //       CPU backend of the same tfjs runs it) on N crops of WxH:
 //       OUTDIR/input.f32 [N,112,112,3] (toBatchTensor(112): padded square,
 //       resized, 0..255), OUTDIR/scores.f32 [N,7] in face-api's label order
+//   node tfjs_ref.js graph MODEL.json IN.f32 N SIZE OUTPUT OUT.f32
+//       the graph as is on N inputs [N,SIZE,SIZE,3] (our pre-processing:
+//       tools/facerec_check.c), OUTPUT's values into OUT.f32 (the
+//       face-recognition candidates: the conversion, not a pipeline)
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -170,6 +174,19 @@ async function faceapiExpression(faceapiDir, rgb, n, w, h, out) {
   writeF32(path.join(out, 'scores.f32'), await scores.data());
 }
 
+async function graph(modelJson, inFile, n, size, output, outFile) {
+  const model = await tf.loadGraphModel(handler(modelJson));
+  const raw = fs.readFileSync(inFile);
+  const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
+  const outs = [];
+  for (let i = 0; i < n; i++) {
+    const one = tf.tensor4d(data.subarray(i * size * size * 3, (i + 1) * size * size * 3), [1, size, size, 3]);
+    const y = model.execute(one, output);
+    outs.push(Buffer.from((await y.data()).buffer));
+  }
+  fs.writeFileSync(outFile, Buffer.concat(outs));
+}
+
 async function main() {
   const a = process.argv.slice(2);
   await tf.setBackend('cpu');
@@ -178,6 +195,8 @@ async function main() {
   else if (a[0] === 'faceres' && a.length === 7) await faceres(a[1], a[2], +a[3], +a[4], a[5], a[6]);
   else if (a[0] === 'faceapi-expression' && a.length === 7) {
     await faceapiExpression(a[1], a[2], +a[3], +a[4], +a[5], a[6]);
+  } else if (a[0] === 'graph' && a.length === 7) {
+    await graph(a[1], a[2], +a[3], +a[4], a[5], a[6]);
   } else throw new Error('usage: see the header of tfjs_ref.js');
 }
 

@@ -2,10 +2,12 @@
 #include "app/app.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "people/people.h"
 #include "core/paths.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "vision/concepts.h"
+#include "vision/faceres.h"
 #include "vision/objects.h"
 #include "vision/image.h"
 
@@ -55,12 +58,35 @@ static int open_concepts(scry_app *app, scry_err *err) {
     return SCRY_OK;
 }
 
-/* After each indexed image: make it searchable before its job can complete. */
+/* People (--people 1): the faces of Human's faceres descriptor, in the face
+ * space of models/face_mean.bin. Without that file people are required when
+ * the vision models are (--vision 1), else turned off with a log line. */
+static int open_people(scry_app *app, scry_err *err) {
+    if (!app->cfg.people) {
+        log_info("people.off", "reason=\"--people 0\" deleted=0");
+        return SCRY_OK;
+    }
+    scry_err perr = {0};
+    int rc = people_open(&app->people, app->meta, app->cfg.models_dir, FACERES_MODEL_NAME, &perr);
+    if (rc == SCRY_OK) return SCRY_OK;
+    if (app->cfg.vision > 0) {
+        *err = perr;
+        return rc;
+    }
+    log_warn("people.unavailable", "reason=\"%s\" people=0", perr.msg);
+    return SCRY_OK;
+}
+
+/* After each indexed image: make it searchable before its job can complete,
+ * and put its faces with their people. */
 static void on_indexed(void *ctx) {
     scry_app *app = ctx;
     scry_err err = {0};
     if (app->search && search_sync(app->search, &err) != SCRY_OK)
         log_error("search.sync_failed", "reason=\"%s\"", err.msg);
+    memset(&err, 0, sizeof err);
+    if (app->people && people_update(app->people, NULL, &err) != SCRY_OK)
+        log_error("people.update_failed", "reason=\"%s\"", err.msg);
 }
 
 int app_role_parse(const char *name) {
@@ -163,22 +189,46 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
                                 app->concepts, path, &so, err);
         if (rc) goto fail;
         search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
-        if (app->pipe) pipeline_set_hook(app->pipe, on_indexed, app);
+    }
+    /* after the pipeline: a missing model is reported before the face space.
+     * Every role keeps people: workers cluster the faces they index, the api
+     * serves the People routes (and runs re-clusters), search nodes resolve
+     * names and person= in queries -- each mirror follows the store's face
+     * feed, so what one process decides the others see. */
+    rc = open_people(app, err);
+    if (rc) goto fail;
+    if (app->search) {
+        search_set_people(app->search, app->people);
         if (pthread_create(&app->follower, NULL, follower_main, app) != 0) {
             rc = scry_fail(err, SCRY_EIO, "cannot start the change-feed follower");
             goto fail;
         }
         app->follower_started = 1;
     }
+    if (app->pipe) pipeline_set_hook(app->pipe, on_indexed, app);
     if (app->role == ROLE_API || app->role == ROLE_SEARCH) with_workers = APP_NO_WORKERS;
     if (with_workers && cfg->workers > 0 && app->pipe) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
                         with_workers == APP_WITH_WORKERS, err);
         if (rc) goto fail;
     }
-    log_info("app.opened", "data=%s role=%s meta=%s blobs=%s workers=%d", cfg->data_dir,
+    if (app->people && (app->role == ROLE_WORKER || with_workers == APP_WITH_WORKERS)) {
+        /* faces a crash left unclustered */
+        scry_err perr = {0};
+        if (people_update(app->people, NULL, &perr) != SCRY_OK)
+            log_error("people.resume_failed", "reason=\"%s\"", perr.msg);
+    }
+    if (app->people && ((app->role == ROLE_ALL && with_workers == APP_WITH_WORKERS) ||
+                        app->role == ROLE_API)) {
+        /* re-clusters a crash interrupted: run again by the role that starts
+         * them (all, or api in a cluster) */
+        scry_err perr = {0};
+        if (people_resume(app->people, &perr) != SCRY_OK)
+            log_error("people.resume_failed", "reason=\"%s\"", perr.msg);
+    }
+    log_info("app.opened", "data=%s role=%s meta=%s blobs=%s workers=%d people=%d", cfg->data_dir,
              cfg->role[0] ? cfg->role : "all", meta_backend_name(app->meta),
-             blob_backend_name(app->blobs), app->jobs ? cfg->workers : 0);
+             blob_backend_name(app->blobs), app->jobs ? cfg->workers : 0, app->people != NULL);
     return SCRY_OK;
 fail:
     app_close(app);
@@ -196,6 +246,7 @@ void app_close(scry_app *app) {
         app->follower_started = 0;
     }
     search_free(app->search);
+    people_close(app->people);
     pipeline_free(app->pipe);
     concepts_free(app->concepts);
     scry_encoder_free(app->encoder);
@@ -251,6 +302,55 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     if (app->search) search_forget(app->search, rowid);
     log_info("image.deleted", "image=%s", id);
     return SCRY_OK;
+}
+
+/* The margin around a face box in its thumbnail (x its larger side). */
+#define FACE_THUMB_MARGIN 1.6
+
+int app_face_thumbnail(scry_app *app, int64_t face_id, void **jpeg, size_t *len, scry_err *err) {
+    *jpeg = NULL;
+    *len = 0;
+    meta_face f;
+    int rc = meta_face_get(app->meta, face_id, &f, err);
+    if (rc) return rc;
+    free(f.vec);
+    image_rec r;
+    if ((rc = meta_image_get_by_rowid(app->meta, f.image_rowid, &r, err))) return rc;
+    void *bytes = NULL;
+    size_t n = 0;
+    rc = blob_get(app->blobs, r.sha256, &bytes, &n, err);
+    image_rec_free(&r);
+    if (rc) return rc;
+    img_limits lim = {app->cfg.max_pixels, app->cfg.work_size};
+    img_decoded d;
+    rc = img_decode(bytes, n, &lim, &d, err);
+    free(bytes);
+    if (rc) return rc;
+    /* the box is in original pixels; the working copy may be smaller */
+    double s = d.width > 0 ? (double)d.work.w / d.width : 1;
+    double side = (f.box[2] > f.box[3] ? f.box[2] : f.box[3]) * FACE_THUMB_MARGIN * s;
+    double cx = (f.box[0] + f.box[2] / 2.0) * s, cy = (f.box[1] + f.box[3] / 2.0) * s;
+    int x0 = (int)(cx - side / 2), y0 = (int)(cy - side / 2), x1 = (int)(cx + side / 2), y1 = (int)(cy + side / 2);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > d.work.w) x1 = d.work.w;
+    if (y1 > d.work.h) y1 = d.work.h;
+    if (x1 - x0 < 1 || y1 - y0 < 1) {
+        img_decoded_free(&d);
+        return scry_fail(err, SCRY_ECORRUPT, "face %lld lies outside its image", (long long)face_id);
+    }
+    img_rgb crop = {x1 - x0, y1 - y0, malloc((size_t)(x1 - x0) * (y1 - y0) * 3)};
+    if (!crop.px) {
+        img_decoded_free(&d);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    for (int y = y0; y < y1; y++)
+        memcpy(crop.px + (size_t)(y - y0) * crop.w * 3, d.work.px + ((size_t)y * d.work.w + x0) * 3,
+               (size_t)crop.w * 3);
+    img_decoded_free(&d);
+    rc = img_thumbnail_jpeg(&crop, APP_FACE_THUMB_SIDE, jpeg, len, err);
+    free(crop.px);
+    return rc;
 }
 
 int app_check_query(const char *q, scry_err *err) {

@@ -44,6 +44,7 @@ typedef struct scry_app {
     struct scry_lexicon *lexicon;
     struct scry_encoder *encoder;   /* NULL: keyword search only */
     struct concepts_model *concepts; /* the learned concept head; NULL without it */
+    struct people *people;      /* faces grouped into people; NULL with --people 0 */
     /* Uploads hold it shared from blob commit to meta commit; deletes hold
      * it exclusive from meta delete to blob removal. Without it a delete
      * could remove a blob that a concurrent upload just deduplicated
@@ -75,6 +76,10 @@ int app_commit_upload(scry_app *app, const meta_new_image *imgs, int n,
 void app_uploads_lock(scry_app *app);
 void app_uploads_unlock(scry_app *app);
 
+/* A JPEG crop of a stored face (the box with a margin, at most
+ * APP_FACE_THUMB_SIDE px), from the original: *jpeg malloc'ed. */
+#define APP_FACE_THUMB_SIDE 160
+int app_face_thumbnail(scry_app *app, int64_t face_id, void **jpeg, size_t *len, scry_err *err);
 /* Refuse a search query that cannot mean what its author typed: a double
  * quote (" or the typographic one) that is never closed. Query
  * understanding would drop it silently and search the words as loose

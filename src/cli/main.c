@@ -1,4 +1,5 @@
-/* main.c -- the scry command line: serve, add, search, jobs (keys: cli/keys.c).
+/* main.c -- the scry command line: serve, add, search, jobs, people (keys:
+ * cli/keys.c).
  *
  * Every command opens the same app over the data folder (see app/app.h), so
  * `scry add` indexes through exactly the pipeline the server uses. Flags
@@ -26,7 +27,9 @@
 #include "core/log.h"
 #include "core/paths.h"
 #include "core/util.h"
+#include "http/people_api.h"
 #include "http/server.h"
+#include "people/people.h"
 #include "vision/image.h"
 
 typedef struct cli_opts {
@@ -39,6 +42,7 @@ typedef struct cli_opts {
     const char *sort;
     const char *mode;           /* search: fused, bm25 or vector (benchmarks) */
     int no_floor;               /* search: --no-floor */
+    int min_faces;              /* people: --min-faces (0: the config's) */
     char **args;                /* positional arguments */
     int nargs;
 } cli_opts;
@@ -51,6 +55,7 @@ static const char *const g_usage =
     "  add PATH...           index image files and folders (recursively) directly\n"
     "  search \"query\"        search the indexed images\n"
     "  jobs [ID]             list recent jobs, or show one\n"
+    "  people [...]          list people; name, merge, forget, move faces, re-cluster\n"
     "\n"
     "Run 'scry <command> --help' for the options of a command.\n";
 
@@ -69,6 +74,16 @@ static void print_command_help(const char *cmd) {
                "20)\n  --offset N  skip results\n  --sort S    relevance or date\n  --json      "
                "print the API's JSON\n  --mode M    fused (default), or bm25 / vector alone "
                "(for benchmarks)\n  --no-floor  keep results below the relevance floor\n");
+    else if (!strcmp(cmd, "people"))
+        printf("usage: scry people [options] [ID]             list people (most faces first), or show one\n"
+               "       scry people name ID \"Anna\"             name a person (\"\" clears the name)\n"
+               "       scry people merge INTO FROM...         merge people into one\n"
+               "       scry people forget ID                  forget a person and its name (faces kept)\n"
+               "       scry people move FACE_ID ID|none|new   move a face to a person, to nobody, or a new one\n"
+               "       scry people recluster                  cluster every face again (names and\n"
+               "                                              corrections are kept)\n\n"
+               "  --limit N   people to list (default 20)\n  --min-faces N  faces a listed person has at "
+               "least (default --people-min-faces)\n  --json      print the API's JSON\n");
     else if (!strcmp(cmd, "jobs"))
         printf("usage: scry jobs [options] [ID]\n\n  --limit N   jobs to list (default 20)\n  "
                "--json      print the API's JSON\n");
@@ -137,7 +152,7 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
         }
         if (!strcmp(name, "log-level")) o->log_level_set = 1;
         if (!value && i + 1 < argc) value = argv[++i];
-        if (!strcmp(name, "limit") || !strcmp(name, "offset")) {
+        if (!strcmp(name, "limit") || !strcmp(name, "offset") || !strcmp(name, "min-faces")) {
             char *end = NULL;
             long v = value ? strtol(value, &end, 10) : -1;
             if (!value || !end || *end || v < 0 || v > 100000) {
@@ -145,6 +160,7 @@ static int parse_args(int argc, char **argv, const char *cmd, cli_opts *o) {
                 return -1;
             }
             if (!strcmp(name, "limit")) o->limit = (int)v;
+            else if (!strcmp(name, "min-faces")) o->min_faces = (int)v;
             else o->offset = (int)v;
             continue;
         }
@@ -523,6 +539,155 @@ static int cmd_jobs(cli_opts *o) {
     return rc;
 }
 
+/* ---- people ---------------------------------------------------------------- */
+
+typedef struct cli_args {
+    char limit[16], offset[16], min_faces[16];
+} cli_args;
+
+static const char *cli_arg(void *ctx, const char *name) {
+    const cli_args *a = ctx;
+    if (!strcmp(name, "limit")) return a->limit[0] ? a->limit : NULL;
+    if (!strcmp(name, "offset")) return a->offset[0] ? a->offset : NULL;
+    if (!strcmp(name, "min_faces")) return a->min_faces[0] ? a->min_faces : NULL;
+    return NULL;
+}
+
+/* Print a reply: its error on stderr (1), the JSON (--json), or through fmt. */
+static int cli_reply(api_reply *r, int json, void (*fmt)(json_t *doc)) {
+    int rc = r->status >= 400;
+    if (rc) {
+        json_t *e = json_object_get(r->doc, "error");
+        fprintf(stderr, "scry: %s\n", json_string_value(json_object_get(e, "message")));
+    } else if (r->doc && (json || !fmt)) {
+        char *txt = json_dumps(r->doc, JSON_INDENT(2));
+        if (txt) puts(txt);
+        free(txt);
+    } else if (r->doc) {
+        fmt(r->doc);
+    }
+    json_decref(r->doc);
+    free(r->bytes);
+    return rc;
+}
+
+static void print_person_line(json_t *p) {
+    json_t *name = json_object_get(p, "name");
+    printf("%6lld  %5lld faces  %5lld images  %s\n", (long long)json_integer_value(json_object_get(p, "id")),
+           (long long)json_integer_value(json_object_get(p, "faces")),
+           (long long)json_integer_value(json_object_get(p, "images")),
+           json_is_string(name) ? json_string_value(name) : "(no name)");
+}
+
+static void print_people(json_t *doc) {
+    json_t *arr = json_object_get(doc, "people");
+    size_t i;
+    json_t *p;
+    if (!json_array_size(arr))
+        printf("no people yet (a person is listed once it has %lld faces, or a name)\n",
+               (long long)json_integer_value(json_object_get(doc, "min_faces")));
+    json_array_foreach(arr, i, p) print_person_line(p);
+    if (json_array_size(arr))
+        printf("%zu of %lld people\n", json_array_size(arr), (long long)json_integer_value(json_object_get(doc, "total")));
+}
+
+static void print_face(json_t *f) {
+    json_t *person = json_object_get(f, "person");
+    printf("face %lld in image %s: %s\n", (long long)json_integer_value(json_object_get(f, "id")),
+           json_string_value(json_object_get(f, "image_id")),
+           json_is_object(person) ? "assigned" : "nobody");
+}
+
+static int cmd_people(cli_opts *o) {
+    const char *sub = o->nargs ? o->args[0] : NULL;
+    char path[128], body[1024];
+    const char *method = "GET";
+    body[0] = 0;
+    void (*fmt)(json_t *) = print_people;
+    int recluster = 0;
+    if (!sub) {
+        snprintf(path, sizeof path, "/v1/people");
+    } else if (!strcmp(sub, "name") && o->nargs == 3) {
+        json_t *b = json_object();
+        json_object_set_new(b, "name", o->args[2][0] ? json_string(o->args[2]) : json_null());
+        char *t = json_dumps(b, JSON_COMPACT);
+        json_decref(b);
+        snprintf(body, sizeof body, "%s", t ? t : "{}");
+        free(t);
+        snprintf(path, sizeof path, "/v1/people/%s", o->args[1]);
+        method = "PATCH";
+        fmt = print_person_line;
+    } else if (!strcmp(sub, "merge") && o->nargs >= 3) {
+        size_t len = (size_t)snprintf(body, sizeof body, "{\"from\": [");
+        for (int i = 2; i < o->nargs && len < sizeof body - 32; i++) {
+            char *end = NULL;
+            long long v = strtoll(o->args[i], &end, 10);
+            if (!end || *end || v <= 0) {
+                fprintf(stderr, "scry: '%s' is not a person id\n", o->args[i]);
+                return 2;
+            }
+            len += (size_t)snprintf(body + len, sizeof body - len, "%s%lld", i > 2 ? ", " : "", v);
+        }
+        snprintf(body + len, sizeof body - len, "]}");
+        snprintf(path, sizeof path, "/v1/people/%s/merge", o->args[1]);
+        method = "POST";
+        fmt = print_person_line;
+    } else if (!strcmp(sub, "forget") && o->nargs == 2) {
+        snprintf(path, sizeof path, "/v1/people/%s", o->args[1]);
+        method = "DELETE";
+    } else if (!strcmp(sub, "move") && o->nargs == 3) {
+        const char *to = o->args[2];
+        if (!strcmp(to, "none")) snprintf(body, sizeof body, "{\"person\": null}");
+        else if (!strcmp(to, "new")) snprintf(body, sizeof body, "{\"person\": \"new\"}");
+        else snprintf(body, sizeof body, "{\"person\": %s}", to);
+        snprintf(path, sizeof path, "/v1/faces/%s", o->args[1]);
+        method = "PATCH";
+        fmt = print_face;
+    } else if (!strcmp(sub, "recluster") && o->nargs == 1) {
+        recluster = 1;
+    } else if (o->nargs == 1 && sub[0] >= '0' && sub[0] <= '9') {
+        snprintf(path, sizeof path, "/v1/people/%s", sub);
+        fmt = print_person_line;
+    } else {
+        fprintf(stderr, "scry: bad people command (see 'scry people --help')\n");
+        return 2;
+    }
+    scry_app app;
+    scry_err err = {0};
+    o->cfg.vision = 0;          /* no indexing here: the models are not loaded */
+    if (app_open(&app, &o->cfg, APP_NO_WORKERS, &err) != SCRY_OK) {
+        fprintf(stderr, "scry: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (recluster) {
+        char job[SCRY_ID_LEN + 1];
+        if (!app.people) {
+            fprintf(stderr, "scry: recognition of people is turned off (--people 0)\n");
+            rc = 1;
+        } else if (meta_job_create(app.meta, "recluster", 0, job, &err) != SCRY_OK ||
+                   people_recluster_run(app.people, job, &err) != SCRY_OK) {
+            fprintf(stderr, "scry: %s\n", err.msg);
+            rc = 1;
+        } else {
+            people_stats st;
+            people_get_stats(app.people, &st);
+            printf("job %s completed: %d faces in %d people (candidates included)\n", job, st.faces, st.persons);
+        }
+    } else {
+        cli_args a = {"", "", ""};
+        snprintf(a.limit, sizeof a.limit, "%d", o->limit);
+        snprintf(a.offset, sizeof a.offset, "%d", o->offset);
+        if (o->min_faces) snprintf(a.min_faces, sizeof a.min_faces, "%d", o->min_faces);
+        api_reply r;
+        people_api_handle(&app, method, path, body[0] ? body : NULL, strlen(body), cli_arg, &a, &r);
+        if (!strcmp(method, "DELETE") && r.status == 204) printf("person %s forgotten (its faces are kept)\n", o->args[1]);
+        rc = cli_reply(&r, o->json, fmt);
+    }
+    app_close(&app);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
         !strcmp(argv[1], "help")) {
@@ -536,6 +701,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(cmd, "add")) fn = cmd_add;
     else if (!strcmp(cmd, "search")) fn = cmd_search;
     else if (!strcmp(cmd, "jobs")) fn = cmd_jobs;
+    else if (!strcmp(cmd, "people")) fn = cmd_people;
     if (!fn) {
         fprintf(stderr, "scry: unknown command '%s'\n\n%s", cmd, g_usage);
         return 2;

@@ -46,6 +46,10 @@ static const struct opt {
         "learned concepts and the image-text projection (changes the vector layout: re-index)"),
     INT("face-attributes", "SCRY_FACE_ATTRIBUTES", face_attributes, 0, 1,
         "age, gender, person word and descriptor of each face, when vision is on"),
+    INT("people", "SCRY_PEOPLE", people, 0, 1,
+        "recognise people: face descriptors, clustering, names in search (0: off; deletes nothing)"),
+    INT("people-min-faces", "SCRY_PEOPLE_MIN_FACES", people_min_faces, 1, 1000,
+        "faces a person needs before it is listed (named persons always are)"),
     STR("log-level", "SCRY_LOG", log_level, "debug, info, warn or error"),
     DBL("compact-fraction", "SCRY_COMPACT_FRACTION", compact_fraction, 0, 1,
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
@@ -123,6 +127,8 @@ void config_defaults(scry_config *c) {
     c->ocr = 1;
     c->concepts = 1;
     c->face_attributes = 1;
+    c->people = 1;
+    c->people_min_faces = 3;
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;

@@ -33,6 +33,8 @@ typedef struct scry_config {
     int ocr;                    /* --ocr       SCRY_OCR         1: read text in images (with vision) */
     int concepts;               /* --concepts  SCRY_CONCEPTS    1: the learned concept head (tags, projection) */
     int face_attributes;        /* --face-attributes SCRY_FACE_ATTRIBUTES 1: age, gender, descriptor per face */
+    int people;                 /* --people    SCRY_PEOPLE      1: recognise people (0: off, nothing deleted) */
+    int people_min_faces;       /* --people-min-faces SCRY_PEOPLE_MIN_FACES 3: faces before a person is listed */
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */

@@ -27,6 +27,8 @@
 #include "http/auth.h"
 #include "http/guard.h"
 #include "http/openapi.h"
+#include "http/people_api.h"
+#include "people/people.h"
 #include "http/ratelimit.h"
 #include "vision/image.h"
 
@@ -541,11 +543,43 @@ static int parse_date_arg(const char *v, int is_end, int64_t *out) {
     return 1;
 }
 
+/* Every person=ID of the query string (repeatable). */
+typedef struct person_args {
+    int64_t ids[16];
+    int n, bad;
+} person_args;
+
+static enum MHD_Result collect_person(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+    (void)kind;
+    person_args *pa = cls;
+    if (strcmp(key, "person")) return MHD_YES;
+    char *end = NULL;
+    errno = 0;
+    long long v = value ? strtoll(value, &end, 10) : 0;
+    if (errno || !end || end == value || *end || v <= 0 || pa->n == 16) pa->bad = 1;
+    else pa->ids[pa->n++] = v;
+    return MHD_YES;
+}
+
 static enum MHD_Result handle_search(struct MHD_Connection *c, scry_app *app) {
     search_params p;
     search_params_init(&p);
     char msg[200];
     p.q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    /* people: person=ID (repeatable: all of them), face=FACE_ID; either
+     * makes q optional */
+    person_args pa = {{0}, 0, 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_person, &pa);
+    if (pa.bad)
+        return send_error(c, 400, "invalid_request", "parameter 'person' must be a person id (at most 16 of them)");
+    p.persons = pa.ids;
+    p.npersons = pa.n;
+    long long face;
+    if (!parse_int_arg(c, "face", 1, INT64_MAX, 0, &face, msg, sizeof msg))
+        return send_error(c, 400, "invalid_request", msg);
+    p.face_id = face;
+    if (!p.q && (p.face_id || p.npersons)) p.q = "";
     if (!p.q) return send_error(c, 400, "invalid_request", "missing parameter 'q'");
     if (strlen(p.q) > (size_t)app->cfg.max_query) {
         snprintf(msg, sizeof msg, "parameter 'q' is longer than %d bytes", app->cfg.max_query);
@@ -655,7 +689,9 @@ static enum MHD_Result handle_image(struct MHD_Connection *c, req_state *rs, con
     if (rc != SCRY_OK) return send_scry_error(c, rc, &err);
     enum MHD_Result out;
     if (!sub) {
-        out = send_json(c, 200, render_image(&r));
+        json_t *doc = render_image(&r);
+        people_api_enrich_image(app, &r, doc);
+        out = send_json(c, 200, doc);
     } else if (!strcmp(sub, "content")) {
         out = send_blob(c, app, r.sha256, img_mime(r.format));
     } else if (!strcmp(sub, "thumbnail")) {
@@ -749,6 +785,16 @@ static enum MHD_Result handle_metrics(struct MHD_Connection *c, scry_app *app) {
         fprintf(f, "scry_images{status=\"failed\"} %lld\n", (long long)st.images_failed);
         fprintf(f, "# HELP scry_queue_items Work items waiting\n# TYPE scry_queue_items gauge\n");
         fprintf(f, "scry_queue_items %lld\n", (long long)st.items_pending);
+    }
+    if (app->people) {
+        people_stats ps;
+        people_get_stats(app->people, &ps);
+        fprintf(f, "# HELP scry_people_faces Faces with a descriptor (people on)\n"
+                   "# TYPE scry_people_faces gauge\nscry_people_faces %d\n", ps.faces);
+        fprintf(f, "# HELP scry_people_persons People, candidates included\n"
+                   "# TYPE scry_people_persons gauge\nscry_people_persons %d\n", ps.persons);
+        fprintf(f, "# HELP scry_people_pending Faces not clustered yet\n"
+                   "# TYPE scry_people_pending gauge\nscry_people_pending %d\n", ps.pending);
     }
     hnsw_stats ix;
     if (search_index_stats(app->search, &ix) == SCRY_OK) {
@@ -922,32 +968,37 @@ static enum MHD_Result handle_openapi(struct MHD_Connection *c) {
  * needs. SCOPE_NONE routes are public (health, the session itself). */
 enum { SCOPE_NONE = 0 };
 enum route_id { R_NONE, R_HEALTH, R_METRICS, R_SEARCH, R_IMAGES, R_IMAGE, R_IMAGE_SUB, R_JOBS,
-                R_JOB, R_SESSION, R_KEYS, R_KEY, R_SIMILAR, R_FACETS, R_OPENAPI, R_WEB };
+                R_JOB, R_SESSION, R_KEYS, R_KEY, R_SIMILAR, R_FACETS, R_OPENAPI, R_PEOPLE, R_WEB };
 
 typedef struct route {
     enum route_id id;
     const char *allow;          /* for 405 and OPTIONS */
-    unsigned get, post, del;    /* scope per method; ~0u = method not served */
+    unsigned get, post, del, patch; /* scope per method; ~0u = method not served */
 } route;
 
 #define NO ~0u
 static const route g_routes[] = {
-    {R_HEALTH, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO},
-    {R_METRICS, "GET, HEAD, OPTIONS", SCOPE_ADMIN, NO, NO},
-    {R_SEARCH, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_IMAGES, "GET, HEAD, POST, OPTIONS", SCOPE_READ, SCOPE_WRITE, NO},
-    {R_IMAGE, "GET, HEAD, DELETE, OPTIONS", SCOPE_READ, NO, SCOPE_ADMIN},
-    {R_IMAGE_SUB, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_JOBS, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_JOB, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_SESSION, "GET, HEAD, POST, DELETE, OPTIONS", SCOPE_NONE, SCOPE_NONE, SCOPE_NONE},
-    {R_KEYS, "GET, HEAD, POST, OPTIONS", SCOPE_ADMIN, SCOPE_ADMIN, NO},
-    {R_KEY, "DELETE, OPTIONS", NO, NO, SCOPE_ADMIN},
-    {R_SIMILAR, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_FACETS, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO},
-    {R_OPENAPI, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO},
+    {R_HEALTH, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO, NO},
+    {R_METRICS, "GET, HEAD, OPTIONS", SCOPE_ADMIN, NO, NO, NO},
+    {R_SEARCH, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_IMAGES, "GET, HEAD, POST, OPTIONS", SCOPE_READ, SCOPE_WRITE, NO, NO},
+    {R_IMAGE, "GET, HEAD, DELETE, OPTIONS", SCOPE_READ, NO, SCOPE_ADMIN, NO},
+    {R_IMAGE_SUB, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_JOBS, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_JOB, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_SESSION, "GET, HEAD, POST, DELETE, OPTIONS", SCOPE_NONE, SCOPE_NONE, SCOPE_NONE, NO},
+    {R_KEYS, "GET, HEAD, POST, OPTIONS", SCOPE_ADMIN, SCOPE_ADMIN, NO, NO},
+    {R_KEY, "DELETE, OPTIONS", NO, NO, SCOPE_ADMIN, NO},
+    {R_SIMILAR, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_FACETS, "GET, HEAD, OPTIONS", SCOPE_READ, NO, NO, NO},
+    {R_OPENAPI, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO, NO},
+    /* /v1/people..., /v1/faces/... (http/people_api.h, which answers 405
+     * per path): reading needs read, naming, merging, moving and forgetting
+     * write (no photo or face is ever deleted there) */
+    {R_PEOPLE, "GET, HEAD, POST, PATCH, DELETE, OPTIONS", SCOPE_READ, SCOPE_WRITE, SCOPE_WRITE,
+     SCOPE_WRITE},
     /* the web app's pages and files: public, or its sign-in page could not load */
-    {R_WEB, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO},
+    {R_WEB, "GET, HEAD, OPTIONS", SCOPE_NONE, NO, NO, NO},
 };
 #undef NO
 
@@ -983,6 +1034,8 @@ static const route *route_of(const http_server *srv, char *path, char **a, char 
         *a = path + 9;
         if (strchr(*a, '/')) return NULL;
         id = R_KEY;
+    } else if (people_api_route(path)) {
+        id = R_PEOPLE;
     } else if (strncmp(path, "/v1/", 4) != 0) {
         /* whatever the web app answers (its pages, its files, its 404s) */
         web_reply wr;
@@ -997,6 +1050,7 @@ static unsigned scope_for(const route *rt, const char *method) {
     if (!strcmp(method, "GET") || !strcmp(method, "HEAD")) return rt->get;
     if (!strcmp(method, "POST")) return rt->post;
     if (!strcmp(method, "DELETE")) return rt->del;
+    if (!strcmp(method, "PATCH")) return rt->patch;
     return ~0u;
 }
 
@@ -1123,6 +1177,23 @@ static enum MHD_Result admit(struct MHD_Connection *c, http_server *srv, req_sta
     return MHD_YES;
 }
 
+/* ---- people (http/people_api.h) ------------------------------------------------- */
+
+static const char *query_arg(void *ctx, const char *name) {
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result handle_people(struct MHD_Connection *c, req_state *rs, const char *method,
+                                     const char *path) {
+    api_reply r;
+    people_api_handle(rs->app, method, path, rs->body, rs->body_len, query_arg, c, &r);
+    if (r.status < 400 && state_changing(method))
+        audit(rs, "people", "method=%s path=%s status=%u", method, path, r.status);
+    if (r.doc) return send_json(c, r.status, r.doc);
+    if (r.bytes) return send_body(c, r.status, r.ctype, r.bytes, r.len);
+    return send_body(c, r.status ? r.status : 204, "application/json", NULL, 0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -1212,6 +1283,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_SIMILAR: return handle_similar(c, app, a);
     case R_FACETS: return handle_facets(c, app);
     case R_OPENAPI: return handle_openapi(c);
+    case R_PEOPLE: return handle_people(c, rs, method, path);
     case R_WEB: {
         enum MHD_Result web_rc;
         if (web_assets_serve(srv->web, c, method, path, &web_rc)) return web_rc;

@@ -368,8 +368,9 @@ static int run_faces(stage_ctx *ctx, scry_err *err) {
     json_decref(faces);
     /* The faces found now replace the stored ones (with their descriptors,
      * none without the faceres model: the old ones would name faces that
-     * faces_json no longer lists). */
-    if (rc == SCRY_OK) {
+     * faces_json no longer lists). With --people 0 no descriptor is stored
+     * and the stored faces (and their people) are left as they are. */
+    if (rc == SCRY_OK && ctx->cfg->people) {
         ctx->faces_update.model = FACERES_MODEL_NAME;
         ctx->faces_update.dim = FACERES_DIM;
         ctx->faces_update.faces = ctx->faces_rows;

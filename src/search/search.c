@@ -51,6 +51,7 @@
 #include "index/hnsw.h"
 #include "search/catalog.h"
 #include "search/kwindex.h"
+#include "search/person_query.h"
 #include "search/snapshot.h"
 #include "store/blob.h"
 #include "text/encoder.h"
@@ -98,6 +99,7 @@ struct search_engine {
     const scry_encoder *enc;
     const scry_lexicon *lex;
     const concepts_model *cm;   /* NULL: image vectors are sentence vectors only */
+    struct people *people;      /* names, person= and face= (search/person_query.h); NULL: off */
     int vdim;                   /* image vector dimension (search_vector_dim) */
     char vname[128];            /* the name vectors are stored under */
     hnsw_index *index;          /* NULL without an encoder */
@@ -611,6 +613,8 @@ int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *e
     return SCRY_OK;
 }
 
+void search_set_people(search_engine *se, struct people *pp) { se->people = pp; }
+
 void search_free(search_engine *se) {
     if (!se) return;
     if (se->compactor_started) {
@@ -881,6 +885,7 @@ typedef struct qctx {
     const scry_query *q;
     int label_filter, emotion_filter;
     search_engine *se;
+    const person_query *pq;     /* people asked for (or NULL) */
 } qctx;
 
 /* Hard filters: negations, text rules, dates, request filters, on the hot
@@ -906,6 +911,7 @@ static int passes_hot(const qctx *qc, const cat_hot *h) {
     if (q->has_date &&
         (!h->taken_at || h->taken_at < q->date_from || h->taken_at >= q->date_to))
         return 0;
+    if (!person_query_allows(qc->pq, h->rowid)) return 0;
     return 1;
 }
 
@@ -1126,7 +1132,8 @@ static int hard_filters(const qctx *qc) {
     const scry_query *q = qc->q;
     const search_params *p = qc->p;
     return q->excluded[0] || q->excluded[1] || q->has_text >= 0 || p->has_text >= 0 ||
-           qc->label_filter >= 0 || qc->emotion_filter >= 0 || p->from || p->to || q->has_date;
+           qc->label_filter >= 0 || qc->emotion_filter >= 0 || p->from || p->to || q->has_date ||
+           person_query_filters(qc->pq);
 }
 
 /* The concept keys of a text's words, as tools/train_concepts.py made them
@@ -1298,13 +1305,24 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
 
     scry_query *q = malloc(sizeof *q);
     if (!q) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    rc = scry_query_parse(se->lex, p->q, p->now ? p->now : (int64_t)time(NULL), q, err);
+    /* People first: their names leave the text the parser reads (a person
+     * named Rose is not a flower), and become constraints of their own. */
+    person_query pq;
+    rc = person_query_build(se->people, p->q, p->persons, p->npersons, p->face_id, &pq, err);
+    if (rc == SCRY_OK) rc = scry_query_parse(se->lex, pq.text, p->now ? p->now : (int64_t)time(NULL), q, err);
     if (rc) {
+        person_query_free(&pq);
         free(q);
         return rc;
     }
     out->understood = scry_query_to_json(q);
-    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se};
+    int npq = person_query_active(&pq);     /* the person part counts as one constraint */
+    if (se->people) {           /* a stable shape whenever people are on */
+        char *u = person_query_understood(&pq, out->understood);
+        free(out->understood);
+        out->understood = u;
+    }
+    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se, npq ? &pq : NULL};
     if (p->label && *p->label && qc.label_filter < 0) qc.label_filter = SCRY_COCO_COUNT; /* none match */
     if (p->emotion && *p->emotion && qc.emotion_filter < 0) qc.emotion_filter = SCRY_EMOTION_COUNT;
 
@@ -1313,7 +1331,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     int nconst = nconstraints(q);
     /* A query that is all filter ("no people", "photos with text") ranks
      * every image that passes; anything else at most 3 x CANDIDATES. */
-    int filter_only = !q->residual[0] && !nconst && p->mode == SEARCH_FUSED;
+    /* ("without Ben" alone is all filter too: every photo Ben is not in) */
+    int filter_only = !q->residual[0] && !nconst && !(pq.nreq || pq.face_id) && p->mode == SEARCH_FUSED;
     int cap = CANDIDATES * 3 + 2 * SMALL_SET + (filter_only ? (int)total : 0) + 16;
     cand_set cs = {0};
     rowset plain = {0}, st_set = {0};
@@ -1341,7 +1360,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     int want_doc = want_vec && p->mode != SEARCH_IMAGE_ONLY;
     int want_img = want_vec && se->cm && p->mode != SEARCH_VECTOR_ONLY;
     int want_bm25 = p->mode == SEARCH_FUSED || p->mode == SEARCH_BM25_ONLY;
-    int want_struct = p->mode == SEARCH_FUSED && nconst > 0;
+    int want_struct = p->mode == SEARCH_FUSED && nconst + npq > 0;
 
     /* 1. vector candidates: the nearest ready images passing the filters */
     int have_qvec = 0;
@@ -1438,6 +1457,14 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         for (int i = 0; i < ns; i++) cand_get(&cs, sh[i].rowid, sh[i].ref);
         free(sh);
     }
+    /* the people asked for: their photos are candidates (the hard filter
+     * already keeps every other source to them) */
+    int npool = 0;
+    const people_image *pool = npq ? person_query_pool(&pq, &npool) : NULL;
+    for (int i = 0; i < npool; i++) {
+        const cat_entry *e = catalog_get(se->cat, pool[i].image_rowid);
+        if (e && e->status == CAT_READY && passes(&qc, e)) cand_get(&cs, pool[i].image_rowid, e);
+    }
     if (filter_only && cs.n == 0)
         for (size_t i = 0; i < total && cs.n < cs.cap; i++) {
             const cat_hot *h = &catalog_hot(se->cat)[i];
@@ -1459,6 +1486,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         if (!c->e) continue;
         if (wv + wi > 0) score_from_index(se, &qv, c);
         c->st = nconst ? structured(q, c->e, NULL, 0) : 0;
+        if (npq) c->st = (c->st * nconst + person_query_score(&pq, c->rowid)) / (nconst + 1);
         double v = c->vec > 0 ? c->vec : 0, im = c->img > 0 ? c->img : 0;
         double b = max_bm25 > 0 ? c->bm25 / max_bm25 : 0;
         c->fused = wsum > 0 ? (wv * v + wi * im + wb * b + ws * c->st) / wsum : 0;
@@ -1495,6 +1523,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
                                           c->st, c->absent};
         }
         char why[512] = "";
+        if (npq) person_query_why(&pq, c->rowid, why, sizeof why);
         if (nconst) structured(q, c->e, why, sizeof why);
         size_t len = strlen(why);
         if (c->bm25 > 0 && len < sizeof why) {
@@ -1551,6 +1580,7 @@ done:
     free(qblock);
     free(kh);
     free(q);
+    person_query_free(&pq);
     if (rc) search_response_free(out);
     return rc;
 }

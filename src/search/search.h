@@ -55,6 +55,9 @@ typedef struct search_params {
     int64_t now;                /* reference for relative dates; 0 = the clock */
     int no_floor;               /* 1: return candidates below the relevance floor too */
     int signals;                /* 1: fill each result's signals (benchmarks, tuning) */
+    const int64_t *persons;     /* person=ID filters: each person must be in the photo */
+    int npersons;
+    int64_t face_id;            /* face=ID: photos with a face like that one; 0 none */
 } search_params;
 
 /* The values fusion combined for one result (search_params.signals). */
@@ -106,6 +109,10 @@ int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *e
                        const search_options *opt, scry_err *err);
 /* Saves the index if it changed (and a snapshot, when they are on). */
 void search_free(search_engine *se);
+/* People (people/people.h; NULL: off): names in queries, person= and face=
+ * (search/person_query.h). Borrowed. */
+struct people;
+void search_set_people(search_engine *se, struct people *pp);
 
 /* Write a snapshot now (SCRY_EUNSUPPORTED without a blob store). */
 int search_snapshot_save(search_engine *se, scry_err *err);

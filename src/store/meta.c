@@ -6,6 +6,7 @@
  * live in meta_common.c. */
 #include "store/meta.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/meta_backend.h"
@@ -277,3 +278,178 @@ int meta_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *er
 }
 
 int64_t meta_key_count_active(meta_db *db) { return db->ops->key_count_active(db); }
+
+/* ---- people -------------------------------------------------------------- */
+
+int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned, int64_t *new_ids,
+                      int *applied, scry_err *err) {
+    ERR_LOCAL(err);
+    if (applied) *applied = 0;
+    if (n < 0 || (n && !a) || (assigned != META_FACE_AUTO && assigned != META_FACE_MANUAL))
+        return scry_fail(err, SCRY_EINVAL, "bad assignment arguments");
+    int most_negative = 0;
+    for (int i = 0; i < n; i++)
+        if (a[i].person_id < 0 && -a[i].person_id > most_negative) most_negative = (int)-a[i].person_id;
+    if (most_negative && !new_ids) return scry_fail(err, SCRY_EINVAL, "new persons need new_ids");
+    for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+    int count = 0;
+    int rc = db->ops->faces_assign(db, a, n, assigned, new_ids, most_negative, &count, err);
+    if (rc != SCRY_OK) {
+        for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+        return rc;
+    }
+    if (applied) *applied = count;
+    return SCRY_OK;
+}
+
+int meta_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
+    ERR_LOCAL(err);
+    if (n < 0 || (n && !from)) return scry_fail(err, SCRY_EINVAL, "bad merge arguments");
+    for (int i = 0; i < n; i++)
+        if (from[i] == into)
+            return scry_fail(err, SCRY_EINVAL, "cannot merge person %lld into itself", (long long)into);
+    return db->ops->people_merge(db, into, from, n, err);
+}
+
+int meta_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err) {
+    ERR_LOCAL(err);
+    if (name && strlen(name) > 200) return scry_fail(err, SCRY_EINVAL, "name longer than 200 bytes");
+    return db->ops->person_set_name(db, person_id, name, err);
+}
+
+int meta_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->person_set_cover(db, person_id, face_id, err);
+}
+
+int meta_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->person_delete(db, person_id, err);
+}
+
+int meta_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err) {
+    ERR_LOCAL(err);
+    memset(out, 0, sizeof *out);
+    return db->ops->person_get(db, person_id, out, err);
+}
+
+int meta_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out, int *n,
+                     int64_t *total, scry_err *err) {
+    ERR_LOCAL(err);
+    *out = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    return db->ops->people_list(db, min_faces, offset, limit, out, n, total, err);
+}
+
+int meta_people_named(meta_db *db, meta_person **out, int *n, scry_err *err) {
+    ERR_LOCAL(err);
+    *out = NULL;
+    *n = 0;
+    return db->ops->people_named(db, out, n, err);
+}
+
+int meta_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                      char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
+    ERR_LOCAL(err);
+    *faces = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    return db->ops->person_faces(db, person_id, offset, limit, faces, ids, n, total, err);
+}
+
+int meta_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                       int *n, int64_t *total, scry_err *err) {
+    ERR_LOCAL(err);
+    *out = NULL;
+    *n = 0;
+    if (total) *total = 0;
+    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+    return db->ops->person_images(db, person_id, offset, limit, out, n, total, err);
+}
+
+#define CHANGE_CHUNK 256
+
+/* Pages of the face feed, each read under the backend's lock and handed to
+ * the callbacks without it (they may call back into the store). */
+int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
+                      int (*fn)(const meta_face *f, void *ctx),
+                      int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
+                      scry_err *err) {
+    ERR_LOCAL(err);
+    if (!model || !fn || !gone) return scry_fail(err, SCRY_EINVAL, "bad face feed arguments");
+    *last_ms = since_ms;
+    meta_face *page = calloc(CHANGE_CHUNK, sizeof *page);
+    int64_t *dead = malloc(CHANGE_CHUNK * sizeof *dead), *dead_at = malloc(CHANGE_CHUNK * sizeof *dead_at);
+    if (!page || !dead || !dead_at) {
+        free(page), free(dead), free(dead_at);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory (face feed)");
+    }
+    int rc = SCRY_OK;
+    int64_t after_ms = since_ms, after_id = INT64_MIN;
+    for (;;) {
+        int got = 0;
+        rc = db->ops->face_changes_page(db, model, after_ms, after_id, page, CHANGE_CHUNK, &got, err);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) {
+                int r = fn(&page[i], ctx);
+                if (r) rc = r;
+            }
+            if (page[i].updated_at > *last_ms) *last_ms = page[i].updated_at;
+            after_ms = page[i].updated_at;
+            after_id = page[i].face_id;
+            free(page[i].vec);
+            page[i].vec = NULL;
+        }
+        if (rc != SCRY_OK || got < CHANGE_CHUNK) break;
+    }
+    after_ms = since_ms, after_id = INT64_MIN;
+    while (rc == SCRY_OK) {
+        int got = 0;
+        rc = db->ops->face_tombstones_page(db, model, after_ms, after_id, dead, dead_at,
+                                           CHANGE_CHUNK, &got, err);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) {
+                int r = gone(dead[i], ctx);
+                if (r) rc = r;
+            }
+            if (dead_at[i] > *last_ms) *last_ms = dead_at[i];
+            after_ms = dead_at[i];
+            after_id = dead[i];
+        }
+        if (got < CHANGE_CHUNK) break;
+    }
+    free(page);
+    free(dead);
+    free(dead_at);
+    return rc;
+}
+
+uint64_t meta_people_version(meta_db *db) { return db->ops->people_version(db); }
+
+int meta_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                    scry_err *err) {
+    ERR_LOCAL(err);
+    if (!kind || strcmp(kind, "recluster")) return scry_fail(err, SCRY_EINVAL, "bad job kind");
+    return db->ops->job_create(db, kind, total, job_id, err);
+}
+
+int meta_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
+                 const char *error, scry_err *err) {
+    ERR_LOCAL(err);
+    if (!job_id || !status || (strcmp(status, "running") && strcmp(status, "completed") &&
+                               strcmp(status, "failed")))
+        return scry_fail(err, SCRY_EINVAL, "bad job update");
+    return db->ops->job_set(db, job_id, status, done, total, error, err);
+}
+
+int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                         int *n, scry_err *err) {
+    ERR_LOCAL(err);
+    *n = 0;
+    if (!kind || max < 0) return scry_fail(err, SCRY_EINVAL, "bad unfinished-jobs arguments");
+    return db->ops->jobs_unfinished(db, kind, ids, max, n, err);
+}

@@ -211,7 +211,16 @@ typedef struct meta_face {
     int box[4];                 /* x, y, w, h in original pixels (faces_json's box) */
     int dim;
     float *vec;                 /* dim floats; owned by the record from a getter */
+    /* Filled by getters (schema v5; ignored on input): */
+    int64_t person_id;          /* 0: no person */
+    int assigned;               /* META_FACE_NEW, _AUTO or _MANUAL */
+    int64_t updated_at;         /* ms; changes with the descriptor or the person */
 } meta_face;
+
+/* How a face came by its person (faces.assigned). Clustering only ever
+ * touches NEW and AUTO faces: what a user decided (a move, a merge, a name)
+ * is MANUAL and stays -- with a person, or with none. */
+enum { META_FACE_NEW = 0, META_FACE_AUTO = 1, META_FACE_MANUAL = 2 };
 
 /* A replacement set: every face of an image under one model. vec of each
  * face is borrowed (dim floats); face_id is ignored on input. */
@@ -242,6 +251,93 @@ void meta_faces_free(meta_face *faces, int n);
 int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
                    void *ctx, scry_err *err);
 int64_t meta_face_count(meta_db *db, const char *model);
+
+/* ---- people (schema v5) -------------------------------------------------
+ *
+ * A person is a row of `people` (person_id never reused, an optional name,
+ * an optional cover face); a face belongs to at most one person
+ * (faces.person_id) and says how it got there (faces.assigned). A person
+ * whose last face goes -- its image deleted, re-indexed without it, the face
+ * moved or merged away -- is deleted with it, in the same transaction. */
+
+typedef struct meta_person {
+    int64_t person_id;
+    char *name;                 /* NULL: not named */
+    int64_t cover_face;         /* the cover face a user chose, 0: automatic */
+    int64_t created_at, updated_at;
+    /* From meta_person_get / meta_people_list: */
+    int64_t faces;              /* faces of the person */
+    int64_t images;             /* distinct images */
+    int64_t cover;              /* cover_face if still the person's, else its largest face */
+} meta_person;
+
+void meta_person_free(meta_person *p);     /* frees name */
+void meta_people_free(meta_person *p, int n);
+
+/* One automatic or manual assignment (meta_faces_assign). person_id > 0: an
+ * existing person; 0: nobody; < 0: a new person, one per distinct negative
+ * value (the ids made are written back through new_ids[-person_id - 1]). */
+typedef struct meta_assignment {
+    int64_t face_id;
+    int64_t person_id;
+} meta_assignment;
+
+/* In one transaction: give each face its person with `assigned` (AUTO or
+ * MANUAL). AUTO never overrides a MANUAL face (such rows are skipped and
+ * counted out of *applied). Persons left without faces are deleted. new_ids
+ * (may be NULL when no person_id is negative) has room for the most
+ * negative person_id's magnitude. */
+int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned, int64_t *new_ids,
+                      int *applied, scry_err *err);
+/* Merge persons `from` into `into` (all their faces MANUAL, into's), in one
+ * transaction; into takes the first name among from when it has none. Ids
+ * that do not exist: SCRY_ENOTFOUND, nothing changed. */
+int meta_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err);
+/* Name (NULL or "" clears it). Naming marks the person's faces MANUAL: a user
+ * looked at them. SCRY_ENOTFOUND when there is no such person. */
+int meta_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err);
+/* Cover face (0: automatic); it must be one of the person's faces. */
+int meta_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err);
+/* Forget a person and its name: its faces stay, with no person, MANUAL (so
+ * clustering does not rebuild the person at once). */
+int meta_person_delete(meta_db *db, int64_t person_id, scry_err *err);
+int meta_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err);
+/* People with at least min_faces faces, or a name, most faces first (ties:
+ * lower id first); *total is how many there are. */
+int meta_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out, int *n,
+                     int64_t *total, scry_err *err);
+/* Every named person: ids and names (for query understanding). */
+int meta_people_named(meta_db *db, meta_person **out, int *n, scry_err *err);
+/* A person's faces (no descriptors: vec NULL, dim 0), largest first, and
+ * the image id of each (ids[i], SCRY_ID_LEN + 1 bytes each, malloc'ed). */
+int meta_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                      char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err);
+/* The person's images, newest first. */
+int meta_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                       int *n, int64_t *total, scry_err *err);
+
+/* Change feed of faces for the people service: fn for every face of model
+ * updated after since_ms (oldest first), gone for every face deleted after
+ * it, and *last_ms the newest stamp seen. fn runs without the lock held. */
+int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
+                      int (*fn)(const meta_face *f, void *ctx),
+                      int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
+                      scry_err *err);
+/* A number that changes whenever faces or people may have changed, in this
+ * process or another (cheap: for caches). */
+uint64_t meta_people_version(meta_db *db);
+
+/* ---- jobs of other kinds (schema v5) -------------------------------------
+ * A job without work items, run by a background task (a full re-cluster of
+ * people: kind "recluster"). Shown by meta_job_get like any job. */
+int meta_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                    scry_err *err);
+/* status "running", "completed" or "failed" (error set then). */
+int meta_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
+                 const char *error, scry_err *err);
+/* The ids of unfinished jobs of a kind, oldest first (at most max). */
+int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                         int *n, scry_err *err);
 
 /* Change feed: calls fn for every image row updated after since_ms (ms since
  * the epoch), oldest change first, and sets *last_ms to the newest

@@ -78,6 +78,37 @@ typedef struct meta_ops {
     int (*key_revoke)(meta_db *db, const char *id, scry_err *err);
     int (*key_touch)(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err);
     int64_t (*key_count_active)(meta_db *db);
+    /* people (schema v5); arguments checked by meta.c. faces_assign:
+     * new_ids has nnew slots, zeroed by the caller. */
+    int (*faces_assign)(meta_db *db, const meta_assignment *a, int n, int assigned,
+                        int64_t *new_ids, int nnew, int *applied, scry_err *err);
+    int (*people_merge)(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err);
+    int (*person_set_name)(meta_db *db, int64_t person_id, const char *name, scry_err *err);
+    int (*person_set_cover)(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err);
+    int (*person_delete)(meta_db *db, int64_t person_id, scry_err *err);
+    int (*person_get)(meta_db *db, int64_t person_id, meta_person *out, scry_err *err);
+    int (*people_list)(meta_db *db, int min_faces, int offset, int limit, meta_person **out,
+                       int *n, int64_t *total, scry_err *err);
+    int (*people_named)(meta_db *db, meta_person **out, int *n, scry_err *err);
+    int (*person_faces)(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                        char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err);
+    int (*person_images)(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                         int *n, int64_t *total, scry_err *err);
+    /* One page of the face feed (meta.c loops, calling back without any
+     * lock): faces of model stamped after (after_ms, after_id), at most cap,
+     * descriptors owned by page[i]; and deleted faces the same way. */
+    int (*face_changes_page)(meta_db *db, const char *model, int64_t after_ms, int64_t after_id,
+                             meta_face *page, int cap, int *got, scry_err *err);
+    int (*face_tombstones_page)(meta_db *db, const char *model, int64_t after_ms,
+                                int64_t after_id, int64_t *ids, int64_t *at, int cap, int *got,
+                                scry_err *err);
+    uint64_t (*people_version)(meta_db *db);
+    int (*job_create)(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                      scry_err *err);
+    int (*job_set)(meta_db *db, const char *job_id, const char *status, int done, int total,
+                   const char *error, scry_err *err);
+    int (*jobs_unfinished)(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                           int *n, scry_err *err);
 } meta_ops;
 
 struct meta_db {
@@ -134,6 +165,16 @@ typedef struct meta_old_face {
 } meta_old_face;
 void meta_faces_match(const meta_old_face *old, int nold, const meta_faces_update *u,
                       int64_t *keep, int *taken);
+
+/* A person row (SQL_PERSON_SELECT order, meta_sql.h) from column strings:
+ * ncols 5 (SQL_PEOPLE_NAMED) or META_PERSON_NCOLS. SCRY_ENOMEM. */
+#define META_PERSON_NCOLS 8
+int meta_person_decode(meta_person *p, const char *const *col, int ncols, scry_err *err);
+/* A row of SQL_PERSON_FACES (11 columns) -> a face without descriptor and
+ * its image id. */
+void meta_person_face_decode(meta_face *f, char id[SCRY_ID_LEN + 1], const char *const col[11]);
+/* Tombstones older than this are pruned at open (meta_face_changes). */
+#define META_TOMBSTONE_KEEP_MS (7LL * 24 * 3600 * 1000)
 
 /* "crashed in stage S after N attempts" for an item that lost its worker. */
 void meta_crash_message(char *buf, size_t cap, const char *why, const char *stage, int attempts);

@@ -417,6 +417,45 @@ void meta_key_decode(key_rec *k, const char *const col[8]) {
     k->revoked_at = i64_of(col[7]);
 }
 
+void meta_person_free(meta_person *p) {
+    if (!p) return;
+    free(p->name);
+    p->name = NULL;
+}
+
+void meta_people_free(meta_person *p, int n) {
+    for (int i = 0; p && i < n; i++) meta_person_free(&p[i]);
+    free(p);
+}
+
+int meta_person_decode(meta_person *p, const char *const *col, int ncols, scry_err *err) {
+    memset(p, 0, sizeof *p);
+    p->person_id = i64_of(col[0]);
+    if (col[1] && !(p->name = strdup(col[1])))
+        return scry_fail(err, SCRY_ENOMEM, "out of memory (person)");
+    p->cover_face = i64_of(col[2]);
+    p->created_at = i64_of(col[3]);
+    p->updated_at = i64_of(col[4]);
+    if (ncols >= META_PERSON_NCOLS) {
+        p->faces = i64_of(col[5]);
+        p->images = i64_of(col[6]);
+        p->cover = i64_of(col[7]);
+    }
+    return SCRY_OK;
+}
+
+void meta_person_face_decode(meta_face *f, char id[SCRY_ID_LEN + 1], const char *const col[11]) {
+    memset(f, 0, sizeof *f);
+    f->face_id = i64_of(col[0]);
+    f->image_rowid = i64_of(col[1]);
+    f->face_index = (int)i64_of(col[2]);
+    for (int k = 0; k < 4; k++) f->box[k] = (int)i64_of(col[3 + k]);
+    f->person_id = i64_of(col[7]);
+    f->assigned = (int)i64_of(col[8]);
+    f->updated_at = i64_of(col[9]);
+    snprintf(id, SCRY_ID_LEN + 1, "%s", col[10] ? col[10] : "");
+}
+
 void meta_faces_match(const meta_old_face *old, int nold, const meta_faces_update *u,
                       int64_t *keep, int *taken) {
     for (int j = 0; j < nold; j++) taken[j] = 0;

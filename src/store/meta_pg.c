@@ -53,7 +53,7 @@
  * Schema: versioned in scry_schema, migrations[i] takes version i to i+1,
  * each in one transaction with the version bump, under an advisory lock so
  * that processes starting together migrate once. The versions match the
- * SQLite backend's (v5 here is what v5 is there), so meta_schema_version
+ * SQLite backend's (v6 here is what v6 is there), so meta_schema_version
  * means the same on both.
  *
  * Values travel as text both ways except vectors and face descriptors,
@@ -185,7 +185,61 @@ static const char *const migrations[] = {
     "  last_used_at BIGINT NOT NULL DEFAULT 0,"
     "  revoked_at   BIGINT NOT NULL DEFAULT 0"
     ");",
-    /* v4 -> v5: the change feed by sequence, and leases on claims. */
+    /* v4 -> v5: people, as on SQLite (issue 10). Faces are stamped by the
+     * server under the feed lock (faces_stamp), so their stamps come in
+     * commit order like the images' sequences and the people service's
+     * feed by time misses nothing when several workers write at once;
+     * people_clock moves with every statement on faces or people (in the
+     * writer's transaction: meta_people_version). */
+    "CREATE TABLE people ("
+    "  person_id  BIGSERIAL PRIMARY KEY,"
+    "  name       TEXT,"
+    "  cover_face BIGINT,"
+    "  created_at BIGINT NOT NULL,"
+    "  updated_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX people_updated ON people(updated_at);"
+    "ALTER TABLE faces ADD COLUMN person_id BIGINT REFERENCES people(person_id) ON DELETE SET NULL;"
+    "ALTER TABLE faces ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX faces_person ON faces(person_id);"
+    "CREATE INDEX faces_updated ON faces(model, updated_at, face_id);"
+    "CREATE TABLE face_tombstones ("
+    "  face_id    BIGINT PRIMARY KEY,"
+    "  model      TEXT NOT NULL,"
+    "  deleted_at BIGINT NOT NULL"
+    ");"
+    "CREATE INDEX face_tombstones_at ON face_tombstones(model, deleted_at);"
+    "CREATE TABLE people_clock (id INTEGER PRIMARY KEY CHECK (id = 1), v BIGINT NOT NULL);"
+    "INSERT INTO people_clock VALUES (1, 0);"
+    "CREATE FUNCTION faces_stamp() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  PERFORM pg_advisory_xact_lock(5381);"
+    "  NEW.updated_at := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;"
+    "  RETURN NEW;"
+    " END $$;"
+    "CREATE TRIGGER faces_stamp BEFORE INSERT OR UPDATE ON faces"
+    "  FOR EACH ROW EXECUTE FUNCTION faces_stamp();"
+    "CREATE FUNCTION faces_deleted() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN"
+    "  PERFORM pg_advisory_xact_lock(5381);"
+    "  INSERT INTO face_tombstones(face_id, model, deleted_at) VALUES (OLD.face_id, OLD.model,"
+    "    (extract(epoch FROM clock_timestamp()) * 1000)::bigint)"
+    "    ON CONFLICT (face_id) DO UPDATE SET model = excluded.model, deleted_at = excluded.deleted_at;"
+    "  DELETE FROM people WHERE person_id = OLD.person_id AND NOT EXISTS"
+    "    (SELECT 1 FROM faces WHERE faces.person_id = OLD.person_id);"
+    "  RETURN OLD;"
+    " END $$;"
+    "CREATE TRIGGER faces_deleted AFTER DELETE ON faces"
+    "  FOR EACH ROW EXECUTE FUNCTION faces_deleted();"
+    "CREATE FUNCTION people_bump() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN UPDATE people_clock SET v = v + 1; RETURN NULL; END $$;"
+    "CREATE TRIGGER faces_bump AFTER INSERT OR UPDATE OR DELETE ON faces"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION people_bump();"
+    "CREATE TRIGGER people_bump AFTER INSERT OR UPDATE OR DELETE ON people"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION people_bump();"
+    "ALTER TABLE jobs DROP CONSTRAINT jobs_kind_check;"
+    "ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('upload','reindex','recluster'));",
+    /* v5 -> v6: the change feed by sequence, and leases on claims. */
     "CREATE SEQUENCE feed_seq;"
     "ALTER TABLE images ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;"
     "UPDATE images SET seq = nextval('feed_seq');"
@@ -554,6 +608,13 @@ int meta_pg_open(meta_db **out, const char *url, scry_err *err) {
         pg_close(&db->base);
         return rc;
     }
+    /* as on SQLite: tombstones serve feeds a few seconds behind */
+    pq_args a = {0};
+    a_i64(&a, scry_now_ms() - META_TOMBSTONE_KEEP_MS);
+    scry_err perr = {0};
+    pthread_mutex_lock(&db->lock);
+    run(db, SQL_TOMBSTONE_PRUNE, &a, "prune tombstones", &perr);     /* best effort */
+    pthread_mutex_unlock(&db->lock);
     *out = &db->base;
     return SCRY_OK;
 }
@@ -1237,7 +1298,7 @@ static int faces_put_locked(pg_db *db, int64_t rowid, const meta_faces_update *u
 }
 
 static int faces_put_once(pg_db *db, int64_t rowid, const meta_faces_update *u, scry_err *err) {
-    int rc = tx_begin(db, 0, err);
+    int rc = tx_begin(db, 1, err);      /* faces are stamped in commit order */
     if (rc) return rc;
     pq_args a = {0};
     a_i64(&a, rowid);
@@ -1272,6 +1333,9 @@ static int decode_face(const PGresult *r, int row, meta_face *f, scry_err *err) 
                          (long long)f->face_id, bytes, f->dim);
     if (!(f->vec = malloc((size_t)bytes))) return scry_fail(err, SCRY_ENOMEM, "out of memory (face)");
     memcpy(f->vec, PQgetvalue(r, row, 8), (size_t)bytes);
+    f->person_id = PQgetisnull(r, row, 9) ? 0 : bin_int(r, row, 9);
+    f->assigned = (int)bin_int(r, row, 10);
+    f->updated_at = bin_int(r, row, 11);
     return SCRY_OK;
 }
 
@@ -1936,6 +2000,449 @@ static int64_t pg_key_count_active(meta_db *mdb) {
     return count_of(PG(mdb), SQL_KEY_ACTIVE, NULL, "count keys");
 }
 
+/* ---- people ------------------------------------------------------------------ */
+
+/* Every people write takes the feed lock first (tx_begin(db, 1)): the faces
+ * it touches are stamped in commit order (faces_stamp), and the lock order
+ * is the one image writes use. */
+
+/* Integer arguments. */
+static pq_args i64_args(int n, const int64_t *v) {
+    pq_args a = {0};
+    for (int i = 0; i < n; i++) a_i64(&a, v[i]);
+    return a;
+}
+
+/* The first column of the first row as an integer (*found 0: no row). */
+static int q_i64(pg_db *db, const char *sql, int n, const int64_t *v, int64_t *out, int *found,
+                 const char *what, scry_err *err) {
+    pq_args a = i64_args(n, v);
+    PGresult *r = ex(db, sql, &a, 0, what, err);
+    if (!r) return err->code;
+    *found = PQntuples(r) > 0;
+    if (*found) *out = i64(r, 0, 0);
+    PQclear(r);
+    return SCRY_OK;
+}
+
+static int run_i64(pg_db *db, const char *sql, int n, const int64_t *v, const char *what,
+                   scry_err *err) {
+    pq_args a = i64_args(n, v);
+    return run(db, sql, &a, what, err);
+}
+
+static int person_exists(pg_db *db, int64_t id, scry_err *err) {
+    int64_t one = 0;
+    int found = 0, rc = q_i64(db, SQL_PERSON_EXISTS, 1, &id, &one, &found, "find person", err);
+    if (rc == SCRY_OK && !found) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)id);
+    return rc;
+}
+
+static int assign_once(pg_db *db, const meta_assignment *a, int n, int assigned, int64_t *new_ids,
+                       int nnew, int *applied, scry_err *err) {
+    for (int i = 0; i < nnew; i++) new_ids[i] = 0;      /* a retry starts over */
+    *applied = 0;
+    int64_t *left = malloc((size_t)(n ? n : 1) * sizeof *left);
+    if (!left) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nleft = 0, count = 0, found = 0;
+    int64_t now = scry_now_ms();
+    int rc = tx_begin(db, 1, err);
+    const char *up = assigned == META_FACE_AUTO ? SQL_FACE_ASSIGN_AUTO : SQL_FACE_ASSIGN_MANUAL;
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        int64_t pid = a[i].person_id, old = 0;
+        if (pid < 0) {
+            int64_t *slot = &new_ids[-pid - 1];
+            if (!*slot && (rc = q_i64(db, SQL_PERSON_INSERT, 1, &now, slot, &found,
+                                      "insert person", err)) != SCRY_OK)
+                break;
+            pid = *slot;
+        } else if (pid > 0 && (rc = person_exists(db, pid, err)) != SCRY_OK) {
+            break;
+        }
+        if ((rc = q_i64(db, SQL_FACE_PERSON, 1, &a[i].face_id, &old, &found, "face person", err)) != SCRY_OK)
+            break;
+        if (found && old && old != pid) left[nleft++] = old;
+        int64_t v[3] = {a[i].face_id, pid, now};
+        pq_args args = i64_args(3, v);
+        int64_t changed = run_count(db, up, &args, "assign face", err);
+        if (changed < 0) rc = (int)changed;
+        else count += (int)changed;
+    }
+    for (int i = 0; rc == SCRY_OK && i < nleft; i++)
+        rc = run_i64(db, SQL_PERSON_DROP_EMPTY, 1, &left[i], "delete emptied person", err);
+    if (rc == SCRY_OK) rc = tx_commit(db, err);
+    if (rc == SCRY_OK) *applied = count;
+    free(left);
+    return rc;
+}
+
+static int pg_faces_assign(meta_db *mdb, const meta_assignment *a, int n, int assigned,
+                           int64_t *new_ids, int nnew, int *applied, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = assign_once(db, a, n, assigned, new_ids, nnew, applied, err));
+    return rc;
+}
+
+static int merge_once(pg_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
+    int64_t now = scry_now_ms();
+    int rc = tx_begin(db, 1, err);
+    if (rc == SCRY_OK) rc = person_exists(db, into, err);
+    for (int i = 0; i < n && rc == SCRY_OK; i++) rc = person_exists(db, from[i], err);
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        int64_t v[3] = {into, from[i], now};
+        if ((rc = run_i64(db, SQL_MERGE_NAME, 3, v, "merge name", err)) == SCRY_OK &&
+            (rc = run_i64(db, SQL_MERGE_FACES, 3, v, "merge faces", err)) == SCRY_OK)
+            rc = run_i64(db, SQL_PERSON_DELETE, 1, &from[i], "delete merged person", err);
+    }
+    int64_t v[2] = {into, now};
+    if (rc == SCRY_OK) rc = run_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err);
+    if (rc == SCRY_OK) rc = run_i64(db, SQL_PERSON_TOUCH, 2, v, "touch person", err);
+    return rc ? rc : tx_commit(db, err);
+}
+
+static int pg_people_merge(meta_db *mdb, int64_t into, const int64_t *from, int n, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = merge_once(db, into, from, n, err));
+    return rc;
+}
+
+static int name_once(pg_db *db, int64_t person_id, const char *name, scry_err *err) {
+    int64_t now = scry_now_ms();
+    int rc = tx_begin(db, 1, err);
+    if (rc == SCRY_OK) rc = person_exists(db, person_id, err);
+    if (rc == SCRY_OK) {
+        pq_args a = {0};
+        a_i64(&a, person_id);
+        a_text(&a, name);
+        a_i64(&a, now);
+        rc = run(db, SQL_PERSON_NAME, &a, "name person", err);
+    }
+    int64_t v[2] = {person_id, now};
+    if (rc == SCRY_OK && name && *name) rc = run_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err);
+    return rc ? rc : tx_commit(db, err);
+}
+
+static int pg_person_set_name(meta_db *mdb, int64_t person_id, const char *name, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = name_once(db, person_id, name, err));
+    return rc;
+}
+
+static int cover_once(pg_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
+    int rc = tx_begin(db, 1, err);
+    if (rc == SCRY_OK) rc = person_exists(db, person_id, err);
+    if (rc == SCRY_OK && face_id) {
+        int64_t v[2] = {face_id, person_id}, one = 0;
+        int found = 0;
+        rc = q_i64(db, SQL_FACE_OF_PERSON, 2, v, &one, &found, "cover face", err);
+        if (rc == SCRY_OK && !found)
+            rc = scry_fail(err, SCRY_EINVAL, "face %lld is not a face of person %lld",
+                           (long long)face_id, (long long)person_id);
+    }
+    int64_t v[3] = {person_id, face_id, scry_now_ms()};
+    if (rc == SCRY_OK) rc = run_i64(db, SQL_PERSON_COVER, 3, v, "cover", err);
+    return rc ? rc : tx_commit(db, err);
+}
+
+static int pg_person_set_cover(meta_db *mdb, int64_t person_id, int64_t face_id, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = cover_once(db, person_id, face_id, err));
+    return rc;
+}
+
+static int person_delete_once(pg_db *db, int64_t person_id, scry_err *err) {
+    int64_t v[2] = {person_id, scry_now_ms()};
+    int rc = tx_begin(db, 1, err);
+    if (rc == SCRY_OK) rc = person_exists(db, person_id, err);
+    if (rc == SCRY_OK) rc = run_i64(db, SQL_PERSON_RELEASE, 2, v, "release faces", err);
+    if (rc == SCRY_OK) rc = run_i64(db, SQL_PERSON_DELETE, 1, v, "delete person", err);
+    return rc ? rc : tx_commit(db, err);
+}
+
+static int pg_person_delete(meta_db *mdb, int64_t person_id, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = person_delete_once(db, person_id, err));
+    return rc;
+}
+
+/* Rows of r -> persons (*out malloc'ed, NULL when none). */
+static int decode_people(const PGresult *r, meta_person **out, int *n, scry_err *err) {
+    int rows = PQntuples(r), ncols = PQnfields(r);
+    if (ncols > META_PERSON_NCOLS) ncols = META_PERSON_NCOLS;
+    *out = NULL;
+    *n = 0;
+    if (!rows) return SCRY_OK;
+    meta_person *arr = calloc((size_t)rows, sizeof *arr);
+    if (!arr) return scry_fail(err, SCRY_ENOMEM, "out of memory (people)");
+    for (int i = 0; i < rows; i++) {
+        const char *col[META_PERSON_NCOLS] = {0};
+        for (int k = 0; k < ncols; k++) col[k] = val(r, i, k);
+        int rc = meta_person_decode(&arr[i], col, ncols, err);
+        if (rc) {
+            meta_people_free(arr, i + 1);
+            return rc;
+        }
+    }
+    *out = arr;
+    *n = rows;
+    return SCRY_OK;
+}
+
+static int pg_person_get(meta_db *mdb, int64_t person_id, meta_person *out, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        meta_person_free(out);
+        pq_args a = i64_args(1, &person_id);
+        PGresult *r = ex(db, SQL_PERSON_GET, &a, 0, "get person", err);
+        if (!r) rc = err->code;
+        else {
+            meta_person *p = NULL;
+            int n = 0;
+            rc = decode_people(r, &p, &n, err);
+            if (rc == SCRY_OK && !n)
+                rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)person_id);
+            if (rc == SCRY_OK) {
+                *out = p[0];
+                free(p);
+            }
+            PQclear(r);
+        }
+    });
+    return rc;
+}
+
+static int pg_people_list(meta_db *mdb, int min_faces, int offset, int limit, meta_person **out,
+                          int *n, int64_t *total, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    int64_t v[3] = {min_faces, limit, offset};
+    WITH_RETRY(db, rc, err, {
+        meta_people_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        pq_args a = i64_args(3, v);
+        PGresult *r = ex(db, SQL_PEOPLE_LIST, &a, 0, "list people", err);
+        rc = r ? decode_people(r, out, n, err) : err->code;
+        PQclear(r);
+        int found = 0;
+        if (rc == SCRY_OK && total)
+            rc = q_i64(db, SQL_PEOPLE_TOTAL, 1, v, total, &found, "count people", err);
+    });
+    if (rc != SCRY_OK) {
+        meta_people_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int pg_people_named(meta_db *mdb, meta_person **out, int *n, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        meta_people_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        PGresult *r = ex(db, SQL_PEOPLE_NAMED, NULL, 0, "named people", err);
+        rc = r ? decode_people(r, out, n, err) : err->code;
+        PQclear(r);
+    });
+    return rc;
+}
+
+static int person_faces_once(pg_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                             char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
+    int64_t v[3] = {person_id, limit, offset};
+    int rc = person_exists(db, person_id, err), found = 0;
+    if (rc) return rc;
+    pq_args a = i64_args(3, v);
+    PGresult *r = ex(db, SQL_PERSON_FACES, &a, 0, "person faces", err);
+    if (!r) return err->code;
+    int rows = PQntuples(r);
+    meta_face *fa = calloc((size_t)(rows ? rows : 1), sizeof *fa);
+    char (*ia)[SCRY_ID_LEN + 1] = calloc((size_t)(rows ? rows : 1), sizeof *ia);
+    if (!fa || !ia) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
+    for (int i = 0; rc == SCRY_OK && i < rows; i++) {
+        const char *col[11];
+        for (int k = 0; k < 11; k++) col[k] = val(r, i, k);
+        meta_person_face_decode(&fa[i], ia[i], col);
+    }
+    PQclear(r);
+    if (rc == SCRY_OK && total)
+        rc = q_i64(db, SQL_PERSON_FACES_COUNT, 1, v, total, &found, "count faces", err);
+    if (rc != SCRY_OK) {
+        free(fa);
+        free(ia);
+        return rc;
+    }
+    *faces = fa;
+    *ids = ia;
+    *n = rows;
+    return SCRY_OK;
+}
+
+static int pg_person_faces(meta_db *mdb, int64_t person_id, int offset, int limit, meta_face **faces,
+                           char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err,
+               rc = person_faces_once(db, person_id, offset, limit, faces, ids, n, total, err));
+    return rc;
+}
+
+static int person_images_once(pg_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                              int *n, int64_t *total, scry_err *err) {
+    int64_t v[3] = {person_id, limit, offset};
+    int rc = person_exists(db, person_id, err), found = 0;
+    if (rc) return rc;
+    pq_args a = i64_args(3, v);
+    PGresult *r = ex(db, SQL_PERSON_IMAGES, &a, 0, "person images", err);
+    if (!r) return err->code;
+    rc = decode_images(r, out, n, err);
+    PQclear(r);
+    if (rc == SCRY_OK && total)
+        rc = q_i64(db, SQL_PERSON_IMAGES_COUNT, 1, v, total, &found, "count images", err);
+    if (rc != SCRY_OK) {
+        for (int i = 0; i < *n; i++) image_rec_free(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int pg_person_images(meta_db *mdb, int64_t person_id, int offset, int limit, image_rec **out,
+                            int *n, int64_t *total, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, rc = person_images_once(db, person_id, offset, limit, out, n, total, err));
+    return rc;
+}
+
+static pq_args feed_page_args(const char *model, int64_t after_ms, int64_t after_id, int cap) {
+    pq_args a = {0};
+    a_text(&a, model);
+    a_i64(&a, after_ms);
+    a_i64(&a, after_id);
+    a_i64(&a, cap);
+    return a;
+}
+
+static int pg_face_changes_page(meta_db *mdb, const char *model, int64_t after_ms, int64_t after_id,
+                                meta_face *page, int cap, int *got, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        for (int i = 0; i < *got; i++) free(page[i].vec), page[i].vec = NULL;
+        *got = 0;
+        pq_args a = feed_page_args(model, after_ms, after_id, cap);
+        PGresult *r = ex(db, SQL_FACE_CHANGES, &a, 1, "face feed", err);
+        if (!r) rc = err->code;
+        else {
+            int rows = PQntuples(r);
+            for (int i = 0; rc == SCRY_OK && i < rows && i < cap; i++)
+                if ((rc = decode_face(r, i, &page[i], err)) == SCRY_OK) (*got)++;
+            PQclear(r);
+        }
+    });
+    return rc;
+}
+
+static int pg_face_tombstones_page(meta_db *mdb, const char *model, int64_t after_ms,
+                                   int64_t after_id, int64_t *ids, int64_t *at, int cap, int *got,
+                                   scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        *got = 0;
+        pq_args a = feed_page_args(model, after_ms, after_id, cap);
+        PGresult *r = ex(db, SQL_FACE_TOMBSTONES, &a, 0, "face tombstones", err);
+        if (!r) rc = err->code;
+        else {
+            int rows = PQntuples(r);
+            for (int i = 0; i < rows && i < cap; i++) {
+                ids[i] = i64(r, i, 0);
+                at[i] = i64(r, i, 1);
+                (*got)++;
+            }
+            PQclear(r);
+        }
+    });
+    return rc;
+}
+
+/* people_clock: moved by every statement on faces or people, committed
+ * with them, so a reader that sees a new value sees the change too. */
+static uint64_t pg_people_version(meta_db *mdb) {
+    int64_t v = count_of(PG(mdb), "SELECT v FROM people_clock", NULL, "people version");
+    return (uint64_t)v;
+}
+
+static int pg_job_create(meta_db *mdb, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                         scry_err *err) {
+    pg_db *db = PG(mdb);
+    char id[SCRY_ID_LEN + 1];
+    scry_new_id(id);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, id);
+        a_text(&a, kind);
+        a_i64(&a, total);
+        a_i64(&a, scry_now_ms());
+        rc = run(db, SQL_JOB_INSERT, &a, "insert job", err);
+        /* a commit whose answer was lost: the row is there */
+        if (rc && db->attempt && !strcmp(db->state, "23505")) rc = SCRY_OK;
+    });
+    if (rc == SCRY_OK) memcpy(job_id, id, sizeof id);
+    return rc;
+}
+
+static int pg_job_set(meta_db *mdb, const char *job_id, const char *status, int done, int total,
+                      const char *error, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        pq_args a = {0};
+        a_text(&a, job_id);
+        a_text(&a, status);
+        a_i64(&a, done);
+        a_i64(&a, total);
+        a_text(&a, error);
+        a_i64(&a, scry_now_ms());
+        int64_t changed = run_count(db, SQL_JOB_SET, &a, "update job", err);
+        rc = changed < 0 ? (int)changed
+                         : changed == 0 ? scry_fail(err, SCRY_ENOTFOUND, "job %s not found", job_id)
+                                        : SCRY_OK;
+    });
+    return rc;
+}
+
+static int pg_jobs_unfinished(meta_db *mdb, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                              int *n, scry_err *err) {
+    pg_db *db = PG(mdb);
+    int rc;
+    WITH_RETRY(db, rc, err, {
+        *n = 0;
+        pq_args a = {0};
+        a_text(&a, kind);
+        PGresult *r = ex(db, "SELECT id FROM jobs WHERE kind = ?1 AND status IN ('pending','running')"
+                             " ORDER BY created_at, ord", &a, 0, "unfinished jobs", err);
+        if (!r) rc = err->code;
+        else {
+            for (int i = 0; i < PQntuples(r) && *n < max; i++) copy_val(r, i, 0, ids[(*n)++], SCRY_ID_LEN + 1);
+            PQclear(r);
+        }
+    });
+    return rc;
+}
+
 static const meta_ops pg_ops = {
     .name = "postgres",
     .close = pg_close,
@@ -1977,4 +2484,20 @@ static const meta_ops pg_ops = {
     .key_revoke = pg_key_revoke,
     .key_touch = pg_key_touch,
     .key_count_active = pg_key_count_active,
+    .faces_assign = pg_faces_assign,
+    .people_merge = pg_people_merge,
+    .person_set_name = pg_person_set_name,
+    .person_set_cover = pg_person_set_cover,
+    .person_delete = pg_person_delete,
+    .person_get = pg_person_get,
+    .people_list = pg_people_list,
+    .people_named = pg_people_named,
+    .person_faces = pg_person_faces,
+    .person_images = pg_person_images,
+    .face_changes_page = pg_face_changes_page,
+    .face_tombstones_page = pg_face_tombstones_page,
+    .people_version = pg_people_version,
+    .job_create = pg_job_create,
+    .job_set = pg_job_set,
+    .jobs_unfinished = pg_jobs_unfinished,
 };

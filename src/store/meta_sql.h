@@ -10,7 +10,8 @@
 
 #include "store/meta_backend.h"
 
-#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec"
+#define FACE_COLS \
+    "face_id, image_rowid, face_index, x, y, w, h, dim, vec, person_id, assigned, updated_at"
 
 #define SQL_IMG_BY_ID \
     "SELECT " META_IMAGE_COLS " FROM images WHERE id = ?1"
@@ -150,5 +151,82 @@
 #define SQL_KEY_LIST "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id"
 #define SQL_KEY_REVOKE "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0"
 #define SQL_KEY_ACTIVE "SELECT count(*) FROM api_keys WHERE revoked_at = 0"
+
+/* People (schema v5). A person_id bound as 0 means none (nullif). */
+#define SQL_FACE_ASSIGN_AUTO \
+    "UPDATE faces SET person_id = nullif(CAST(?2 AS BIGINT), 0), assigned = 1, updated_at = ?3"\
+    " WHERE face_id = ?1 AND assigned != 2"
+#define SQL_FACE_ASSIGN_MANUAL \
+    "UPDATE faces SET person_id = nullif(CAST(?2 AS BIGINT), 0), assigned = 2, updated_at = ?3"\
+    " WHERE face_id = ?1"
+#define SQL_FACE_PERSON "SELECT person_id FROM faces WHERE face_id = ?1"
+#define SQL_PERSON_EXISTS "SELECT 1 FROM people WHERE person_id = ?1"
+#define SQL_PERSON_INSERT \
+    "INSERT INTO people(created_at, updated_at) VALUES(?1, ?1) RETURNING person_id"
+#define SQL_PERSON_DROP_EMPTY \
+    "DELETE FROM people WHERE person_id = ?1 AND NOT EXISTS"\
+    " (SELECT 1 FROM faces WHERE person_id = ?1)"
+/* the first name among the merged when into has none: a name is never lost */
+#define SQL_MERGE_NAME \
+    "UPDATE people SET name = (SELECT name FROM people WHERE person_id = ?2),"\
+    " updated_at = ?3 WHERE person_id = ?1 AND name IS NULL"
+#define SQL_MERGE_FACES \
+    "UPDATE faces SET person_id = ?1, assigned = 2, updated_at = ?3 WHERE person_id = ?2"
+#define SQL_PERSON_DELETE "DELETE FROM people WHERE person_id = ?1"
+#define SQL_PERSON_CONFIRM \
+    "UPDATE faces SET assigned = 2, updated_at = ?2 WHERE person_id = ?1 AND assigned != 2"
+#define SQL_PERSON_TOUCH "UPDATE people SET updated_at = ?2 WHERE person_id = ?1"
+#define SQL_PERSON_NAME \
+    "UPDATE people SET name = nullif(?2, ''), updated_at = ?3 WHERE person_id = ?1"
+#define SQL_FACE_OF_PERSON "SELECT 1 FROM faces WHERE face_id = ?1 AND person_id = ?2"
+#define SQL_PERSON_COVER \
+    "UPDATE people SET cover_face = nullif(CAST(?2 AS BIGINT), 0), updated_at = ?3"\
+    " WHERE person_id = ?1"
+#define SQL_PERSON_RELEASE \
+    "UPDATE faces SET person_id = NULL, assigned = 2, updated_at = ?2 WHERE person_id = ?1"
+/* person_id, name, cover_face, created_at, updated_at, faces, images, cover
+ * (META_PERSON_NCOLS; the first 5 alone from SQL_PEOPLE_NAMED) */
+
+#define SQL_PERSON_SELECT \
+    "SELECT p.person_id, p.name, p.cover_face, p.created_at, p.updated_at,"\
+    " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) AS nf,"\
+    " (SELECT count(DISTINCT image_rowid) FROM faces f WHERE f.person_id = p.person_id) AS ni,"\
+    " coalesce((SELECT face_id FROM faces f WHERE f.face_id = p.cover_face AND"\
+    "  f.person_id = p.person_id), (SELECT face_id FROM faces f WHERE f.person_id ="\
+    "  p.person_id ORDER BY f.w * f.h DESC, f.face_id LIMIT 1), 0) AS cv FROM people p"
+#define SQL_PERSON_GET SQL_PERSON_SELECT " WHERE p.person_id = ?1"
+#define SQL_PEOPLE_LIST \
+    "SELECT * FROM (" SQL_PERSON_SELECT ") AS t WHERE nf >= ?1 OR name IS NOT NULL"\
+    " ORDER BY nf DESC, person_id LIMIT ?2 OFFSET ?3"
+#define SQL_PEOPLE_TOTAL \
+    "SELECT count(*) FROM people p WHERE p.name IS NOT NULL OR"\
+    " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) >= ?1"
+#define SQL_PEOPLE_NAMED \
+    "SELECT person_id, name, cover_face, created_at, updated_at FROM people"\
+    " WHERE name IS NOT NULL ORDER BY person_id"
+/* face_id, image_rowid, face_index, x, y, w, h, person_id, assigned,
+ * updated_at, image id */
+#define SQL_PERSON_FACES \
+    "SELECT f.face_id, f.image_rowid, f.face_index, f.x, f.y, f.w, f.h, f.person_id,"\
+    " f.assigned, f.updated_at, i.id FROM faces f JOIN images i ON i.rowid = f.image_rowid"\
+    " WHERE f.person_id = ?1 ORDER BY f.w * f.h DESC, f.face_id LIMIT ?2 OFFSET ?3"
+#define SQL_PERSON_FACES_COUNT "SELECT count(*) FROM faces WHERE person_id = ?1"
+#define SQL_PERSON_IMAGES \
+    "SELECT " META_IMAGE_COLS " FROM images WHERE rowid IN (SELECT image_rowid FROM faces"\
+    " WHERE person_id = ?1) ORDER BY rowid DESC LIMIT ?2 OFFSET ?3"
+#define SQL_PERSON_IMAGES_COUNT \
+    "SELECT count(DISTINCT image_rowid) FROM faces WHERE person_id = ?1"
+/* The face feed (meta_face_changes), keyset pages over (stamp, face_id). */
+#define SQL_FACE_CHANGES \
+    "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND"\
+    " (updated_at, face_id) > (?2, ?3) ORDER BY updated_at, face_id LIMIT ?4"
+#define SQL_FACE_TOMBSTONES \
+    "SELECT face_id, deleted_at FROM face_tombstones WHERE model = ?1 AND"\
+    " (deleted_at, face_id) > (?2, ?3) ORDER BY deleted_at, face_id LIMIT ?4"
+#define SQL_TOMBSTONE_PRUNE "DELETE FROM face_tombstones WHERE deleted_at < ?1"
+/* Jobs without items (a re-cluster). */
+#define SQL_JOB_SET \
+    "UPDATE jobs SET status = ?2, done = ?3, total = ?4, error = ?5,"\
+    " failed = CASE WHEN ?2 = 'failed' THEN 1 ELSE 0 END, updated_at = ?6 WHERE id = ?1"
 
 #endif

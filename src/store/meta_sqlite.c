@@ -48,7 +48,16 @@
  *
  *   v4  api_keys (http/auth): salted hashes of API keys, revoked ones kept
  *
- *   v5  the change feed by sequence: images.seq, feed_clock (one row, the
+ *   v5  people        person_id (AUTOINCREMENT), name, cover_face; faces
+ *                     gain person_id (ON DELETE SET NULL) and assigned
+ *                     (new / by clustering / by a user). face_tombstones:
+ *                     one row per deleted face (trigger faces_deleted,
+ *                     which also deletes a person left without faces), so
+ *                     the people service's change feed sees deletions made
+ *                     by any process; pruned after a week. jobs rebuilt to
+ *                     allow kind 'recluster' (a job without items).
+ *
+ *   v6  the change feed by sequence: images.seq, feed_clock (one row, the
  *       last sequence given out), image_deletions (seq, rowid); kept by
  *       triggers so that every writer, this build or a CLI, numbers rows.
  *
@@ -174,7 +183,53 @@ static const char *const migrations[] = {
     "  last_used_at INTEGER NOT NULL DEFAULT 0,"
     "  revoked_at   INTEGER NOT NULL DEFAULT 0"
     ");",
-    /* v4 -> v5: the change feed by sequence (meta_feed_read). Triggers give
+    /* v4 -> v5: people (issue 10). Faces get a person and how they got it;
+     * deleted faces leave a tombstone for the people service's change feed
+     * and take an emptied person with them; jobs may be re-clusters (the
+     * table is rebuilt for its CHECK, with foreign keys off: see migrate). */
+    "CREATE TABLE people ("
+    "  person_id  INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name       TEXT,"
+    "  cover_face INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX people_updated ON people(updated_at);"
+    "ALTER TABLE faces ADD COLUMN person_id INTEGER REFERENCES people(person_id) ON DELETE SET NULL;"
+    "ALTER TABLE faces ADD COLUMN assigned INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX faces_person ON faces(person_id);"
+    "CREATE INDEX faces_updated ON faces(model, updated_at, face_id);"
+    "CREATE TABLE face_tombstones ("
+    "  face_id    INTEGER PRIMARY KEY,"
+    "  model      TEXT NOT NULL,"
+    "  deleted_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX face_tombstones_at ON face_tombstones(model, deleted_at);"
+    "CREATE TRIGGER faces_deleted AFTER DELETE ON faces BEGIN"
+    "  INSERT OR REPLACE INTO face_tombstones(face_id, model, deleted_at)"
+    "    VALUES (OLD.face_id, OLD.model, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));"
+    "  DELETE FROM people WHERE person_id = OLD.person_id AND NOT EXISTS"
+    "    (SELECT 1 FROM faces WHERE faces.person_id = OLD.person_id);"
+    "END;"
+    "CREATE TABLE jobs_v5 ("
+    "  id         TEXT PRIMARY KEY,"
+    "  kind       TEXT NOT NULL CHECK (kind IN ('upload','reindex','recluster')),"
+    "  status     TEXT NOT NULL DEFAULT 'pending'"
+    "             CHECK (status IN ('pending','running','completed','failed')),"
+    "  total      INTEGER NOT NULL,"
+    "  done       INTEGER NOT NULL DEFAULT 0,"
+    "  failed     INTEGER NOT NULL DEFAULT 0,"
+    "  error      TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "INSERT INTO jobs_v5 SELECT id, kind, status, total, done, failed, error, created_at,"
+    "  updated_at FROM jobs;"
+    "DROP TABLE jobs;"
+    "ALTER TABLE jobs_v5 RENAME TO jobs;"
+    "CREATE INDEX jobs_created ON jobs(created_at);"
+    "CREATE INDEX jobs_status ON jobs(status);",
+    /* v5 -> v6: the change feed by sequence (meta_feed_read). Triggers give
      * every written row the next value of feed_clock and log every delete;
      * SQLite has one writer at a time, so sequence order is commit order.
      * Existing rows are numbered by rowid. */
@@ -306,6 +361,7 @@ typedef struct sq_db {
     sqlite3 *conn;
     pthread_mutex_t lock;
     sqlite3_stmt *stmt[S_COUNT];
+    uint64_t people_writes;     /* commits of ours that touched faces or people */
 } sq_db;
 #define SQ(db) ((sq_db *)(db))
 
@@ -445,7 +501,29 @@ static int pragma_int(meta_db *db, const char *sql, int *out) {
     return src;
 }
 
+/* A migration may rebuild a table (SQLite cannot alter a CHECK): with
+ * foreign keys on, dropping the old table would cascade into its children.
+ * So they are off while migrating -- which must be set outside a
+ * transaction -- and checked (PRAGMA foreign_key_check) before they are
+ * turned back on. */
+static int migrate_steps(meta_db *db, scry_err *err);
+
 static int migrate(meta_db *db, scry_err *err) {
+    int version = 0, src;
+    if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
+        return db_fail(db, err, src, "read user_version");
+    if (version >= SCHEMA_LATEST) return migrate_steps(db, err);
+    sqlite3_exec(SQ(db)->conn, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    int rc = migrate_steps(db, err);
+    int broken = 0;
+    /* pragma_int is SQLITE_OK only when the check returned a row: a violation */
+    if (rc == SCRY_OK && pragma_int(db, "PRAGMA foreign_key_check", &broken) == SQLITE_OK)
+        rc = scry_fail(err, SCRY_ECORRUPT, "foreign key check failed after migrating the schema");
+    sqlite3_exec(SQ(db)->conn, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    return rc;
+}
+
+static int migrate_steps(meta_db *db, scry_err *err) {
     int version = 0, src;
     if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
         return db_fail(db, err, src, "read user_version");
@@ -536,6 +614,14 @@ int meta_sqlite_open(meta_db **out, const char *location, scry_err *err) {
         sq_close(db);
         return rc;
     }
+    /* Tombstones only serve change feeds that are at most a few seconds
+     * behind (a restart re-reads everything): a week is plenty. */
+    sqlite3_stmt *prune = NULL;
+    if (sqlite3_prepare_v2(SQ(db)->conn, SQL_TOMBSTONE_PRUNE, -1, &prune, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(prune, 1, scry_now_ms() - META_TOMBSTONE_KEEP_MS);
+        sqlite3_step(prune);     /* best effort: busy or read-only is fine */
+    }
+    sqlite3_finalize(prune);
     *out = db;
     return SCRY_OK;
 }
@@ -730,7 +816,10 @@ static int sq_image_update(meta_db *db, const image_rec *r,
     free(filename);
     if (rc == SCRY_OK && faces) rc = faces_put_locked(db, rowid, faces, err);
     if (rc != SCRY_OK) goto fail;
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        if (faces) SQ(db)->people_writes++;
+        goto out;
+    }
 fail:
     tx_rollback(db);
 out:
@@ -806,7 +895,10 @@ static int sq_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA
         (rc = orphan_check(db, thumb, orphan_thumb, err)) != SCRY_OK)
         goto fail;
     if (!strcmp(orphan_thumb, orphan_sha)) orphan_thumb[0] = 0;  /* report a name once */
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        SQ(db)->people_writes++;     /* its faces (and maybe people) went with it */
+        goto out;
+    }
 fail:
     tx_rollback(db);
     orphan_sha[0] = orphan_thumb[0] = 0;
@@ -1033,7 +1125,10 @@ static int sq_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_updat
         goto fail;
     }
     if ((rc = faces_put_locked(db, image_rowid, u, err)) != SCRY_OK) goto fail;
-    if ((rc = tx_commit(db, err)) == SCRY_OK) goto out;
+    if ((rc = tx_commit(db, err)) == SCRY_OK) {
+        SQ(db)->people_writes++;
+        goto out;
+    }
 fail:
     tx_rollback(db);
 out:
@@ -1056,6 +1151,9 @@ static int read_face(sqlite3_stmt *s, meta_face *f, scry_err *err) {
     f->vec = malloc((size_t)bytes);
     if (!f->vec) return scry_fail(err, SCRY_ENOMEM, "out of memory (face)");
     memcpy(f->vec, sqlite3_column_blob(s, 8), (size_t)bytes);
+    f->person_id = sqlite3_column_int64(s, 9);
+    f->assigned = sqlite3_column_int(s, 10);
+    f->updated_at = sqlite3_column_int64(s, 11);
     return SCRY_OK;
 }
 
@@ -1165,6 +1263,494 @@ static int64_t sq_face_count(meta_db *db, const char *model) {
     done(s);
     unlock(db);
     return n;
+}
+
+
+/* ---- people ----------------------------------------------------------------- */
+
+/* Prepare sql (not kept: people calls are rare next to image writes). */
+static sqlite3_stmt *prep(meta_db *db, const char *sql, scry_err *err) {
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(SQ(db)->conn, sql, -1, &s, NULL);
+    if (src != SQLITE_OK) {
+        db_fail(db, err, src, "prepare");
+        return NULL;
+    }
+    return s;
+}
+
+/* Prepare sql and bind n integers to ?1..?n. */
+static sqlite3_stmt *prep_i64(meta_db *db, const char *sql, int n, const int64_t *v, scry_err *err) {
+    sqlite3_stmt *s = prep(db, sql, err);
+    for (int i = 0; s && i < n; i++) sqlite3_bind_int64(s, i + 1, v[i]);
+    return s;
+}
+
+/* Step a statement that returns no rows, then finalize it. */
+static int exec_stmt(meta_db *db, sqlite3_stmt *s, const char *what, scry_err *err) {
+    if (!s) return PREP_FAILED;
+    int src = sqlite3_step(s);
+    int rc = src == SQLITE_DONE || src == SQLITE_ROW ? SCRY_OK : db_fail(db, err, src, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Run sql with integer arguments (no rows wanted). */
+static int exec_i64(meta_db *db, const char *sql, int n, const int64_t *v, const char *what,
+                    scry_err *err) {
+    return exec_stmt(db, prep_i64(db, sql, n, v, err), what, err);
+}
+
+/* The first column of the first row of sql as an integer (*found 0: no row). */
+static int query_i64(meta_db *db, const char *sql, int n, const int64_t *v, int64_t *out,
+                     int *found, const char *what, scry_err *err) {
+    sqlite3_stmt *s = prep_i64(db, sql, n, v, err);
+    if (!s) return PREP_FAILED;
+    int src = sqlite3_step(s), rc = SCRY_OK;
+    *found = src == SQLITE_ROW;
+    if (src == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    else if (src != SQLITE_DONE) rc = db_fail(db, err, src, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Inside a transaction: does the person exist? */
+static int person_exists(meta_db *db, int64_t id, scry_err *err) {
+    int64_t one = 0;
+    int found = 0, rc = query_i64(db, SQL_PERSON_EXISTS, 1, &id, &one, &found, "find person", err);
+    if (rc == SCRY_OK && !found) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)id);
+    return rc;
+}
+
+/* Finish a people write: commit, and count it (meta_people_version). */
+static int people_commit(meta_db *db, scry_err *err) {
+    int rc = tx_commit(db, err);
+    if (rc == SCRY_OK) SQ(db)->people_writes++;
+    return rc;
+}
+
+static int sq_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned,
+                           int64_t *new_ids, int nnew, int *applied, scry_err *err) {
+    (void)nnew;
+    /* the persons faces leave, checked for emptiness at the end (not as each
+     * face moves: in a re-cluster a person may lose its faces before it
+     * gains others) */
+    int64_t *left = malloc((size_t)(n ? n : 1) * sizeof *left);
+    if (!left) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    int nleft = 0;
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err), count = 0;
+    sqlite3_stmt *up = NULL, *old = NULL, *exists = NULL, *gone = NULL;
+    if (rc != SCRY_OK) goto out;
+    up = prep(db, assigned == META_FACE_AUTO ? SQL_FACE_ASSIGN_AUTO : SQL_FACE_ASSIGN_MANUAL, err);
+    old = up ? prep(db, SQL_FACE_PERSON, err) : NULL;
+    exists = old ? prep(db, SQL_PERSON_EXISTS, err) : NULL;
+    if (!exists) { rc = PREP_FAILED; goto fail; }
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        int64_t pid = a[i].person_id;
+        if (pid < 0) {
+            int64_t *slot = &new_ids[-pid - 1];
+            int found = 0;
+            if (!*slot && (rc = query_i64(db, SQL_PERSON_INSERT, 1, &now, slot, &found,
+                                          "insert person", err)) != SCRY_OK)
+                break;
+            pid = *slot;
+        } else if (pid > 0) {
+            sqlite3_bind_int64(exists, 1, pid);
+            int src = sqlite3_step(exists);
+            sqlite3_reset(exists);
+            if (src != SQLITE_ROW) {
+                rc = src == SQLITE_DONE ? scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)pid)
+                                        : db_fail(db, err, src, "find person");
+                break;
+            }
+        }
+        sqlite3_bind_int64(old, 1, a[i].face_id);
+        if (sqlite3_step(old) == SQLITE_ROW && sqlite3_column_int64(old, 0) &&
+            sqlite3_column_int64(old, 0) != pid)
+            left[nleft++] = sqlite3_column_int64(old, 0);
+        sqlite3_reset(old);
+        sqlite3_bind_int64(up, 1, a[i].face_id);
+        sqlite3_bind_int64(up, 2, pid);
+        sqlite3_bind_int64(up, 3, now);
+        int src = sqlite3_step(up);
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "assign face");
+        else count += sqlite3_changes(SQ(db)->conn);
+        sqlite3_reset(up);
+    }
+    if (rc == SCRY_OK && nleft && !(gone = prep(db, SQL_PERSON_DROP_EMPTY, err))) rc = PREP_FAILED;
+    for (int i = 0; rc == SCRY_OK && i < nleft; i++) {
+        sqlite3_bind_int64(gone, 1, left[i]);
+        int src = sqlite3_step(gone);
+        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "delete emptied person");
+        sqlite3_reset(gone);
+    }
+    if (rc != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) {
+        *applied = count;
+        goto out;
+    }
+fail:
+    tx_rollback(db);
+out:
+    sqlite3_finalize(up);
+    sqlite3_finalize(old);
+    sqlite3_finalize(exists);
+    sqlite3_finalize(gone);
+    unlock(db);
+    free(left);
+    return rc;
+}
+
+static int sq_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    rc = person_exists(db, into, err);
+    for (int i = 0; i < n && rc == SCRY_OK; i++) rc = person_exists(db, from[i], err);
+    for (int i = 0; i < n && rc == SCRY_OK; i++) {
+        int64_t v[3] = {into, from[i], now};
+        if ((rc = exec_i64(db, SQL_MERGE_NAME, 3, v, "merge name", err)) == SCRY_OK &&
+            (rc = exec_i64(db, SQL_MERGE_FACES, 3, v, "merge faces", err)) == SCRY_OK)
+            rc = exec_i64(db, SQL_PERSON_DELETE, 1, &from[i], "delete merged person", err);
+    }
+    int64_t v[2] = {into, now};
+    if (rc == SCRY_OK) rc = exec_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err);
+    if (rc == SCRY_OK) rc = exec_i64(db, SQL_PERSON_TOUCH, 2, v, "touch person", err);
+    if (rc == SCRY_OK && (rc = people_commit(db, err)) == SCRY_OK) goto out;
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
+    sqlite3_stmt *s = prep(db, SQL_PERSON_NAME, err);
+    if (s) {
+        sqlite3_bind_int64(s, 1, person_id);
+        bind_text(s, 2, name);
+        sqlite3_bind_int64(s, 3, now);
+    }
+    if ((rc = exec_stmt(db, s, "name person", err)) != SCRY_OK) goto fail;
+    /* naming marks the person's faces MANUAL: a user looked at them */
+    int64_t v[2] = {person_id, now};
+    if (name && *name && (rc = exec_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err)) != SCRY_OK)
+        goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
+    int64_t now = scry_now_ms();
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
+    if (face_id) {
+        int64_t v[2] = {face_id, person_id}, one = 0;
+        int found = 0;
+        if ((rc = query_i64(db, SQL_FACE_OF_PERSON, 2, v, &one, &found, "cover face", err)) != SCRY_OK)
+            goto fail;
+        if (!found) {
+            rc = scry_fail(err, SCRY_EINVAL, "face %lld is not a face of person %lld",
+                           (long long)face_id, (long long)person_id);
+            goto fail;
+        }
+    }
+    int64_t v[3] = {person_id, face_id, now};
+    if ((rc = exec_i64(db, SQL_PERSON_COVER, 3, v, "cover", err)) != SCRY_OK) goto fail;
+    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
+fail:
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
+    int64_t v[2] = {person_id, scry_now_ms()};
+    lock(db);
+    int rc = tx_begin(db, err);
+    if (rc != SCRY_OK) goto out;
+    if ((rc = person_exists(db, person_id, err)) == SCRY_OK &&
+        (rc = exec_i64(db, SQL_PERSON_RELEASE, 2, v, "release faces", err)) == SCRY_OK &&
+        (rc = exec_i64(db, SQL_PERSON_DELETE, 1, v, "delete person", err)) == SCRY_OK &&
+        (rc = people_commit(db, err)) == SCRY_OK)
+        goto out;
+    tx_rollback(db);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int read_person(sqlite3_stmt *s, meta_person *p, scry_err *err) {
+    const char *col[META_PERSON_NCOLS] = {0};
+    int ncols = sqlite3_column_count(s);
+    if (ncols > META_PERSON_NCOLS) ncols = META_PERSON_NCOLS;
+    for (int i = 0; i < ncols; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    return meta_person_decode(p, col, ncols, err);
+}
+
+static int sq_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err) {
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = prep_i64(db, SQL_PERSON_GET, 1, &person_id, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    int src = sqlite3_step(s);
+    if (src == SQLITE_ROW) rc = read_person(s, out, err);
+    else if (src == SQLITE_DONE) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)person_id);
+    else rc = db_fail(db, err, src, "get person");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+/* Rows of s into a growing array of persons; s finalized. */
+static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, scry_err *err) {
+    if (!s) return PREP_FAILED;
+    int cap = 0, src, rc = SCRY_OK;
+    meta_person *arr = NULL;
+    *n = 0;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(arr, (size_t)cap * sizeof *arr);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)"); break; }
+            arr = p;
+        }
+        if ((rc = read_person(s, &arr[*n], err)) != SCRY_OK) break;
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list people");
+    sqlite3_finalize(s);
+    if (rc != SCRY_OK) {
+        meta_people_free(arr, *n);
+        arr = NULL;
+        *n = 0;
+    }
+    *out = arr;
+    return rc;
+}
+
+static int sq_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out,
+                          int *n, int64_t *total, scry_err *err) {
+    int64_t v[3] = {min_faces, limit, offset};
+    lock(db);
+    int rc = read_people(db, prep_i64(db, SQL_PEOPLE_LIST, 3, v, err), out, n, err), found = 0;
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PEOPLE_TOTAL, 1, v, total, &found, "count people", err);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        meta_people_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+static int sq_people_named(meta_db *db, meta_person **out, int *n, scry_err *err) {
+    lock(db);
+    int rc = read_people(db, prep(db, SQL_PEOPLE_NAMED, err), out, n, err);
+    unlock(db);
+    return rc;
+}
+
+static int sq_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                           char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
+    lock(db);
+    int rc = person_exists(db, person_id, err), src, cap = 0, found = 0;
+    meta_face *fa = NULL;
+    char (*ia)[SCRY_ID_LEN + 1] = NULL;
+    int64_t v[3] = {person_id, limit, offset};
+    sqlite3_stmt *s = NULL;
+    if (rc != SCRY_OK) goto out;
+    if (!(s = prep_i64(db, SQL_PERSON_FACES, 3, v, err))) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(fa, (size_t)cap * sizeof *fa), *q = p ? realloc(ia, (size_t)cap * sizeof *ia) : NULL;
+            if (p) fa = p;
+            if (q) ia = q;
+            if (!p || !q) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
+        }
+        const char *col[11];
+        for (int k = 0; k < 11; k++) col[k] = (const char *)sqlite3_column_text(s, k);
+        meta_person_face_decode(&fa[*n], ia[*n], col);
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person faces");
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PERSON_FACES_COUNT, 1, v, total, &found, "count faces", err);
+out:
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        free(fa);
+        free(ia);
+        *n = 0;
+        return rc;
+    }
+    *faces = fa;
+    *ids = ia;
+    return SCRY_OK;
+}
+
+static int sq_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                            int *n, int64_t *total, scry_err *err) {
+    lock(db);
+    int rc = person_exists(db, person_id, err), src, cap = 0, found = 0;
+    image_rec *arr = NULL;
+    int64_t v[3] = {person_id, limit, offset};
+    sqlite3_stmt *s = NULL;
+    if (rc != SCRY_OK) goto out;
+    if (!(s = prep_i64(db, SQL_PERSON_IMAGES, 3, v, err))) { rc = PREP_FAILED; goto out; }
+    while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(arr, (size_t)cap * sizeof *arr);
+            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (images)"); break; }
+            arr = p;
+        }
+        if ((rc = read_image(s, &arr[*n], err)) != SCRY_OK) break;
+        (*n)++;
+    }
+    if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person images");
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PERSON_IMAGES_COUNT, 1, v, total, &found, "count images", err);
+out:
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK) {
+        for (int i = 0; i < *n; i++) image_rec_free(&arr[i]);
+        free(arr);
+        *n = 0;
+        return rc;
+    }
+    *out = arr;
+    return SCRY_OK;
+}
+
+/* A feed page statement: model, then (after_ms, after_id), then cap. */
+static sqlite3_stmt *feed_page(meta_db *db, const char *sql, const char *model, int64_t after_ms,
+                               int64_t after_id, int cap, scry_err *err) {
+    sqlite3_stmt *s = prep(db, sql, err);
+    if (!s) return NULL;
+    sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, after_ms);
+    sqlite3_bind_int64(s, 3, after_id);
+    sqlite3_bind_int(s, 4, cap);
+    return s;
+}
+
+static int sq_face_changes_page(meta_db *db, const char *model, int64_t after_ms, int64_t after_id,
+                                meta_face *page, int cap, int *got, scry_err *err) {
+    *got = 0;
+    lock(db);
+    int rc = SCRY_OK, src;
+    sqlite3_stmt *s = feed_page(db, SQL_FACE_CHANGES, model, after_ms, after_id, cap, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = read_face(s, &page[*got], err)) != SCRY_OK) break;
+        (*got)++;
+    }
+    if (rc == SCRY_OK && *got < cap && src != SQLITE_DONE) rc = db_fail(db, err, src, "face feed");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+static int sq_face_tombstones_page(meta_db *db, const char *model, int64_t after_ms,
+                                   int64_t after_id, int64_t *ids, int64_t *at, int cap, int *got,
+                                   scry_err *err) {
+    *got = 0;
+    lock(db);
+    int rc = SCRY_OK, src;
+    sqlite3_stmt *s = feed_page(db, SQL_FACE_TOMBSTONES, model, after_ms, after_id, cap, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        ids[*got] = sqlite3_column_int64(s, 0);
+        at[(*got)++] = sqlite3_column_int64(s, 1);
+    }
+    if (*got < cap && src != SQLITE_DONE) rc = db_fail(db, err, src, "face tombstones");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+/* data_version moves with every commit of another connection; our own
+ * commits are counted. */
+static uint64_t sq_people_version(meta_db *db) {
+    int dv = 0;
+    lock(db);
+    pragma_int(db, "PRAGMA data_version", &dv);
+    uint64_t v = ((uint64_t)(uint32_t)dv << 32) ^ SQ(db)->people_writes;
+    unlock(db);
+    return v;
+}
+
+/* ---- jobs without items ------------------------------------------------------ */
+
+static int sq_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                         scry_err *err) {
+    char id[SCRY_ID_LEN + 1];
+    scry_new_id(id);
+    lock(db);
+    int rc;
+    sqlite3_stmt *s = st(db, S_JOB_INSERT, err);
+    if (!s) { rc = PREP_FAILED; goto out; }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, kind, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(s, 3, total);
+    sqlite3_bind_int64(s, 4, scry_now_ms());
+    if ((rc = run(db, s, "insert job", err)) == SCRY_OK) memcpy(job_id, id, sizeof id);
+out:
+    unlock(db);
+    return rc;
+}
+
+static int sq_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
+                      const char *error, scry_err *err) {
+    lock(db);
+    sqlite3_stmt *s = prep(db, SQL_JOB_SET, err);
+    if (s) {
+        bind_text(s, 1, job_id);
+        bind_text(s, 2, status);
+        sqlite3_bind_int(s, 3, done);
+        sqlite3_bind_int(s, 4, total);
+        bind_text(s, 5, error);
+        sqlite3_bind_int64(s, 6, scry_now_ms());
+    }
+    int rc = exec_stmt(db, s, "update job", err);
+    if (rc == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
+        rc = scry_fail(err, SCRY_ENOTFOUND, "job %s not found", job_id);
+    unlock(db);
+    return rc;
+}
+
+static int sq_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                              int *n, scry_err *err) {
+    lock(db);
+    sqlite3_stmt *s = prep(db, "SELECT id FROM jobs WHERE kind = ?1 AND status IN ('pending','running')"
+                               " ORDER BY created_at, rowid", err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    bind_text(s, 1, kind);
+    int src;
+    while ((src = sqlite3_step(s)) == SQLITE_ROW && *n < max) col_copy(s, 0, ids[(*n)++], SCRY_ID_LEN + 1);
+    int rc = src == SQLITE_ROW || src == SQLITE_DONE ? SCRY_OK : db_fail(db, err, src, "unfinished jobs");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
 }
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -1927,4 +2513,20 @@ static const meta_ops sqlite_ops = {
     .key_revoke = sq_key_revoke,
     .key_touch = sq_key_touch,
     .key_count_active = sq_key_count_active,
+    .faces_assign = sq_faces_assign,
+    .people_merge = sq_people_merge,
+    .person_set_name = sq_person_set_name,
+    .person_set_cover = sq_person_set_cover,
+    .person_delete = sq_person_delete,
+    .person_get = sq_person_get,
+    .people_list = sq_people_list,
+    .people_named = sq_people_named,
+    .person_faces = sq_person_faces,
+    .person_images = sq_person_images,
+    .face_changes_page = sq_face_changes_page,
+    .face_tombstones_page = sq_face_tombstones_page,
+    .people_version = sq_people_version,
+    .job_create = sq_job_create,
+    .job_set = sq_job_set,
+    .jobs_unfinished = sq_jobs_unfinished,
 };

@@ -5,7 +5,8 @@
  * centred in their cell (offset 0.5) and of fixed unit size, in the order
  * (layer, row, column, anchor). Each anchor regresses 16 numbers: box centre
  * offset and size in input pixels (divided by the input size to get
- * normalised units), then 6 keypoints we do not use. Scores are logits,
+ * normalised units), then 6 keypoints (x, y) decoded the same way, returned
+ * by faces_detect_landmarks for face alignment. Scores are logits,
  * clipped to +-100 before the sigmoid as MediaPipe does.
  *
  * Input: NHWC RGB scaled to [-1, 1]. The whole image is letterboxed (centred,
@@ -109,20 +110,26 @@ void faces_free(faces_model *m) {
     free(m);
 }
 
-/* A growable array of candidate boxes. */
+/* A detection: its box and its keypoints (image pixels). */
+typedef struct det {
+    face_box b;
+    face_landmarks lm;
+} det;
+
+/* A growable array of candidate detections. */
 typedef struct cands {
-    face_box *v;
+    det *v;
     int n, cap;
 } cands;
 
-static int push(cands *c, face_box b) {
+static int push(cands *c, const det *d) {
     if (c->n == c->cap) {
         int cap = c->cap ? c->cap * 2 : 64;
-        face_box *v = realloc(c->v, (size_t)cap * sizeof *v);
+        det *v = realloc(c->v, (size_t)cap * sizeof *v);
         if (!v) return -1;
         c->v = v, c->cap = cap;
     }
-    c->v[c->n++] = b;
+    c->v[c->n++] = *d;
     return 0;
 }
 
@@ -170,8 +177,14 @@ static int run_pass(faces_model *m, const img_rgb *img, const pass *p, float *in
             float iw = p->map.a * w, ih = p->map.e * h;
             if (icx < p->kx0 || icx >= p->kx1 || icy < p->ky0 || icy >= p->ky1) continue;
             if (iw > p->max_side || ih > p->max_side) continue;
-            face_box b = {icx - iw / 2, icy - ih / 2, iw, ih, 1.0f / (1.0f + expf(-s))};
-            if (push(c, b)) {
+            det d = {{icx - iw / 2, icy - ih / 2, iw, ih, 1.0f / (1.0f + expf(-s))}, {{{0}}}};
+            for (int q = 0; q < FACES_KEYPOINTS; q++) {
+                float kx = (m->anchors[k][0] + r[4 + 2 * q] / (float)S) * (float)S;
+                float ky = (m->anchors[k][1] + r[5 + 2 * q] / (float)S) * (float)S;
+                d.lm.pt[q][0] = p->map.a * kx + p->map.c;
+                d.lm.pt[q][1] = p->map.e * ky + p->map.f;
+            }
+            if (push(c, &d)) {
                 rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
                 goto done;
             }
@@ -191,12 +204,12 @@ static float iou(const face_box *a, const face_box *b) {
 }
 
 static int by_score_desc(const void *pa, const void *pb) {
-    float a = ((const face_box *)pa)->score, b = ((const face_box *)pb)->score;
+    float a = ((const det *)pa)->b.score, b = ((const det *)pb)->b.score;
     return (a < b) - (a > b);
 }
 
-/* Weighted NMS in place; returns the number of merged boxes kept at the
- * front of c->v. */
+/* Weighted NMS in place (boxes and keypoints alike, as MediaPipe does);
+ * returns the number of merged detections kept at the front of c->v. */
 static int weighted_nms(cands *c, int max_keep) {
     qsort(c->v, (size_t)c->n, sizeof *c->v, by_score_desc);
     char *used = calloc((size_t)c->n + 1, 1);
@@ -204,17 +217,23 @@ static int weighted_nms(cands *c, int max_keep) {
     int kept = 0;
     for (int i = 0; i < c->n && kept < max_keep; i++) {
         if (used[i]) continue;
-        face_box top = c->v[i];
+        face_box top = c->v[i].b;
         float sw = 0, x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+        face_landmarks lm = {{{0}}};
         for (int j = i; j < c->n; j++) {
-            if (used[j] || iou(&top, &c->v[j]) < NMS_IOU) continue;
-            const face_box *b = &c->v[j];
+            if (used[j] || iou(&top, &c->v[j].b) < NMS_IOU) continue;
+            const face_box *b = &c->v[j].b;
             used[j] = 1;
             sw += b->score;
             x0 += b->score * b->x, y0 += b->score * b->y;
             x1 += b->score * (b->x + b->w), y1 += b->score * (b->y + b->h);
+            for (int q = 0; q < FACES_KEYPOINTS; q++) {
+                lm.pt[q][0] += b->score * c->v[j].lm.pt[q][0];
+                lm.pt[q][1] += b->score * c->v[j].lm.pt[q][1];
+            }
         }
-        face_box merged = {x0 / sw, y0 / sw, (x1 - x0) / sw, (y1 - y0) / sw, top.score};
+        det merged = {{x0 / sw, y0 / sw, (x1 - x0) / sw, (y1 - y0) / sw, top.score}, lm};
+        for (int q = 0; q < FACES_KEYPOINTS; q++) merged.lm.pt[q][0] /= sw, merged.lm.pt[q][1] /= sw;
         c->v[kept++] = merged;
     }
     free(used);
@@ -259,8 +278,9 @@ static int person_needs_tiles(const face_box *person, const cands *whole, float 
     for (int i = 0; i < whole->n; i++) {
         /* A face the whole pass saw tiny is found but poorly boxed: the
          * tile pass refines it. */
-        if (whole->v[i].w * whole_scale < FACES_WHOLE_PASS_GOOD_BOX) continue;
-        float cx = whole->v[i].x + whole->v[i].w / 2, cy = whole->v[i].y + whole->v[i].h / 2;
+        const face_box *f = &whole->v[i].b;
+        if (f->w * whole_scale < FACES_WHOLE_PASS_GOOD_BOX) continue;
+        float cx = f->x + f->w / 2, cy = f->y + f->h / 2;
         if (cx >= person->x && cx < person->x + person->w && cy >= person->y &&
             cy < person->y + person->h)
             return 0;
@@ -273,12 +293,19 @@ static int overlaps(const face_box *b, float x0, float y0, float x1, float y1) {
 }
 
 int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scry_err *err) {
-    return faces_detect_guided(m, img, NULL, -1, out, n, err);
+    return faces_detect_landmarks(m, img, NULL, -1, out, NULL, n, err);
 }
 
 int faces_detect_guided(faces_model *m, const img_rgb *img, const face_box *people, int npeople,
                         face_box **out, int *n, scry_err *err) {
+    return faces_detect_landmarks(m, img, people, npeople, out, NULL, n, err);
+}
+
+int faces_detect_landmarks(faces_model *m, const img_rgb *img, const face_box *people,
+                           int npeople, face_box **out, face_landmarks **lm, int *n,
+                           scry_err *err) {
     *out = NULL;
+    if (lm) *lm = NULL;
     *n = 0;
     if (!img || !img->px || img->w <= 0 || img->h <= 0)
         return scry_fail(err, SCRY_EINVAL, "faces_detect: empty image");
@@ -340,7 +367,21 @@ int faces_detect_guided(faces_model *m, const img_rgb *img, const face_box *peop
         free(c.v);
         return SCRY_OK;
     }
-    *out = c.v;
+    face_box *boxes = malloc((size_t)kept * sizeof *boxes);
+    face_landmarks *marks = lm ? malloc((size_t)kept * sizeof *marks) : NULL;
+    if (!boxes || (lm && !marks)) {
+        free(boxes);
+        free(marks);
+        free(c.v);
+        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    }
+    for (int i = 0; i < kept; i++) {
+        boxes[i] = c.v[i].b;
+        if (marks) marks[i] = c.v[i].lm;
+    }
+    free(c.v);
+    *out = boxes;
+    if (lm) *lm = marks;
     *n = kept;
     return SCRY_OK;
 }

@@ -29,6 +29,17 @@ typedef struct face_box {
     float score;                /* 0..1 */
 } face_box;
 
+/* BlazeFace's 6 keypoints, in image pixels, in MediaPipe's order: the
+ * person's right eye (on the image's left in a frontal face), left eye, nose
+ * tip, mouth centre, right ear tragion, left ear tragion. Face alignment
+ * (vision/facerec.h) reads the first four. */
+#define FACES_KEYPOINTS 6
+enum { FACES_KP_RIGHT_EYE = 0, FACES_KP_LEFT_EYE, FACES_KP_NOSE, FACES_KP_MOUTH,
+       FACES_KP_RIGHT_EAR, FACES_KP_LEFT_EAR };
+typedef struct face_landmarks {
+    float pt[FACES_KEYPOINTS][2];
+} face_landmarks;
+
 enum { FACES_BACK_256 = 0, FACES_FRONT_128 = 1 };
 
 typedef struct faces_opts {
@@ -69,6 +80,13 @@ int faces_detect(faces_model *m, const img_rgb *img, face_box **out, int *n, scr
  * image by the whole-image pass. */
 int faces_detect_guided(faces_model *m, const img_rgb *img, const face_box *people, int npeople,
                         face_box **out, int *n, scry_err *err);
+
+/* faces_detect_guided that also returns each face's keypoints: *lm (may be
+ * NULL: not wanted) is malloc'ed, parallel to *out, merged across passes by
+ * the same weighted vote as the boxes. */
+int faces_detect_landmarks(faces_model *m, const img_rgb *img, const face_box *people,
+                           int npeople, face_box **out, face_landmarks **lm, int *n,
+                           scry_err *err);
 
 /* b grown by margin * its size on every side, clipped to a w x h image. */
 face_box face_box_expand(face_box b, float margin, int w, int h);

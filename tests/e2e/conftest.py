@@ -204,6 +204,21 @@ def stored_blobs(server):
     return sorted(k.split("/")[-2] + k.split("/")[-1] for k in keys if "/objects/" in "/" + k)
 
 
+def meta_row(server, sql):
+    """The first row of a query on a server's metadata store, whichever the
+    backend (SQL both engines read alike), as a tuple of ints or strings."""
+    if server.data_dir not in _stores:
+        import sqlite3
+        con = sqlite3.connect(os.path.join(server.data_dir, "meta.db"))
+        try:
+            return tuple(con.execute(sql).fetchone())
+        finally:
+            con.close()
+    db = _stores[server.data_dir][0].rsplit("/", 1)[1]
+    out = engines()[0].psql(sql, db=db)
+    return tuple(int(v) if v.lstrip("-").isdigit() else v for v in out.splitlines()[0].split("|"))
+
+
 def multipart(files, field="file"):
     boundary = "scry-" + uuid.uuid4().hex
     parts = []

@@ -11,7 +11,6 @@
  * a temp dir; nothing mocked. */
 #include "testutil.h"
 
-#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -47,33 +46,11 @@ static int open_db(fixture *f, meta_db **db, scry_err *err) {
     return rc;
 }
 
-static int pg_admin(const char *sql) {
-    char url[600];
-    snprintf(url, sizeof url, "%s/postgres", g_pg);
-    PGconn *c = PQconnectdb(url);
-    int ok = PQstatus(c) == CONNECTION_OK;
-    if (ok) {
-        PGresult *r = PQexec(c, sql);
-        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    } else {
-        fprintf(stderr, "connect %s: %s", url, PQerrorMessage(c));
-    }
-    PQfinish(c);
-    return ok ? 0 : -1;
-}
-
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->dir = tu_tempdir("meta");
     if (g_pg) {
-        static int n;
-        char name[64], sql[128];
-        snprintf(name, sizeof name, "scry_test_%d_%d", (int)getpid(), ++n);
-        snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
-        if (pg_admin(sql)) return -1;
-        snprintf(f->path, sizeof f->path, "%s/%s", g_pg, name);
+        if (tu_pg_create(f->path, sizeof f->path)) return -1;
     } else {
         snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
     }
@@ -89,11 +66,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     meta_close(f->db);
-    if (g_pg) {
-        char sql[700];
-        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", strrchr(f->path, '/') + 1);
-        pg_admin(sql);
-    }
+    if (g_pg) tu_pg_drop(f->path);
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -1250,7 +1223,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_concurrent_claims_own_connections, setup, teardown),
     };
     failed += cmocka_run_group_tests_name("meta_sqlite", tests, NULL, NULL);
-    g_pg = getenv("SCRY_TEST_PG");
+    g_pg = tu_pg();
     if (g_pg && *g_pg) failed += cmocka_run_group_tests_name("meta_postgres", tests, NULL, NULL);
     return failed;
 }

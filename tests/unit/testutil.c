@@ -3,6 +3,7 @@
 
 
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,4 +87,43 @@ unsigned char *tu_bytes(size_t n, uint32_t seed) {
         b[i] = (unsigned char)x;
     }
     return b;
+}
+
+const char *tu_pg(void) {
+    const char *pg = getenv("SCRY_TEST_PG");
+    return pg && *pg ? pg : NULL;
+}
+
+/* A statement on the server's maintenance database. */
+static int pg_admin(const char *sql) {
+    char url[600];
+    snprintf(url, sizeof url, "%s/postgres", tu_pg());
+    PGconn *c = PQconnectdb(url);
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "connect %s: %s", url, PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+int tu_pg_create(char *url, size_t cap) {
+    static int n;
+    char name[64], sql[128];
+    snprintf(name, sizeof name, "scry_test_%d_%d", (int)getpid(), ++n);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (!tu_pg() || pg_admin(sql)) return -1;
+    snprintf(url, cap, "%s/%s", tu_pg(), name);
+    return 0;
+}
+
+int tu_pg_drop(const char *url) {
+    char sql[700];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", strrchr(url, '/') + 1);
+    return pg_admin(sql);
 }
