@@ -502,13 +502,13 @@ int main(int argc, char **argv) {
                    q[k][h].bcubed_recall, q[k][h].clusters, q[k][h].singletons);
         }
     /* how sparse the re-cluster's graph is: pairs it keeps */
-    long long pairs = 0, kept = 0;
+    long long face_pairs = 0, kept = 0;
     for (int i = 0; i < nfaces; i++)
-        for (int j = i + 1; j < nfaces; j++, pairs++)
+        for (int j = i + 1; j < nfaces; j++, face_pairs++)
             kept += facerec_similarity(d + (size_t)photo_of[i] * prod->dim, d + (size_t)photo_of[j] * prod->dim,
                                        prod->dim) >= CLUSTER_EDGE_MIN;
     printf("pairs with cosine >= %.2f (kept by the re-cluster): %.1f%% of %lld\n", CLUSTER_EDGE_MIN,
-           100.0 * kept / (pairs ? pairs : 1), pairs);
+           100.0 * kept / (face_pairs ? face_pairs : 1), face_pairs);
     /* time: clustering the 710 faces, and a synthetic library for scale */
     double t0 = cpu_s();
     run_cluster(0, d, prod->dim, photo_of, person_of, nfaces, HALF_ALL, PEOPLE_RECLUSTER_MIN);

@@ -274,6 +274,10 @@ static lat run_mix(search_engine *se, double *ms, int *nresults_out, FILE *dump)
         }
         search_response_free(&r);
     }
+    /* SEARCH_BENCH_SLOW=1: every query's wall and CPU ms on stderr, to find
+     * what the slowest have in common. */
+    if (dump && getenv("SEARCH_BENCH_SLOW"))
+        for (int i = 0; i < nq; i++) fprintf(stderr, "slow %.2f %.2f %s\n", ms[i], cpu[i], queries[i]);
     double *s = malloc(sizeof(double) * nq), sum = 0;
     memcpy(s, ms, sizeof(double) * nq);
     qsort(s, (size_t)nq, sizeof *s, cmp_d);

@@ -81,8 +81,8 @@ static const struct opt {
     STR("tls-key", "SCRY_TLS_KEY", tls_key, "PEM private key of --tls-cert"),
     STR("cors-origins", "SCRY_CORS_ORIGINS", cors_origins,
         "comma-separated origins allowed to call the API from a browser (empty: CORS off)"),
-    DBL("rate-ip", "SCRY_RATE_IP", rate_ip, 0, 1000000,
-        "requests per second per client address (0: no limit)"),
+    DBL("rate-ip", "SCRY_RATE_IP", rate_ip, -1, 1000000,
+        "requests per second per client address (0: no limit; -1: 50 with auth on, none with it off)"),
     DBL("rate-ip-burst", "SCRY_RATE_IP_BURST", rate_ip_burst, 1, 10000000,
         "...allowed in a burst above that rate"),
     DBL("rate-key", "SCRY_RATE_KEY", rate_key, 0, 1000000,
@@ -140,7 +140,10 @@ void config_defaults(scry_config *c) {
     c->snapshot_s = 300;
     c->s3_retry_s = 15;
     strcpy(c->auth, "auto");
-    c->rate_ip = 50;
+    /* Per address only when auth is on: with it off the server is on
+     * loopback, where whoever can connect may do anything anyway, and a web
+     * app scrolling a grid of thumbnails makes hundreds of requests a second. */
+    c->rate_ip = -1;
     c->rate_ip_burst = 200;
     c->rate_key = 100;
     c->rate_key_burst = 400;

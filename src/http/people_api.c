@@ -307,10 +307,24 @@ static void patch_face(scry_app *app, int64_t face_id, const char *body, size_t 
     json_decref(doc);
 }
 
+/* limit (1..LIST_MAX, def_limit when absent) and offset of a listing. */
+static int page_args(api_arg_fn arg, void *ctx, long def_limit, long *limit, long *offset, api_reply *r) {
+    return int_arg(arg, ctx, "limit", 1, LIST_MAX, def_limit, limit, r) &&
+           int_arg(arg, ctx, "offset", 0, 100000000, 0, offset, r);
+}
+
+/* {"person": id, key: items, "total": total}: a person's faces or images. */
+static void reply_person_list(api_reply *r, int64_t id, const char *key, json_t *items, int64_t total) {
+    json_t *doc = json_object();
+    json_object_set_new(doc, "person", json_integer(id));
+    json_object_set_new(doc, key, items);
+    json_object_set_new(doc, "total", json_integer(total));
+    reply_json(r, 200, doc);
+}
+
 static void list_people(scry_app *app, api_arg_fn arg, void *ctx, api_reply *r) {
     long limit, offset, min_faces;
-    if (!int_arg(arg, ctx, "limit", 1, LIST_MAX, 50, &limit, r) ||
-        !int_arg(arg, ctx, "offset", 0, 100000000, 0, &offset, r) ||
+    if (!page_args(arg, ctx, 50, &limit, &offset, r) ||
         !int_arg(arg, ctx, "min_faces", 1, 100000, app->cfg.people_min_faces, &min_faces, r))
         return;
     meta_person *p = NULL;
@@ -331,9 +345,7 @@ static void list_people(scry_app *app, api_arg_fn arg, void *ctx, api_reply *r) 
 
 static void person_faces(scry_app *app, int64_t id, api_arg_fn arg, void *ctx, api_reply *r) {
     long limit, offset;
-    if (!int_arg(arg, ctx, "limit", 1, LIST_MAX, 100, &limit, r) ||
-        !int_arg(arg, ctx, "offset", 0, 100000000, 0, &offset, r))
-        return;
+    if (!page_args(arg, ctx, 100, &limit, &offset, r)) return;
     meta_face *f = NULL;
     char (*ids)[SCRY_ID_LEN + 1] = NULL;
     int n = 0;
@@ -345,18 +357,12 @@ static void person_faces(scry_app *app, int64_t id, api_arg_fn arg, void *ctx, a
     for (int i = 0; i < n; i++) json_array_append_new(arr, face_json(app, &f[i], ids[i]));
     free(f);
     free(ids);
-    json_t *doc = json_object();
-    json_object_set_new(doc, "person", json_integer(id));
-    json_object_set_new(doc, "faces", arr);
-    json_object_set_new(doc, "total", json_integer(total));
-    reply_json(r, 200, doc);
+    reply_person_list(r, id, "faces", arr, total);
 }
 
 static void person_images(scry_app *app, int64_t id, api_arg_fn arg, void *ctx, api_reply *r) {
     long limit, offset;
-    if (!int_arg(arg, ctx, "limit", 1, LIST_MAX, 50, &limit, r) ||
-        !int_arg(arg, ctx, "offset", 0, 100000000, 0, &offset, r))
-        return;
+    if (!page_args(arg, ctx, 50, &limit, &offset, r)) return;
     image_rec *recs = NULL;
     int n = 0;
     int64_t total = 0;
@@ -371,11 +377,7 @@ static void person_images(scry_app *app, int64_t id, api_arg_fn arg, void *ctx, 
         image_rec_free(&recs[i]);
     }
     free(recs);
-    json_t *doc = json_object();
-    json_object_set_new(doc, "person", json_integer(id));
-    json_object_set_new(doc, "images", arr);
-    json_object_set_new(doc, "total", json_integer(total));
-    reply_json(r, 200, doc);
+    reply_person_list(r, id, "images", arr, total);
 }
 
 static void face_thumbnail(scry_app *app, int64_t face_id, api_reply *r) {

@@ -1295,6 +1295,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- start / stop ------------------------------------------------------------------- */
 
+#define RATE_IP_AUTH 50.0         /* --rate-ip -1: requests/s per address with auth on */
+
 static int is_loopback(const char *host) { return !strncmp(host, "127.", 4); }
 
 int http_auth_required(const scry_config *cfg) {
@@ -1393,7 +1395,8 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
     else snprintf(dbpath, sizeof dbpath, "%s/meta.db", cfg->data_dir);
     if ((rc = meta_open(&s->auth_db, dbpath, err)) != SCRY_OK ||
         (rc = auth_new(&s->auth, s->auth_db, err)) != SCRY_OK ||
-        (rc = ratelimit_new(&s->rl_ip, cfg->rate_ip, cfg->rate_ip_burst, 8192, err)) != SCRY_OK ||
+        (rc = ratelimit_new(&s->rl_ip, cfg->rate_ip >= 0 ? cfg->rate_ip : s->auth_on ? RATE_IP_AUTH : 0,
+                            cfg->rate_ip_burst, 8192, err)) != SCRY_OK ||
         (rc = ratelimit_new(&s->rl_key, cfg->rate_key, cfg->rate_key_burst, 1024, err)) != SCRY_OK)
         goto fail;
     if (s->auth_on && (rc = bootstrap_key(app, err)) != SCRY_OK) goto fail;

@@ -147,6 +147,13 @@ static int push_pair(heap *h, const clus *cl, int a, int b, float sum, float thr
     return heap_push(h, (cand){mean, a, b, cl[a].n, cl[b].n});
 }
 
+/* The cluster a slot was merged into (-1 stays -1): parent[] links each
+ * merged slot to the one that took it. */
+static int root_of(const int *parent, int r) {
+    while (r >= 0 && parent[r] != r) r = parent[r];
+    return r;
+}
+
 /* Number clusters in order of first face: labels[i] holds a cluster slot
  * on entry (or -1). */
 static int renumber(int *labels, int n, int slots) {
@@ -236,11 +243,7 @@ int cluster_average_link(const cluster_face *f, int n, int dim, float threshold,
                 goto out;
             }
     }
-    for (int i = 0; i < n; i++) {
-        int r = slot[i];
-        while (r >= 0 && parent[r] != r) r = parent[r];
-        labels[i] = r;
-    }
+    for (int i = 0; i < n; i++) labels[i] = root_of(parent, slot[i]);
     *k = renumber(labels, n, nslots);
     if (*k < 0) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
 out:
@@ -344,11 +347,7 @@ int cluster_incremental(const cluster_face *f, int n, int dim, float threshold, 
             c = into;
         }
     }
-    for (int i = 0; i < n; i++) {
-        int r = labels[i];
-        while (r >= 0 && parent[r] != r) r = parent[r];
-        labels[i] = r;
-    }
+    for (int i = 0; i < n; i++) labels[i] = root_of(parent, labels[i]);
     *k = renumber(labels, n, nc);
     if (*k < 0) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
 out:

@@ -191,12 +191,32 @@ struct scry_lexicon {
     int nodes;
     map_cached *cache;   /* MAP_CACHE_SLOTS, NULL if out of memory (no caching) */
     int ncached;
+    /* The labels each word of a definition names (gloss_objects): an
+     * activity's or agent's senses have a dozen glosses of a dozen words,
+     * most of them shared ("someone", "game", "ball"), and each costs a
+     * WordNet walk. Same rules as the cache above, MAP_CACHE_SLOTS too. */
+    map_cached *gloss_cache;
+    int ngloss;
 };
 
-static map_cached *cache_slot(const scry_lexicon *lex, const char *word) {
+static map_cached *slot_in(map_cached *table, const char *word) {
     uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (MAP_CACHE_SLOTS - 1);
-    while (lex->cache[i].word[0] && strcmp(lex->cache[i].word, word) != 0) i = (i + 1) & (MAP_CACHE_SLOTS - 1);
-    return &lex->cache[i];
+    while (table[i].word[0] && strcmp(table[i].word, word) != 0) i = (i + 1) & (MAP_CACHE_SLOTS - 1);
+    return &table[i];
+}
+
+static map_cached *cache_slot(const scry_lexicon *lex, const char *word) { return slot_in(lex->cache, word); }
+
+/* A slot for word in a cache, emptied first when 3/4 full; caller holds
+ * wn_lock, the lexicon's one lock over its one mutable part. */
+static map_cached *cache_claim(map_cached *table, int *n, const char *word) {
+    if (*n >= MAP_CACHE_SLOTS * 3 / 4) {
+        memset(table, 0, MAP_CACHE_SLOTS * sizeof *table);
+        *n = 0;
+    }
+    map_cached *c = slot_in(table, word);
+    if (!c->word[0]) (*n)++;
+    return c;
 }
 
 static uint32_t slot_of(long off, int pos) {
@@ -345,9 +365,12 @@ static int quiet_message(char *msg) {
 int scry_lexicon_open(scry_lexicon **out, scry_err *err) {
     *out = NULL;
     scry_lexicon *lex = calloc(1, sizeof *lex);
-    if (lex) lex->cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->cache); /* NULL: no cache */
+    if (lex) { /* NULL caches: no caching */
+        lex->cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->cache);
+        lex->gloss_cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->gloss_cache);
+    }
     if (!lex || !(lex->table = calloc(TABLE_SLOTS, sizeof *lex->table))) {
-        if (lex) free(lex->cache);
+        if (lex) free(lex->cache), free(lex->gloss_cache);
         free(lex);
         return scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
@@ -406,6 +429,7 @@ int scry_lexicon_open(scry_lexicon **out, scry_err *err) {
 void scry_lexicon_close(scry_lexicon *lex) {
     if (!lex) return;
     free(lex->cache);
+    free(lex->gloss_cache);
     free(lex->table);
     free(lex);
 }
@@ -487,6 +511,29 @@ static int activity_sense(const SynsetPtr ss) {
            !strcmp(f, "verb.contact") || !strcmp(f, "verb.competition");
 }
 
+/* The labels one word of a definition names (its first base form that
+ * names any); caller holds wn_lock. */
+static void gloss_word_labels(const scry_lexicon *lex, const char *word, scry_lex_match *g) {
+    scry_lexicon *w = (scry_lexicon *)lex;      /* only its cache changes */
+    map_cached *c = w->gloss_cache ? slot_in(w->gloss_cache, word) : NULL;
+    if (c && c->word[0]) {
+        *g = c->m;
+        return;
+    }
+    char forms[4][SCRY_LEX_WORD_MAX];
+    copy_word(forms[0], word);
+    int nf = 1 + lemmas_locked(word, forms + 1, 3);
+    for (int f = 0; f < nf && !popcount2(g->coco); f++) {
+        int l = scry_coco_index(forms[f]);
+        if (l >= 0) g->coco[l / 64] |= 1ULL << (l % 64);
+        else if (!table_coco(forms[f], g)) wn_coco(lex, forms[f], g);
+    }
+    if (!w->gloss_cache) return;
+    c = cache_claim(w->gloss_cache, &w->ngloss, word);
+    copy_word(c->word, word);
+    c->m = *g;
+}
+
 /* The objects one gloss names (wn_implied); agent: the sense is a person,
  * whose gloss words that are activities are followed once (depth 0 -> 1). */
 static int wn_implied(const scry_lexicon *lex, const char *form, scry_lex_match *m, int depth);
@@ -505,15 +552,8 @@ static void gloss_objects(const scry_lexicon *lex, const char *defn, const char 
             if (k + 1 < sizeof word) word[k++] = (char)tolower((unsigned char)*w);
         word[k] = 0;
         if (k < 3 || !strcmp(word, form)) continue;
-        char forms[4][SCRY_LEX_WORD_MAX];
-        copy_word(forms[0], word);
-        int nf = 1 + lemmas_locked(word, forms + 1, 3);
         scry_lex_match g = {0};
-        for (int f = 0; f < nf && !popcount2(g.coco); f++) {
-            int l = scry_coco_index(forms[f]);
-            if (l >= 0) g.coco[l / 64] |= 1ULL << (l % 64);
-            else if (!table_coco(forms[f], &g)) wn_coco(lex, forms[f], &g);
-        }
+        gloss_word_labels(lex, word, &g);
         if (popcount2(g.coco) == 1 && !(g.coco[person / 64] >> (person % 64) & 1) &&
             g.coco_how != SCRY_LEX_HYPONYM) {
             out[0] |= g.coco[0];
@@ -731,15 +771,10 @@ int scry_lexicon_map(const scry_lexicon *lex, const char *word, scry_lex_match *
         /* The lexicon is shared read-only by design; its cache is the one
          * mutable part, and wn_lock serialises every access to it. */
         scry_lexicon *w = (scry_lexicon *)lex;
-        if (w->ncached >= MAP_CACHE_SLOTS * 3 / 4) {
-            memset(w->cache, 0, MAP_CACHE_SLOTS * sizeof *w->cache);
-            w->ncached = 0;
-        }
-        map_cached *c = cache_slot(w, norm);
+        map_cached *c = cache_claim(w->cache, &w->ncached, norm);
         copy_word(c->word, norm);
         c->m = *m;
         c->ok = ok;
-        w->ncached++;
     }
     pthread_mutex_unlock(&wn_lock);
     return ok;

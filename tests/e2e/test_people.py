@@ -131,6 +131,8 @@ def test_people_cluster_name_merge_restart_delete(people_server):
 
     # It combines with the rest of the query, the filters and the others.
     assert set(names(search(s, "Rose smiling"))) <= set(files_of("brody"))
+    assert names(search(s, "Rose at the beach")) == files_of("brody")       # none at a beach: ranked by it
+    assert names(search(s, "Rose's photos")) == files_of("brody")
     assert names(search(s, "", person=brody)) == files_of("brody")
     assert names(search(s, "", person=[brody, sugiyama])) == []        # never together
     assert patch(s, "/v1/people/%d" % sugiyama, {"name": "Ai"}).status == 200

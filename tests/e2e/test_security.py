@@ -236,6 +236,24 @@ def test_rate_limit_per_ip(tmpdir_path):
         s.stop()
 
 
+def test_default_per_address_limit_only_with_auth_on(tmpdir_path):
+    """--rate-ip's default: 50/s (burst 200) per address with auth on; none
+    with auth off (loopback only), where the web app's grid of thumbnails
+    and any local script may ask as fast as they like."""
+    open_ = Server(os.path.join(tmpdir_path, "open"), ["--workers", "0", "--vision", "0"]).start()
+    try:
+        codes = [open_.get("/healthz").status for _ in range(300)]
+        assert codes == [200] * 300, sorted(set(codes))
+    finally:
+        open_.stop()
+    locked = Server(os.path.join(tmpdir_path, "locked"), ["--workers", "0", "--vision", "0", "--auth", "on"]).start()
+    try:
+        codes = [locked.get("/healthz").status for _ in range(300)]
+        assert 429 in codes and codes[:150] == [200] * 150, codes
+    finally:
+        locked.stop()
+
+
 def test_rate_limit_per_key(tmpdir_path):
     s = Server(os.path.join(tmpdir_path, "data"), ["--workers", "0", "--vision", "0", "--auth", "on",
                                                    "--rate-key", "1", "--rate-key-burst", "4"]).start()
