@@ -448,7 +448,14 @@ static int cascade(people *p, int64_t id, changes *c) {
 int people_update(people *p, int *assigned, scry_err *err) {
     if (assigned) *assigned = 0;
     pthread_mutex_lock(&p->mu);
-    int rc = sync_locked(p, err);
+    /* other processes clustering (workers on PostgreSQL) take turns: each
+     * decides on a mirror that has everyone's latest assignments */
+    int rc = meta_people_lock(p->db, 1, PEOPLE_LOCK_WAIT_MS, err);
+    if (rc != SCRY_OK) {
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    rc = sync_locked(p, err);
     changes c = {0};
     int64_t next_provisional = -1;
     for (int k = 0; rc == SCRY_OK && k < p->npending; k++) {
@@ -487,6 +494,8 @@ int people_update(people *p, int *assigned, scry_err *err) {
      * write the mirror is rebuilt from the store */
     if (rc != SCRY_OK) mirror_clear(p);
     else if (c.n) rc = sync_locked(p, err);
+    scry_err uerr = {0};
+    meta_people_lock(p->db, 0, 0, &uerr);
     pthread_mutex_unlock(&p->mu);
     free(c.a);
     rowmap_free(&c.at);

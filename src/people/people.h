@@ -52,6 +52,9 @@
  * for precision (bench/people prints both rates at this threshold). */
 #define PEOPLE_FACE_MATCH 0.40f
 #define PEOPLE_MIN_FACES_DEFAULT 3
+/* How long people_update waits for another process's clustering turn
+ * (meta_people_lock) before giving up for now (the faces stay new). */
+#define PEOPLE_LOCK_WAIT_MS 30000
 
 typedef struct people people;
 

@@ -430,6 +430,11 @@ int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
 
 uint64_t meta_people_version(meta_db *db) { return db->ops->people_version(db); }
 
+int meta_people_lock(meta_db *db, int on, int timeout_ms, scry_err *err) {
+    ERR_LOCAL(err);
+    return db->ops->people_lock ? db->ops->people_lock(db, on, timeout_ms, err) : SCRY_OK;
+}
+
 int meta_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
                     scry_err *err) {
     ERR_LOCAL(err);

@@ -323,6 +323,12 @@ int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
                       int (*fn)(const meta_face *f, void *ctx),
                       int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
                       scry_err *err);
+/* Clustering decisions are made on a process's own mirror of the faces
+ * (people/people.h); processes that cluster at once (several workers on
+ * PostgreSQL) take turns through this cluster-wide lock (a session-level
+ * advisory lock; waits up to timeout_ms, then SCRY_EBUSY). A no-op on
+ * SQLite, where one process clusters. on = 0 releases it. */
+int meta_people_lock(meta_db *db, int on, int timeout_ms, scry_err *err);
 /* A number that changes whenever faces or people may have changed, in this
  * process or another (cheap: for caches). */
 uint64_t meta_people_version(meta_db *db);

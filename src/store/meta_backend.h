@@ -103,6 +103,7 @@ typedef struct meta_ops {
                                 int64_t after_id, int64_t *ids, int64_t *at, int cap, int *got,
                                 scry_err *err);
     uint64_t (*people_version)(meta_db *db);
+    int (*people_lock)(meta_db *db, int on, int timeout_ms, scry_err *err);    /* NULL: no-op */
     int (*job_create)(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
                       scry_err *err);
     int (*job_set)(meta_db *db, const char *job_id, const char *status, int done, int total,

@@ -2384,6 +2384,30 @@ static uint64_t pg_people_version(meta_db *mdb) {
     return (uint64_t)v;
 }
 
+/* Tried, not waited for inside the database: a waiting worker must not
+ * hold its connection (and every other call of its process) meanwhile. A
+ * lock lost with a dropped connection is simply gone (the next turn takes
+ * it again): it orders clustering, it guards no data. */
+static int pg_people_lock(meta_db *mdb, int on, int timeout_ms, scry_err *err) {
+    pg_db *db = PG(mdb);
+    double t0 = scry_mono_s();
+    for (;;) {
+        int rc, got = 0;
+        WITH_RETRY(db, rc, err, {
+            PGresult *r = ex(db, on ? "SELECT pg_try_advisory_lock(5382)" : "SELECT pg_advisory_unlock(5382)",
+                             NULL, 0, "people lock", err);
+            rc = r ? SCRY_OK : err->code;
+            if (r) got = PQntuples(r) && !strcmp(PQgetvalue(r, 0, 0), "t");
+            PQclear(r);
+        });
+        if (rc != SCRY_OK || !on || got) return rc;
+        if ((scry_mono_s() - t0) * 1000 > timeout_ms)
+            return scry_fail(err, SCRY_EBUSY, "people: another process kept the clustering lock for %d ms",
+                             timeout_ms);
+        sleep_s(0.01);
+    }
+}
+
 static int pg_job_create(meta_db *mdb, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
                          scry_err *err) {
     pg_db *db = PG(mdb);
@@ -2497,6 +2521,7 @@ static const meta_ops pg_ops = {
     .face_changes_page = pg_face_changes_page,
     .face_tombstones_page = pg_face_tombstones_page,
     .people_version = pg_people_version,
+    .people_lock = pg_people_lock,
     .job_create = pg_job_create,
     .job_set = pg_job_set,
     .jobs_unfinished = pg_jobs_unfinished,

@@ -9,6 +9,8 @@ here on loopback ports over temp folders (tests/services.py), and several
     bytes come back identical from S3; the search node is restarted and is
     ready from its snapshot, faster than a node rebuilding from rows
     (measured here over the 60 photos plus 4000 synthetic rows);
+  - people on a cluster: the workers cluster, the api names, the search
+    node finds the person by name;
   - a search node that was down catches up (new images, deletes);
   - an S3 outage during an upload is a clear 503 and leaves no row;
   - a PostgreSQL restart in the middle of a job is survived.
@@ -165,6 +167,39 @@ def test_cluster(cluster):
     print("search node start at %s images: snapshot %s ms, rebuild %s ms" % (snap[1], snap[2], full[2]))
     assert float(snap[2]) < float(full[2]), (snap, full)
     assert late in search_ids(search, "late_arrival")
+
+
+def test_people_across_roles(cluster):
+    """People on a cluster: two worker processes cluster the faces they
+    index (taking turns through the clustering lock), the api serves the
+    People routes and face crops from S3, the search node resolves a name
+    set through the api."""
+    from test_people import PEOPLE, lfw, names, patch
+    if ASAN or not os.path.isdir(os.path.dirname(lfw("Aaron_Peirsol", 1))):
+        pytest.skip("needs the models and the LFW photos")
+    api = cluster.node("api", "api").start()
+    cluster.node("w1", "worker", "--workers", "1", "--ocr", "0").start()
+    cluster.node("w2", "worker", "--workers", "1", "--ocr", "0").start()
+    search = cluster.node("search", "search").start()
+    files = [("%s_%04d.jpg" % (who, n), read(lfw(who, n))) for who, ns in PEOPLE.values() for n in ns]
+    r = api.upload(files)
+    assert r.status == 202, r.body
+    assert api.wait_job(r.json()["job_id"], timeout=600)["status"] == "completed"
+    doc = api.get("/v1/people").json()
+    got = sorted(tuple(sorted(i["filename"] for i in api.get("/v1/people/%d/images" % p["id"]).json()["images"]))
+                 for p in doc["people"])
+    want = sorted(tuple(sorted("%s_%04d.jpg" % (who, n) for n in ns)) for who, ns in PEOPLE.values())
+    assert got == want, doc                 # each person exactly once, with its four photos
+    person = doc["people"][0]
+    crop = api.get(person["cover_thumbnail"])
+    assert crop.status == 200 and crop.body[:3] == b"\xff\xd8\xff"    # a JPEG cut from the S3 original
+    assert patch(api, "/v1/people/%d" % person["id"], {"name": "Rose"}).status == 200
+    mine = sorted(i["filename"] for i in api.get("/v1/people/%d/images" % person["id"]).json()["images"])
+
+    def by_name():
+        r = search.get("/v1/search?q=Rose")
+        return r.status == 200 and names(r.json()) == mine
+    wait_for(by_name, 5, "the search node to know the name")
 
 
 def test_search_node_catches_up(cluster):
