@@ -1516,6 +1516,17 @@ static int sq_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_
     return rc;
 }
 
+/* Room for one more element in *arr (n used of *cap, each size bytes). */
+static int grow(void *arr, int *cap, int n, size_t size, scry_err *err) {
+    if (n < *cap) return SCRY_OK;
+    int ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*(void **)arr, (size_t)ncap * size);
+    if (!p) return scry_fail(err, SCRY_ENOMEM, "out of memory (rows)");
+    *(void **)arr = p;
+    *cap = ncap;
+    return SCRY_OK;
+}
+
 /* Rows of s into a growing array of persons; s finalized. */
 static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, scry_err *err) {
     if (!s) return PREP_FAILED;
@@ -1523,12 +1534,7 @@ static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, 
     meta_person *arr = NULL;
     *n = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(arr, (size_t)cap * sizeof *arr);
-            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)"); break; }
-            arr = p;
-        }
+        if ((rc = grow(&arr, &cap, *n, sizeof *arr, err)) != SCRY_OK) break;
         if ((rc = read_person(s, &arr[*n], err)) != SCRY_OK) break;
         (*n)++;
     }
@@ -1577,13 +1583,10 @@ static int sq_person_faces(meta_db *db, int64_t person_id, int offset, int limit
     if (rc != SCRY_OK) goto out;
     if (!(s = prep_i64(db, SQL_PERSON_FACES, 3, v, err))) { rc = PREP_FAILED; goto out; }
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(fa, (size_t)cap * sizeof *fa), *q = p ? realloc(ia, (size_t)cap * sizeof *ia) : NULL;
-            if (p) fa = p;
-            if (q) ia = q;
-            if (!p || !q) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
-        }
+        int cap_ids = cap;
+        if ((rc = grow(&fa, &cap, *n, sizeof *fa, err)) != SCRY_OK ||
+            (rc = grow(&ia, &cap_ids, *n, sizeof *ia, err)) != SCRY_OK)
+            break;
         const char *col[11];
         for (int k = 0; k < 11; k++) col[k] = (const char *)sqlite3_column_text(s, k);
         meta_person_face_decode(&fa[*n], ia[*n], col);
@@ -1616,12 +1619,7 @@ static int sq_person_images(meta_db *db, int64_t person_id, int offset, int limi
     if (rc != SCRY_OK) goto out;
     if (!(s = prep_i64(db, SQL_PERSON_IMAGES, 3, v, err))) { rc = PREP_FAILED; goto out; }
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(arr, (size_t)cap * sizeof *arr);
-            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (images)"); break; }
-            arr = p;
-        }
+        if ((rc = grow(&arr, &cap, *n, sizeof *arr, err)) != SCRY_OK) break;
         if ((rc = read_image(s, &arr[*n], err)) != SCRY_OK) break;
         (*n)++;
     }
