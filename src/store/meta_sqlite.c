@@ -1655,7 +1655,7 @@ static int sq_face_changes_page(meta_db *db, const char *model, int64_t after_ms
                                 meta_face *page, int cap, int *got, scry_err *err) {
     *got = 0;
     lock(db);
-    int rc = SCRY_OK, src;
+    int rc = SCRY_OK, src = SQLITE_DONE;
     sqlite3_stmt *s = feed_page(db, SQL_FACE_CHANGES, model, after_ms, after_id, cap, err);
     if (!s) { unlock(db); return PREP_FAILED; }
     while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1673,7 +1673,7 @@ static int sq_face_tombstones_page(meta_db *db, const char *model, int64_t after
                                    scry_err *err) {
     *got = 0;
     lock(db);
-    int rc = SCRY_OK, src;
+    int rc = SCRY_OK, src = SQLITE_DONE;
     sqlite3_stmt *s = feed_page(db, SQL_FACE_TOMBSTONES, model, after_ms, after_id, cap, err);
     if (!s) { unlock(db); return PREP_FAILED; }
     while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {

@@ -146,13 +146,13 @@ def test_cluster(cluster):
     # Restart the search node: ready from its snapshot, faster than a node
     # that rebuilds from rows. 4000 synthetic rows make the difference
     # measurable (the API's rows alone take milliseconds either way).
+    ready_before = search.get("/v1/facets").json()["images"]      # (before: the follower may be quick)
     cluster.pg.psql(
         "INSERT INTO images(id, sha256, filename, format, bytes, status, caption, tags_json, created_at, updated_at)"
         " SELECT lpad(to_hex(g), 24, '0'), repeat('0', 64), 'synthetic_' || g || '.jpg', 'jpeg', 1, 'ready',"
         " 'a dog and a cat on a sofa', '[{\"label\":\"dog\",\"score\":0.9,\"box\":[1,2,3,4]},"
         "{\"label\":\"cat\",\"score\":0.8,\"box\":[5,6,7,8],\"color\":\"white\"}]', 0, 0"
         " FROM generate_series(1, 4000) g", db="scry")
-    ready_before = search.get("/v1/facets").json()["images"]
     wait_for(lambda: search.get("/v1/facets").json()["images"] == ready_before + 4000, 30,
              "the search node to apply the synthetic rows")      # (its catalog's ready images)
     time.sleep(1.5)                                      # a snapshot after them (--snapshot-s 1)

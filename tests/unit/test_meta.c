@@ -7,7 +7,9 @@
  * recovery, deletion with blob orphan reporting, vectors, face descriptors
  * (identity kept across re-indexing, gone with the image), stats, and
  * concurrent claiming from threads sharing one handle and from threads with
- * their own connection (as separate processes would). Real database files in
+ * their own connection (as separate processes would), people written by one
+ * connection and seen by another (face feed, version, names, the clustering
+ * lock, re-cluster jobs). Real database files in
  * a temp dir; nothing mocked. */
 #include "testutil.h"
 
@@ -1202,6 +1204,127 @@ static void test_concurrent_claims_own_connections(void **state) {
     run_claimers(*state, 1);
 }
 
+/* ---- people across connections ------------------------------------------------ */
+
+typedef struct face_seen {
+    int seen, gone;
+    int64_t person[8], assigned[8], face[8];
+} face_seen;
+
+static int seen_face(const meta_face *fc, void *ctx) {
+    face_seen *s = ctx;
+    if (s->seen < 8) {
+        s->face[s->seen] = fc->face_id;
+        s->person[s->seen] = fc->person_id;
+        s->assigned[s->seen] = fc->assigned;
+    }
+    s->seen++;
+    return 0;
+}
+
+static int seen_gone(int64_t face_id, void *ctx) {
+    (void)face_id;
+    ((face_seen *)ctx)->gone++;
+    return 0;
+}
+
+/* What one connection (another process) does to faces, people and
+ * re-cluster jobs, the other sees: the face feed, the version number that
+ * caches follow, names; the clustering lock excludes the other connection
+ * on PostgreSQL (a no-op on SQLite, where one process clusters). */
+static void test_people_across_connections(void **state) {
+    fixture *f = *state;
+    scry_err err = {0};
+    meta_db *other = NULL;
+    assert_int_equal(open_db(f, &other, &err), SCRY_OK);
+    const char *names[] = {"pair.jpg"};
+    char ids[1][SCRY_ID_LEN + 1], job[SCRY_ID_LEN + 1];
+    upload(f->db, 1, names, NULL, ids, job);
+    image_rec r;
+    assert_int_equal(meta_image_get(f->db, ids[0], &r, &err), SCRY_OK);
+    uint64_t v0 = meta_people_version(f->db);
+
+    float va[16], vb[16];
+    meta_face two[2] = {face_at(0, 10, 10, 50, 50, va, 1), face_at(1, 200, 10, 60, 60, vb, 2)};
+    meta_faces_update u = {.model = "m1", .dim = 16, .faces = two, .n = 2};
+    assert_int_equal(meta_faces_put(other, r.rowid, &u, &err), SCRY_OK);
+    assert_true(meta_people_version(f->db) != v0);
+    face_seen s = {0};
+    int64_t last = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", 0, seen_face, seen_gone, &s, &last, &err), SCRY_OK);
+    assert_int_equal(s.seen, 2);
+    assert_true(last > 0 && s.person[0] == 0 && s.assigned[0] == META_FACE_NEW);
+
+    /* the other connection clusters and names; this one sees both */
+    meta_assignment a[2] = {{s.face[0], -1}, {s.face[1], -2}};
+    int64_t made[2] = {0, 0};
+    int applied = 0;
+    assert_int_equal(meta_faces_assign(other, a, 2, META_FACE_AUTO, made, &applied, &err), SCRY_OK);
+    assert_int_equal(applied, 2);
+    assert_true(made[0] > 0 && made[1] > 0 && made[0] != made[1]);
+    uint64_t v1 = meta_people_version(f->db);
+    assert_int_equal(meta_person_set_name(other, made[0], "Rose", &err), SCRY_OK);
+    assert_true(meta_people_version(f->db) != v1);
+    meta_person *named = NULL;
+    int n = 0;
+    assert_int_equal(meta_people_named(f->db, &named, &n, &err), SCRY_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(named[0].person_id, made[0]);
+    assert_string_equal(named[0].name, "Rose");
+    meta_people_free(named, n);
+    face_seen s2 = {0};
+    int64_t last2 = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", last - 1, seen_face, seen_gone, &s2, &last2, &err), SCRY_OK);
+    assert_int_equal(s2.seen, 2);
+    for (int i = 0; i < 2; i++) {
+        int k = s2.face[i] == s.face[0] ? 0 : 1;
+        assert_int_equal(s2.person[i], made[k]);
+        assert_int_equal(s2.assigned[i], k == 0 ? META_FACE_MANUAL : META_FACE_AUTO);  /* named: manual */
+    }
+    assert_true(last2 >= last);
+
+    /* clustering turns */
+    assert_int_equal(meta_people_lock(f->db, 1, 1000, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 1, 100, &err), g_pg ? SCRY_EBUSY : SCRY_OK);
+    assert_int_equal(meta_people_lock(f->db, 0, 0, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 1, 1000, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 0, 0, &err), SCRY_OK);
+
+    /* a re-cluster job made by one, finished by the other */
+    char rj[SCRY_ID_LEN + 1];
+    assert_int_equal(meta_job_create(other, "upload", 0, rj, &err), SCRY_EINVAL);
+    assert_int_equal(meta_job_create(other, "recluster", 2, rj, &err), SCRY_OK);
+    char open_ids[4][SCRY_ID_LEN + 1];
+    assert_int_equal(meta_jobs_unfinished(f->db, "recluster", open_ids, 4, &n, &err), SCRY_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(open_ids[0], rj);
+    assert_int_equal(meta_job_set(f->db, rj, "running", 1, 2, NULL, &err), SCRY_OK);
+    assert_int_equal(meta_job_set(f->db, rj, "completed", 2, 2, NULL, &err), SCRY_OK);
+    assert_int_equal(meta_job_set(f->db, "000000000000000000000000", "completed", 0, 0, NULL, &err),
+                     SCRY_ENOTFOUND);
+    assert_int_equal(meta_jobs_unfinished(other, "recluster", open_ids, 4, &n, &err), SCRY_OK);
+    assert_int_equal(n, 0);
+    job_rec jr = {0};
+    assert_int_equal(meta_job_get(other, rj, &jr, &err), SCRY_OK);
+    assert_string_equal(jr.status, "completed");
+    assert_int_equal(jr.done, 2);
+    job_rec_free(&jr);
+
+    /* the image deleted by the other: its faces leave tombstones, its
+     * persons go with them */
+    char o1[SCRY_SHA256_HEX + 1], o2[SCRY_SHA256_HEX + 1];
+    assert_int_equal(meta_image_delete(other, ids[0], o1, o2, &err), SCRY_OK);
+    face_seen s3 = {0};
+    int64_t last3 = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", last2 - 1, seen_face, seen_gone, &s3, &last3, &err), SCRY_OK);
+    assert_int_equal(s3.gone, 2);
+    meta_person p;
+    assert_int_equal(meta_person_get(f->db, made[0], &p, &err), SCRY_ENOTFOUND);
+    assert_int_equal(meta_person_get(f->db, made[1], &p, &err), SCRY_ENOTFOUND);
+    image_rec_free(&r);
+    meta_close(other);
+}
+
 int main(void) {
     int failed = 0;
     const struct CMUnitTest tests[] = {
@@ -1221,6 +1344,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_shared_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_own_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_people_across_connections, setup, teardown),
     };
     failed += cmocka_run_group_tests_name("meta_sqlite", tests, NULL, NULL);
     g_pg = tu_pg();
