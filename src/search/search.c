@@ -934,14 +934,29 @@ static int nconstraints(const scry_query *q) {
     return q->nobjects + q->ntexts + q->ncolors + __builtin_popcount((unsigned)q->photo_attrs);
 }
 
+/* Whether the image's OCR text holds text (ASCII case ignored). */
+static int text_found(const char *text, const cat_entry *e) {
+    char lc[SCRY_Q_TEXT_MAX];
+    size_t k = 0;
+    for (; text[k] && k + 1 < sizeof lc; k++) lc[k] = (char)tolower((unsigned char)text[k]);
+    lc[k] = 0;
+    return e->text_lc && *lc && strstr(e->text_lc, lc);
+}
+
 /* The query names objects the detector knows ("an elephant", "a dog on the
- * grass") and the image shows none of them, or asks for a photo attribute
- * it lacks ("at night", "black and white"): it is not what was asked for,
+ * grass") and the image shows none of them, asks for a photo attribute it
+ * lacks ("at night", "black and white"), or for words written on it that it
+ * does not hold ("a poster that says SALE"): it is not what was asked for,
  * however similar its description ("a zebra and a giraffe" is close to "an
- * elephant" in any sentence space). Such an image keeps only
- * ABSENT_OBJECTS_FACTOR of its fused score. */
+ * elephant" in any sentence space, any poster looks like a poster). Such an
+ * image keeps only ABSENT_OBJECTS_FACTOR of its fused score. */
 static int named_objects_absent(const scry_query *q, const cat_entry *e) {
     if (q->photo_attrs & ~e->photo_attrs) return 1;     /* "at night", "black and white" */
+    if (q->ntexts) {
+        int found = 0;
+        for (int i = 0; i < q->ntexts && !found; i++) found = text_found(q->texts[i], e);
+        if (!found) return 1;
+    }
     int named = 0;
     for (int i = 0; i < q->nobjects; i++) {
         const scry_query_object *o = &q->objects[i];
@@ -990,8 +1005,10 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         double s = 0;
         if (count >= min && (o->max_count < 0 || count <= o->max_count))
             s = o->preferred_count > 0 && count != o->preferred_count ? 0.8 : 1.0;
+        else if (count > 0 && count < min)
+            s = 0.3 + 0.4 * count / min;   /* too few: closer is better (2 of "three dogs" > 1); 1 of 2 is 0.5 */
         else if (count > 0)
-            s = 0.5;            /* the label is there, the count is off */
+            s = 0.5;            /* the label is there, too many of it */
         if (!color_ok) s *= 0.5;
         if (!wear_ok) s *= 0.5;
         if (o->singular && count) {
@@ -1026,16 +1043,11 @@ static double structured(const scry_query *q, const cat_entry *e, char *why, siz
         if (o->emotion >= 0 && emotion_ok) WHY("%s face", scry_emotion_labels[o->emotion]);
         if (o->clothing >= 0 && wear_ok && count) WHY("wearing %s", scry_color_names[o->clothing]);
     }
-    for (int i = 0; i < q->ntexts; i++) {
-        char lc[SCRY_Q_TEXT_MAX];
-        size_t k = 0;
-        for (; q->texts[i][k] && k + 1 < sizeof lc; k++) lc[k] = (char)tolower((unsigned char)q->texts[i][k]);
-        lc[k] = 0;
-        if (e->text_lc && *lc && strstr(e->text_lc, lc)) {
+    for (int i = 0; i < q->ntexts; i++)
+        if (text_found(q->texts[i], e)) {
             sum += 1;
             WHY("text '%s'", q->texts[i]);
         }
-    }
     for (int i = 0; i < q->ncolors; i++)
         if (e->image_colors >> q->colors[i] & 1) {
             sum += 1;

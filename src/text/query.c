@@ -160,9 +160,33 @@ static void add_text(scry_query *q, const char *s) {
     q->has_text = 1;
 }
 
+static const char *const articles[] = {"a", "an", "the", "his", "her", "their", "my", "our", "its", "some",
+                                       "this", "these", "those", NULL};
+
+/* Whether a token was typed with a capital letter ("SALE", "Open"). */
+static int has_upper(const token *t) {
+    for (const char *c = t->text; *c; c++)
+        if (*c >= 'A' && *c <= 'Z') return 1;
+    return 0;
+}
+
+/* "reading", "writing": an activity ("a man reading a newspaper", "a woman
+ * writing a letter") more often than a sign's words. They introduce text
+ * only after "that"/"which" ("a sign that reads open"), before a quote, or
+ * before a word typed with a capital that is no article ("a sign reading
+ * STOP"); "says" and the rest always do. */
+static int text_trigger(const tokens *tk, int i) {
+    static const char *const says[] = {"says", "saying", "say", "written", "labeled", "labelled", NULL};
+    static const char *const acts[] = {"reads", "reading", "read", "writing", "writes", NULL};
+    const token *t = &tk->t[i];
+    if (is_any(t, says)) return 1;
+    if (!is_any(t, acts)) return 0;
+    const token *next = at(tk, i + 1);
+    if (is(at(tk, i - 1), "that") || is(at(tk, i - 1), "which") || next->kind == T_QUOTE) return 1;
+    return next->kind == T_WORD && has_upper(next) && !is_any(next, articles);
+}
+
 static void pass_text(tokens *tk, scry_query *q) {
-    static const char *const says[] = {"says", "saying", "reads", "reading", "read", "say", "written", "writing",
-                                       "labeled", "labelled", NULL};
     for (int i = 0; i < tk->n; i++) {
         token *t = &tk->t[i];
         if (t->kind == T_QUOTE) {
@@ -170,8 +194,7 @@ static void pass_text(tokens *tk, scry_query *q) {
             t->used = 1;
             continue;
         }
-        int trigger = 0;
-        if (is_any(t, says)) trigger = 1;
+        int trigger = text_trigger(tk, i);
         /* "with the word(s) X", "with the text X", "with text X" */
         if (is(t, "with") && (is(at(tk, i + 1), "word") || is(at(tk, i + 1), "words") || is(at(tk, i + 1), "text"))) trigger = 2;
         if (is(t, "with") && is(at(tk, i + 1), "the") && (is(at(tk, i + 2), "word") || is(at(tk, i + 2), "words") || is(at(tk, i + 2), "text"))) trigger = 3;
@@ -750,11 +773,15 @@ static void pass_objects(const scry_lexicon *lex, tokens *tk, scry_query *q) {
     }
 }
 
-/* "with text", "text" (not after a negation) -> has_text = 1. */
+/* "with text", "text" (not after a negation) -> has_text = 1; "writing"
+ * before an article is the act ("writing a letter"), not the text. */
 static void pass_has_text(tokens *tk, scry_query *q) {
     static const char *const txt[] = {"text", "writing", "lettering", "words", NULL};
-    for (int i = 0; i < tk->n; i++)
-        if (!tk->t[i].used && is_any(&tk->t[i], txt) && q->has_text != 0) q->has_text = 1;
+    for (int i = 0; i < tk->n; i++) {
+        if (tk->t[i].used || !is_any(&tk->t[i], txt) || q->has_text == 0) continue;
+        if (is(&tk->t[i], "writing") && is_any(at(tk, i + 1), articles)) continue;
+        q->has_text = 1;
+    }
 }
 
 int scry_query_parse(const scry_lexicon *lex, const char *text, int64_t now, scry_query *q, scry_err *err) {

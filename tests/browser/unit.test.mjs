@@ -13,7 +13,7 @@ describe('url.js', () => {
   it('round-trips every field through the URL, leaving defaults out', () => {
     const r = parseRoute('/', '?q=two+dogs&label=dog&emotion=happy&has_text=true&from=2019-01-01&to=2019-12&sort=date&open=abc');
     assert.deepEqual(r, { view: 'search', q: 'two dogs', label: 'dog', emotion: 'happy', has_text: 'true',
-      from: '2019-01-01', to: '2019-12', sort: 'date', similar: '', open: 'abc' });
+      from: '2019-01-01', to: '2019-12', person: '', sort: 'date', similar: '', open: 'abc' });
     assert.deepEqual(parseRoute('/', routeUrl(r).slice(1)), r);
     assert.equal(routeUrl(parseRoute('/', '')), '/');
     assert.equal(routeUrl({ ...parseRoute('/library', '?q=x&open=id1'), open: 'id1' }), '/library?open=id1');
@@ -35,6 +35,42 @@ describe('url.js', () => {
     assert.deepEqual(activeFilters(parseRoute('/', '?emotion=sad&q=x')), [{ key: 'emotion', value: 'sad' }]);
     assert.ok(sameResults(parseRoute('/', '?q=a&open=1'), parseRoute('/', '?q=a&open=2')));
     assert.ok(!sameResults(parseRoute('/', '?q=a'), parseRoute('/', '?q=a&label=dog')));
+  });
+  it('people: the page, one person, and the person filter', () => {
+    assert.equal(parseRoute('/people', '').view, 'people');
+    const one = parseRoute('/people', '?person=12&open=img');
+    assert.equal(one.person, '12');
+    assert.equal(routeUrl(one), '/people?person=12&open=img');
+    assert.equal(parseRoute('/', '?person=0').person, '');          // ids are positive integers
+    assert.equal(parseRoute('/', '?person=Anna').person, '');
+    const s = new URL('http://x' + searchRequest(parseRoute('/', '?q=smiling&person=3'), 0, 60));
+    assert.equal(s.searchParams.get('person'), '3');
+    assert.deepEqual(activeFilters(parseRoute('/', '?person=3')), [{ key: 'person', value: '3' }]);
+    assert.equal(searchRequest(parseRoute('/', '?person=3'), 0, 60) === null, false);  // a filter alone searches
+  });
+});
+
+describe('facts.js: people', () => {
+  it("a person's part of `why` is a person chip that filters by the person", () => {
+    const people = new Map([['anna', 7]]);
+    assert.deepEqual(whyChips('Anna (face 0.93) · happy face', new Set(), people), [
+      { text: 'Anna (face 0.93)', kind: 'person', filter: { key: 'person', value: '7' } },
+      { text: 'happy face', kind: 'emotion', filter: { key: 'emotion', value: 'happy' } },
+    ]);
+    assert.deepEqual(whyChips('person 12 (face 0.81)', new Set(), people)[0].filter, { key: 'person', value: '12' });
+    assert.equal(whyChips('Ben (face 0.70)', new Set(), people)[0].filter, null);   // not a known name
+    assert.equal(whyChips('face 0.66', new Set(), people)[0].kind, 'fact');         // ?face= search
+  });
+  it('understood people, excluded people and a query face', () => {
+    const u = { people: [{ id: 7, name: 'Anna', images: 4 }], without_people: [{ id: 9, name: null, images: 2 }], face: 31 };
+    assert.deepEqual(understoodChips(u), [
+      { kind: 'person', text: 'Anna' }, { kind: 'negation', text: 'without person 9' }, { kind: 'person', text: 'a face like face 31' },
+    ]);
+  });
+  it("a face's title names its person", () => {
+    assert.equal(faceTitle({ person_id: 7, person_name: 'Anna', emotion: 'happy' }, 0), 'Anna · happy');
+    assert.equal(faceTitle({ person_id: 9, person_name: null }, 1), 'person 9');
+    assert.equal(faceTitle({}, 2), 'face 3');
   });
 });
 

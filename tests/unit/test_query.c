@@ -231,6 +231,24 @@ static void test_quoted_and_said_text(void **state) {
     assert_int_equal(q.ntexts, 0);
     q = parse("photos with text");
     assert_int_equal(q.has_text, 1);
+    /* reading and writing are what people do, unless a sign does them */
+    const char *const activities[] = {"a woman reading a book", "a man reading the newspaper",
+                                      "reading a tablet in bed", "kids reading books", "a man writing a letter",
+                                      "a boy reads his comics", NULL};
+    for (int i = 0; activities[i]; i++) {
+        q = parse(activities[i]);
+        assert_int_equal(q.ntexts, 0);
+        assert_int_equal(q.has_text, -1);
+    }
+    q = parse("a sign that reads open");
+    assert_int_equal(q.ntexts, 1);
+    assert_string_equal(q.texts[0], "open");
+    q = parse("a sign reading STOP");
+    assert_int_equal(q.ntexts, 1);
+    assert_string_equal(q.texts[0], "STOP");
+    q = parse("a man reading \"The Times\"");
+    assert_int_equal(q.ntexts, 1);
+    assert_string_equal(q.texts[0], "The Times");
 }
 
 static const struct { const char *text; int64_t from, to; } date_cases[] = {

@@ -10,7 +10,7 @@ import {
   boxesOf, browserShows, extraFields, faceTitle, formatBytes, formatGps, formatPercent, relativeTime, topScores,
 } from './facts.js';
 
-export function Detail({ id, list, onClose, onGo, onSimilar }) {
+export function Detail({ id, list, onClose, onGo, onSimilar, onPerson }) {
   const [img, setImg] = useState(null);
   const [error, setError] = useState(null);
   const [hot, setHot] = useState('');
@@ -84,7 +84,7 @@ export function Detail({ id, list, onClose, onGo, onSimilar }) {
         </div>
         <${Layers} img=${img} layers=${layers} setLayers=${setLayers} />
         <${Objects} img=${img} hot=${hot} setHot=${setHot} />
-        <${Faces} img=${img} hot=${hot} setHot=${setHot} />
+        <${Faces} img=${img} hot=${hot} setHot=${setHot} onPerson=${onPerson} />
         <${TextFacts} img=${img} hot=${hot} setHot=${setHot} />
         <${Colors} img=${img} />
         <${FileFacts} img=${img} />
@@ -172,16 +172,18 @@ function Objects({ img, hot, setHot }) {
   </section>`;
 }
 
-function Faces({ img, hot, setHot }) {
+function Faces({ img, hot, setHot, onPerson }) {
   const faces = img.faces || [];
   if (!faces.length) return null;
   return html`<section class="factgroup"><h3>Faces <span class="muted">${faces.length}</span></h3>
     <ul class="factlist">${faces.map((f, i) => html`<${FactRow} id=${`face-${i}`} hot=${hot} setHot=${setHot}>
       <span class="fact-name">${faceTitle(f, i)}</span>
+      ${f.person_id && onPerson && html`<a class="person-link" href=${`/people?person=${f.person_id}`}
+        onClick=${(e) => { e.preventDefault(); onPerson(f.person_id); }}>${f.person_name ? `${f.person_name}'s faces` : 'this person'}</a>`}
       ${typeof f.score === 'number' && html`<span class="pct" title="detection score">${formatPercent(f.score)}</span>`}
       ${f.scores && html`<span class="scores">${topScores(f.scores, 3).map(([k, v]) =>
         html`<span class="extra"><span class="k">${k}</span> ${formatPercent(v)}</span>`)}</span>`}
-      <${Extras} obj=${f} known=${['box', 'emotion', 'scores', 'score', 'person', 'name']} />
+      <${Extras} obj=${f} known=${['box', 'emotion', 'scores', 'score', 'person', 'name', 'person_id', 'person_name', 'face_id']} />
     <//>`)}</ul></section>`;
 }
 

@@ -12,8 +12,10 @@ export const COLORS = ['black', 'white', 'gray', 'red', 'orange', 'yellow', 'gre
 // Split a result's `why` ("horse ×4 · words: horses · similar 0.87") into
 // chips. A chip that names a fact the API can filter on carries that filter
 // (label, emotion, has_text); labels are recognised from `labels`, the set
-// the collection holds (GET /v1/facets). Anything else is shown as it is.
-export function whyChips(why, labels) {
+// the collection holds (GET /v1/facets); a person ("Anna (face 0.93)",
+// "person 12 (face 0.81)") by `people`, a Map from a name, in lower case, to
+// the person's id (GET /v1/people). Anything else is shown as it is.
+export function whyChips(why, labels, people) {
   const out = [];
   for (const raw of (why || '').split(' · ')) {
     const part = raw.trim();
@@ -25,6 +27,10 @@ export function whyChips(why, labels) {
       out.push({ text: 'words: ' + m[1], kind: 'words', filter: null });
     } else if ((m = /^text '(.*)'$/.exec(part))) {
       out.push({ text: 'text: ' + m[1], kind: 'text', filter: { key: 'has_text', value: 'true' } });
+    } else if ((m = /^(.+) \(face (-?[0-9.]+)\)$/.exec(part))) {
+      const num = /^person ([0-9]+)$/.exec(m[1]);
+      const id = num ? num[1] : people && people.get(m[1].toLowerCase());
+      out.push({ text: part, kind: 'person', filter: id ? { key: 'person', value: String(id) } : null });
     } else if ((m = /^(\w+) face$/.exec(part)) && EMOTIONS.includes(m[1])) {
       out.push({ text: part, kind: 'emotion', filter: { key: 'emotion', value: m[1] } });
     } else {
@@ -72,6 +78,9 @@ export function understoodChips(u) {
     out.push({ kind: 'object', text });
   }
   for (const l of u.excluded || []) out.push({ kind: 'negation', text: `without ${l}` });
+  for (const p of u.people || []) out.push({ kind: 'person', text: personName(p) });
+  for (const p of u.without_people || []) out.push({ kind: 'negation', text: `without ${personName(p)}` });
+  if (u.face) out.push({ kind: 'person', text: `a face like face ${u.face}` });
   if (u.has_text === true) out.push({ kind: 'text', text: 'has text' });
   if (u.has_text === false) out.push({ kind: 'text', text: 'no text' });
   for (const t of u.texts || []) out.push({ kind: 'text', text: `text “${t}”` });
@@ -100,8 +109,14 @@ export function boxesOf(img) {
   return out;
 }
 
+// A person as the API gives it ({id, name}): its name, or "person 12".
+export function personName(p) {
+  return p && p.name ? p.name : `person ${p && p.id}`;
+}
+
 export function faceTitle(f, i) {
-  const who = f.person || f.name;
+  const who = f.person_name || (f.person_id ? `person ${f.person_id}` : '') ||
+    (typeof f.person === 'string' ? f.person : '') || f.name;
   const bits = [who, f.emotion].filter(Boolean);
   return bits.length ? bits.join(' · ') : `face ${i + 1}`;
 }

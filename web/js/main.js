@@ -10,6 +10,7 @@ import { parseRoute, routeUrl } from './url.js';
 import { SearchView } from './search.js';
 import { LibraryView } from './library.js';
 import { JobsView } from './jobs.js';
+import { PeopleView, listPeople } from './people.js';
 import { Detail } from './detail.js';
 import { DropZone, UploadButton, UploadPanel } from './upload.js';
 import { SignIn } from './signin.js';
@@ -23,6 +24,7 @@ function App() {
   const [needSignIn, setNeedSignIn] = useState(false);
   const [bootError, setBootError] = useState(null);
   const [facets, setFacets] = useState(null);
+  const [people, setPeople] = useState(null);      // GET /v1/people; false: recognition off
   const [list, setListState] = useState([]);
 
   const navigate = (r, { replace = false, state = null } = {}) => {
@@ -43,6 +45,9 @@ function App() {
   const loadFacets = () => get('/v1/facets').then(setFacets, () => {});
   useEffect(() => { if (auth && !needSignIn) loadFacets(); }, [auth, needSignIn]);
   useEffect(() => onCollectionChange(loadFacets), []);
+  const loadPeople = () => listPeople().then(setPeople, () => {});
+  useEffect(() => { if (auth && !needSignIn) loadPeople(); }, [auth, needSignIn]);
+  useEffect(() => onCollectionChange(loadPeople), []);
 
   // "ready": the page can be used (session known, search box enabled); a
   // User Timing mark that bench/web reads.
@@ -64,19 +69,21 @@ function App() {
   }
   const signedIn = auth.auth && auth.signed_in;
   return html`
-    <${Header} route=${route} navigate=${navigate} signedIn=${signedIn}
+    <${Header} route=${route} navigate=${navigate} signedIn=${signedIn} peopleOn=${people !== false}
       onSignOut=${() => signOut().finally(() => { setAuth({ ...auth, signed_in: false }); setNeedSignIn(true); })} />
     <main class="page" id="main">
-      ${route.view === 'search' && html`<${SearchView} route=${route} navigate=${navigate} facets=${facets} setList=${setList} openImage=${openImage} />`}
+      ${route.view === 'search' && html`<${SearchView} route=${route} navigate=${navigate} facets=${facets} people=${people || null} setList=${setList} openImage=${openImage} />`}
       ${route.view === 'library' && html`<${LibraryView} route=${route} setList=${setList} openImage=${openImage} />`}
       ${route.view === 'jobs' && html`<${JobsView} openImage=${openImage} />`}
+      ${route.view === 'people' && html`<${PeopleView} route=${route} navigate=${navigate} setList=${setList} />`}
     </main>
-    ${route.open && html`<${Detail} id=${route.open} list=${list} onClose=${closeImage} onGo=${goImage} onSimilar=${similar} />`}
+    ${route.open && html`<${Detail} id=${route.open} list=${list} onClose=${closeImage} onGo=${goImage} onSimilar=${similar}
+      onPerson=${people === false ? null : (pid) => navigate({ ...parseRoute('/people', ''), person: String(pid) })} />`}
     <${UploadPanel} openImage=${openImage} />
     <${DropZone} />`;
 }
 
-function Header({ route, navigate, signedIn, onSignOut, disabled }) {
+function Header({ route, navigate, signedIn, onSignOut, disabled, peopleOn }) {
   const [text, setText] = useState(route.q);
   const timer = useRef(0);
   const input = useRef(null);
@@ -121,6 +128,7 @@ function Header({ route, navigate, signedIn, onSignOut, disabled }) {
       <nav class="tabs" aria-label="Pages">
         <a href="/" aria-current=${route.view === 'search' ? 'page' : null} onClick=${nav('search')}>Search</a>
         <a href="/library" aria-current=${route.view === 'library' ? 'page' : null} onClick=${nav('library')}>Library</a>
+        ${peopleOn && html`<a href="/people" aria-current=${route.view === 'people' ? 'page' : null} onClick=${nav('people')}>People</a>`}
         <a href="/jobs" aria-current=${route.view === 'jobs' ? 'page' : null} onClick=${nav('jobs')}>Jobs</a>
       </nav>
       ${!disabled && html`<${UploadButton} />`}

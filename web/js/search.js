@@ -5,19 +5,22 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/ho
 import { get } from './api.js';
 import { html, Chip, Thumb, ErrorBox, onCollectionChange } from './ui.js';
 import { activeFilters, routeUrl, sameResults, searchRequest } from './url.js';
-import { understoodChips, whyChips, EMOTIONS } from './facts.js';
+import { personName, understoodChips, whyChips, EMOTIONS } from './facts.js';
 import { resultsArrived } from './perf.js';
 
 const PAGE = 60;
 
-export function SearchView({ route, navigate, facets, setList, openImage }) {
+export function SearchView({ route, navigate, facets, people, setList, openImage }) {
   const [state, setState] = useState({ status: 'idle', results: [], understood: null, error: null, more: false });
   const [reload, setReload] = useState(0);
   const routeRef = useRef(route);
   const labelSet = useMemo(() => new Set((facets && facets.labels || []).map((l) => l.label)), [facets]);
+  // name (lower case) -> id, for the chips; id -> person, for the filter
+  const peopleByName = useMemo(() => new Map(((people && people.people) || []).filter((p) => p.name)
+    .map((p) => [p.name.toLowerCase(), p.id])), [people]);
 
   // A new query, filter or "similar": start from the first page.
-  const key = JSON.stringify([route.q, route.label, route.emotion, route.has_text, route.from, route.to, route.sort, route.similar]);
+  const key = JSON.stringify([route.q, route.label, route.emotion, route.has_text, route.from, route.to, route.person, route.sort, route.similar]);
   useEffect(() => {
     routeRef.current = route;
     const ctl = new AbortController();
@@ -78,23 +81,23 @@ export function SearchView({ route, navigate, facets, setList, openImage }) {
   };
 
   return html`<section class="search" aria-label="Search results">
-    ${!(facets && facets.images === 0 && !activeFilters(route).length) && html`<${Filters} route=${route} navigate=${navigate} facets=${facets} />`}
+    ${!(facets && facets.images === 0 && !activeFilters(route).length) && html`<${Filters} route=${route} navigate=${navigate} facets=${facets} people=${people} />`}
     ${route.similar && html`<${SimilarHeader} id=${route.similar} route=${route} navigate=${navigate} />`}
     ${state.understood && html`<${Understood} u=${state.understood} />`}
     <${ErrorBox} error=${state.error} onRetry=${() => setReload((n) => n + 1)} />
-    ${state.status === 'ok' && !state.results.length && html`<${NoResults} route=${route} navigate=${navigate} recent=${state.recent} />`}
+    ${state.status === 'ok' && !state.results.length && html`<${NoResults} route=${route} navigate=${navigate} recent=${state.recent} people=${people} />`}
     ${state.recent && state.results.length > 0 && html`<h2 class="section-title">Newest images</h2>`}
     <p class="sr-only" aria-live="polite">${state.status === 'ok' ? `${state.results.length}${state.more ? '+' : ''} results` : ''}</p>
     <ul class=${`grid${state.status === 'loading' ? ' stale' : ''}`} aria-busy=${state.status === 'loading' ? 'true' : 'false'}>
-      ${state.results.map((r) => html`<${ResultCard} key=${r.id} r=${r} route=${route} labels=${labelSet}
+      ${state.results.map((r) => html`<${ResultCard} key=${r.id} r=${r} route=${route} labels=${labelSet} people=${peopleByName}
         onOpen=${() => openImage(r.id)} onToggle=${toggle} />`)}
     </ul>
     ${state.more && html`<div ref=${sentinel} class="sentinel">${state.status === 'more' ? 'Loading more…' : ''}</div>`}
   </section>`;
 }
 
-function ResultCard({ r, route, labels, onOpen, onToggle }) {
-  const chips = r.why !== undefined ? whyChips(r.why, labels) : [];
+function ResultCard({ r, route, labels, people, onOpen, onToggle }) {
+  const chips = r.why !== undefined ? whyChips(r.why, labels, people) : [];
   const href = routeUrl({ ...route, open: r.id });
   const title = r.caption || r.filename;
   return html`<li class="card" data-id=${r.id} data-filename=${r.filename}>
@@ -131,7 +134,7 @@ function SimilarHeader({ id, route, navigate }) {
   </div>`;
 }
 
-function NoResults({ route, navigate, recent }) {
+function NoResults({ route, navigate, recent, people }) {
   if (recent) {
     return html`<div class="empty"><h2>No images yet</h2>
       <p>Drop photos or folders anywhere on this page, or use <strong>Upload</strong> above.</p></div>`;
@@ -141,14 +144,18 @@ function NoResults({ route, navigate, recent }) {
     <h2>No images match${route.q ? html` “${route.q}”` : ''}${filters.length ? ' with these filters' : ''}.</h2>
     ${filters.length > 0 ? html`<p>Try without:
         ${filters.map((f) => html` <button type="button" class="chip chip-suggest"
-          onClick=${() => navigate({ ...route, [f.key]: '', open: '' })}>${filterText(f)} ✕</button>`)}
+          onClick=${() => navigate({ ...route, [f.key]: '', open: '' })}>${filterText(f, people)} ✕</button>`)}
       </p>`
       : html`<p>Try fewer or more general words (“animals” finds dogs, cats and horses), or drop a count or a colour.</p>`}
   </div>`;
 }
 
-export function filterText(f) {
+export function filterText(f, people) {
   switch (f.key) {
+    case 'person': {
+      const p = ((people && people.people) || []).find((x) => String(x.id) === f.value);
+      return p && p.name ? p.name : `person ${f.value}`;
+    }
     case 'label': return `label: ${f.value}`;
     case 'emotion': return `${f.value} face`;
     case 'has_text': return f.value === 'true' ? 'has text' : 'no text';
@@ -158,13 +165,15 @@ export function filterText(f) {
   }
 }
 
-function Filters({ route, navigate, facets }) {
+function Filters({ route, navigate, facets, people }) {
   const set = (k) => (e) => navigate({ ...route, [k]: e.currentTarget.value, open: '' });
   const labels = (facets && facets.labels) || [];
   const emotions = (facets && facets.emotions && facets.emotions.length) ? facets.emotions
     : EMOTIONS.map((e) => ({ emotion: e, count: null }));
   const filters = activeFilters(route);
   const hasLabel = route.label && !labels.some((l) => l.label === route.label);
+  const persons = (people && people.people) || [];
+  const hasPerson = route.person && !persons.some((p) => String(p.id) === route.person);
   const [open, setOpen] = useState(false);     // small screens only: folded by default
   return html`<form class=${`filters${open ? ' open' : ''}`} onSubmit=${(e) => e.preventDefault()} aria-label="Filters">
     <button type="button" class="filters-toggle" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>
@@ -180,6 +189,12 @@ function Filters({ route, navigate, facets }) {
         <option value="">any</option>
         ${emotions.map((e) => html`<option value=${e.emotion}>${e.emotion}${e.count !== null ? ` (${e.count})` : ''}</option>`)}
       </select></label>
+    ${(persons.length > 0 || route.person) && html`<label>Person
+      <select name="person" value=${route.person} onChange=${set('person')}>
+        <option value="">anyone</option>
+        ${hasPerson && html`<option value=${route.person}>person ${route.person}</option>`}
+        ${persons.map((p) => html`<option value=${String(p.id)}>${personName(p)} (${p.images})</option>`)}
+      </select></label>`}
     <label>Text
       <select name="has_text" value=${route.has_text} onChange=${set('has_text')}>
         <option value="">any</option><option value="true">has text</option><option value="false">no text</option>
@@ -193,6 +208,6 @@ function Filters({ route, navigate, facets }) {
         <option value="">relevance</option><option value="date">date taken</option>
       </select></label>
     ${filters.length > 0 && html`<button type="button" class="link" onClick=${() =>
-      navigate({ ...route, label: '', emotion: '', has_text: '', from: '', to: '', open: '' })}>clear filters</button>`}
+      navigate({ ...route, label: '', emotion: '', has_text: '', from: '', to: '', person: '', open: '' })}>clear filters</button>`}
   </form>`;
 }

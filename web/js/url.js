@@ -5,13 +5,17 @@
 //     &to=2019-12-31&sort=date&similar=ID&open=ID      the search page
 //   /library?open=ID                                   every image, newest first
 //   /jobs                                              recent jobs
+//   /people, /people?person=ID                         people; one person's faces
 //
+// `person` is also a search filter (/?q=smiling&person=3: photos of that
+// person).
 // `open` names the image shown in the detail view over whichever page is
 // open. Pure functions (no DOM), tested by tests/browser/unit.test.mjs.
 
-export const FILTERS = ['label', 'emotion', 'has_text', 'from', 'to'];
-const VIEWS = { '/': 'search', '/library': 'library', '/jobs': 'jobs' };
-const PATHS = { search: '/', library: '/library', jobs: '/jobs' };
+export const FILTERS = ['label', 'emotion', 'has_text', 'from', 'to', 'person'];
+const VIEWS = { '/': 'search', '/library': 'library', '/jobs': 'jobs', '/people': 'people' };
+const PATHS = { search: '/', library: '/library', jobs: '/jobs', people: '/people' };
+const ID = /^[1-9][0-9]{0,17}$/;
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
 
 export function parseRoute(pathname, search) {
@@ -25,6 +29,7 @@ export function parseRoute(pathname, search) {
     has_text: ['true', 'false'].includes(p.get('has_text')) ? p.get('has_text') : '',
     from: DATE.test(p.get('from') || '') ? p.get('from') : '',
     to: DATE.test(p.get('to') || '') ? p.get('to') : '',
+    person: ID.test(p.get('person') || '') ? p.get('person') : '',
     sort: p.get('sort') === 'date' ? 'date' : '',
     similar: p.get('similar') || '',
     open: p.get('open') || '',
@@ -38,6 +43,7 @@ export function routeUrl(r) {
   if (r.view === 'search') {
     for (const k of ['q', ...FILTERS, 'sort', 'similar']) if (r[k]) p.set(k, r[k]);
   }
+  if (r.view === 'people' && r.person) p.set('person', r.person);
   if (r.open) p.set('open', r.open);
   const qs = p.toString();
   return (PATHS[r.view] || '/') + (qs ? '?' + qs : '');
