@@ -2006,17 +2006,19 @@ static int64_t pg_key_count_active(meta_db *mdb) {
  * it touches are stamped in commit order (faces_stamp), and the lock order
  * is the one image writes use. */
 
-/* Integer arguments. */
-static pq_args i64_args(int n, const int64_t *v) {
-    pq_args a = {0};
-    for (int i = 0; i < n; i++) a_i64(&a, v[i]);
+/* Integer arguments, into a caller's pq_args (their text lives in it: a
+ * copy would point into the original). */
+static pq_args *i64_args(pq_args *a, int n, const int64_t *v) {
+    memset(a, 0, sizeof *a);
+    for (int i = 0; i < n; i++) a_i64(a, v[i]);
     return a;
 }
 
 /* The first column of the first row as an integer (*found 0: no row). */
 static int q_i64(pg_db *db, const char *sql, int n, const int64_t *v, int64_t *out, int *found,
                  const char *what, scry_err *err) {
-    pq_args a = i64_args(n, v);
+    pq_args a;
+    i64_args(&a, n, v);
     PGresult *r = ex(db, sql, &a, 0, what, err);
     if (!r) return err->code;
     *found = PQntuples(r) > 0;
@@ -2027,7 +2029,8 @@ static int q_i64(pg_db *db, const char *sql, int n, const int64_t *v, int64_t *o
 
 static int run_i64(pg_db *db, const char *sql, int n, const int64_t *v, const char *what,
                    scry_err *err) {
-    pq_args a = i64_args(n, v);
+    pq_args a;
+    i64_args(&a, n, v);
     return run(db, sql, &a, what, err);
 }
 
@@ -2063,7 +2066,8 @@ static int assign_once(pg_db *db, const meta_assignment *a, int n, int assigned,
             break;
         if (found && old && old != pid) left[nleft++] = old;
         int64_t v[3] = {a[i].face_id, pid, now};
-        pq_args args = i64_args(3, v);
+        pq_args args;
+        i64_args(&args, 3, v);
         int64_t changed = run_count(db, up, &args, "assign face", err);
         if (changed < 0) rc = (int)changed;
         else count += (int)changed;
@@ -2198,7 +2202,8 @@ static int pg_person_get(meta_db *mdb, int64_t person_id, meta_person *out, scry
     int rc;
     WITH_RETRY(db, rc, err, {
         meta_person_free(out);
-        pq_args a = i64_args(1, &person_id);
+        pq_args a;
+        i64_args(&a, 1, &person_id);
         PGresult *r = ex(db, SQL_PERSON_GET, &a, 0, "get person", err);
         if (!r) rc = err->code;
         else {
@@ -2226,7 +2231,8 @@ static int pg_people_list(meta_db *mdb, int min_faces, int offset, int limit, me
         meta_people_free(*out, *n);
         *out = NULL;
         *n = 0;
-        pq_args a = i64_args(3, v);
+        pq_args a;
+        i64_args(&a, 3, v);
         PGresult *r = ex(db, SQL_PEOPLE_LIST, &a, 0, "list people", err);
         rc = r ? decode_people(r, out, n, err) : err->code;
         PQclear(r);
@@ -2261,7 +2267,8 @@ static int person_faces_once(pg_db *db, int64_t person_id, int offset, int limit
     int64_t v[3] = {person_id, limit, offset};
     int rc = person_exists(db, person_id, err), found = 0;
     if (rc) return rc;
-    pq_args a = i64_args(3, v);
+    pq_args a;
+    i64_args(&a, 3, v);
     PGresult *r = ex(db, SQL_PERSON_FACES, &a, 0, "person faces", err);
     if (!r) return err->code;
     int rows = PQntuples(r);
@@ -2301,7 +2308,8 @@ static int person_images_once(pg_db *db, int64_t person_id, int offset, int limi
     int64_t v[3] = {person_id, limit, offset};
     int rc = person_exists(db, person_id, err), found = 0;
     if (rc) return rc;
-    pq_args a = i64_args(3, v);
+    pq_args a;
+    i64_args(&a, 3, v);
     PGresult *r = ex(db, SQL_PERSON_IMAGES, &a, 0, "person images", err);
     if (!r) return err->code;
     rc = decode_images(r, out, n, err);
@@ -2325,13 +2333,13 @@ static int pg_person_images(meta_db *mdb, int64_t person_id, int offset, int lim
     return rc;
 }
 
-static pq_args feed_page_args(const char *model, int64_t after_ms, int64_t after_id, int cap) {
-    pq_args a = {0};
-    a_text(&a, model);
-    a_i64(&a, after_ms);
-    a_i64(&a, after_id);
-    a_i64(&a, cap);
-    return a;
+static void feed_page_args(pq_args *a, const char *model, int64_t after_ms, int64_t after_id,
+                           int cap) {
+    memset(a, 0, sizeof *a);
+    a_text(a, model);
+    a_i64(a, after_ms);
+    a_i64(a, after_id);
+    a_i64(a, cap);
 }
 
 static int pg_face_changes_page(meta_db *mdb, const char *model, int64_t after_ms, int64_t after_id,
@@ -2341,7 +2349,8 @@ static int pg_face_changes_page(meta_db *mdb, const char *model, int64_t after_m
     WITH_RETRY(db, rc, err, {
         for (int i = 0; i < *got; i++) free(page[i].vec), page[i].vec = NULL;
         *got = 0;
-        pq_args a = feed_page_args(model, after_ms, after_id, cap);
+        pq_args a;
+        feed_page_args(&a, model, after_ms, after_id, cap);
         PGresult *r = ex(db, SQL_FACE_CHANGES, &a, 1, "face feed", err);
         if (!r) rc = err->code;
         else {
@@ -2361,7 +2370,8 @@ static int pg_face_tombstones_page(meta_db *mdb, const char *model, int64_t afte
     int rc;
     WITH_RETRY(db, rc, err, {
         *got = 0;
-        pq_args a = feed_page_args(model, after_ms, after_id, cap);
+        pq_args a;
+        feed_page_args(&a, model, after_ms, after_id, cap);
         PGresult *r = ex(db, SQL_FACE_TOMBSTONES, &a, 0, "face tombstones", err);
         if (!r) rc = err->code;
         else {
