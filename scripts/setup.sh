@@ -15,7 +15,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
   build-essential pkg-config git ca-certificates curl unzip
   libvips-dev libexif-dev libmicrohttpd-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev
-  libssl-dev libcmocka-dev zlib1g-dev openssl
+  libssl-dev libcmocka-dev zlib1g-dev openssl libpq-dev
+  postgresql-15 postgresql-contrib
   clang-14 libclang-rt-14-dev
   python3 python3-pytest python3-numpy python3-onnx python3-jsonschema
   darknet

@@ -20,6 +20,7 @@
  *   search_bench DIR N1 [N2 ...]       (sizes ascending)
  *   SEARCH_BENCH_POPULATE_ONLY=1 search_bench DIR N   only write DIR (a data
  *                                       folder `scry serve` opens; bench/web)
+ *   SEARCH_BENCH_META=postgres://...    the metadata there instead of DIR/meta.db
  * Last line: search: p50_ms_100k=A p99_ms_100k=B  (first pass, largest size) */
 #include <jansson.h>
 #include <stdio.h>
@@ -331,6 +332,9 @@ int main(int argc, char **argv) {
 
     char path[1024];
     snprintf(path, sizeof path, "%s/meta.db", dir);
+    /* SEARCH_BENCH_META=postgres://...: write the images there instead
+     * (bench/cluster populates a PostgreSQL database this way). */
+    if (getenv("SEARCH_BENCH_META")) snprintf(path, sizeof path, "%s", getenv("SEARCH_BENCH_META"));
     meta_db *db;
     if (meta_open(&db, path, &err)) die("meta_open", &err);
 
@@ -445,6 +449,19 @@ int main(int argc, char **argv) {
         /* CPU time of the searching thread: what the engine costs, without
          * the time other processes on a shared box took from it */
         printf("%8s cpu p50 %.2f ms (first pass), %.2f ms (warm)\n", "", cold.cpu_p50, warm.cpu_p50);
+        /* The process's resident memory with the engine open (catalog,
+         * keyword index, HNSW; plus the lexicon, the word vectors mapped,
+         * SQLite's cache), per image: what a search node needs. */
+        long rss_kb = 0;
+        FILE *st = fopen("/proc/self/status", "r");
+        char line[256];
+        while (st && fgets(line, sizeof line, st))
+            if (!strncmp(line, "VmRSS:", 6)) rss_kb = atol(line + 6);
+        if (st) fclose(st);
+        hnsw_stats hs;
+        int have_ix = search_index_stats(se, &hs) == SCRY_OK;
+        printf("%8s RSS %.0f MiB = %.0f B per image (index %zu B per vector)\n", "", rss_kb / 1024.0,
+               rss_kb * 1024.0 / target, have_ix && hs.live ? (hs.bytes_heap + hs.bytes_mapped) / hs.live : 0);
         if (getenv("SEARCH_BENCH_SLOW")) {
             /* the slowest queries of the warm pass, for profiling */
             for (int k = 0; k < 8; k++) {

@@ -92,9 +92,64 @@ static void on_indexed(void *ctx) {
         log_error("people.update_failed", "reason=\"%s\"", err.msg);
 }
 
+int app_role_parse(const char *name) {
+    static const char *const names[] = {"all", "api", "worker", "search"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(name, names[i])) return i;
+    return -1;
+}
+
+static int open_blobs(scry_app *app, scry_err *err) {
+    const scry_config *c = &app->cfg;
+    if (!strncmp(c->blobs, "s3://", 5)) {
+        blob_s3_config s3 = {.url = c->blobs, .endpoint = c->s3_endpoint, .region = c->s3_region,
+                             .access_key = c->s3_access_key, .secret_key = c->s3_secret_key,
+                             .addressing = c->s3_addressing,
+                             .multipart_bytes = (uint64_t)c->s3_multipart_mb << 20,
+                             .retry_s = c->s3_retry_s};
+        char spool[1200];
+        snprintf(spool, sizeof spool, "%s/spool", c->data_dir);
+        s3.spool_dir = spool;
+        return blob_open_s3(&app->blobs, &s3, err);
+    }
+    char path[1200];
+    if (c->blobs[0]) snprintf(path, sizeof path, "%s", c->blobs);
+    else snprintf(path, sizeof path, "%s/blobs", c->data_dir);
+    return blob_open_fs(&app->blobs, path, err);
+}
+
+/* The follower: sync the search engine whenever the feed moves (NOTIFY on
+ * PostgreSQL; a short poll on SQLite), so that a change made by another
+ * process is searchable within a second even before the next query. */
+static void *follower_main(void *arg) {
+    scry_app *app = arg;
+    for (;;) {
+        pthread_mutex_lock(&app->follow_mu);
+        int stop = app->follow_stop;
+        pthread_mutex_unlock(&app->follow_mu);
+        if (stop) break;
+        scry_err err = {0};
+        if (meta_feed_wait(app->meta, 500, &err) != SCRY_OK) {
+            log_warn("search.follow_wait", "reason=\"%s\"", err.msg);
+            continue;
+        }
+        if (search_sync(app->search, &err) != SCRY_OK)
+            log_warn("search.sync_failed", "reason=\"%s\"", err.msg);
+        search_snapshot_maybe(app->search);
+    }
+    return NULL;
+}
+
 int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *err) {
     memset(app, 0, sizeof *app);
     app->cfg = *cfg;
+    int role = app_role_parse(cfg->role[0] ? cfg->role : "all");
+    if (role < 0)
+        return scry_fail(err, SCRY_EINVAL, "--role must be all, api, worker or search, not '%s'",
+                         cfg->role);
+    app->role = (app_role)role;
+    pthread_mutex_init(&app->follow_mu, NULL);
+    pthread_cond_init(&app->follow_cv, NULL);
     paths_resolve_config(&app->cfg);
     log_debug("app.paths", "models=%s wordvec=%s web=%s", app->cfg.models_dir, app->cfg.wordvec_path,
               app->cfg.web_dir);
@@ -104,48 +159,79 @@ int app_open(scry_app *app, const scry_config *cfg, int with_workers, scry_err *
     rc = img_global_init("scry", err);
     if (rc) return rc;
     char path[1200];
-    snprintf(path, sizeof path, "%s/blobs", cfg->data_dir);
-    rc = blob_open_fs(&app->blobs, path, err);
+    rc = open_blobs(app, err);
     if (rc) goto fail;
-    snprintf(path, sizeof path, "%s/meta.db", cfg->data_dir);
+    if (cfg->meta[0]) snprintf(path, sizeof path, "%s", cfg->meta);
+    else snprintf(path, sizeof path, "%s/meta.db", cfg->data_dir);
     rc = meta_open(&app->meta, path, err);
     if (rc) goto fail;
+    meta_set_lease_ms(app->meta, (int64_t)cfg->lease_s * 1000);
     rc = open_text(app, err);
     if (rc) goto fail;
     /* A missing concept head is reported after the pipeline's own models:
-     * a corrupt detector is the first thing to fix (and the head reads it). */
+     * a corrupt detector is the first thing to fix (and the head reads it).
+     * It is required on every role when required at all: a search node
+     * without it would look for vectors under another name. */
     scry_err concepts_err = {0};
     int concepts_rc = open_concepts(app, &concepts_err);
-    rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder, app->concepts,
-                         err);
-    if (rc) goto fail;
+    /* Only the roles that index run the pipeline (and load its models). */
+    if (app->role == ROLE_ALL || app->role == ROLE_WORKER) {
+        rc = pipeline_create(&app->pipe, &app->cfg, app->blobs, app->meta, app->encoder,
+                             app->concepts, err);
+        if (rc) goto fail;
+    }
     if (concepts_rc) {
         *err = concepts_err;
         rc = concepts_rc;
         goto fail;
     }
-    snprintf(path, sizeof path, "%s/index", cfg->data_dir);
-    rc = search_create(&app->search, app->meta, app->encoder, app->lexicon, app->concepts, path,
-                       err);
-    if (rc) goto fail;
-    search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
-    /* after the pipeline: a missing model is reported before the face space */
+    if (app->role != ROLE_WORKER) {
+        snprintf(path, sizeof path, "%s/index", cfg->data_dir);
+        search_options so = {.blobs = app->blobs, .snapshot_s = cfg->snapshot_s};
+        rc = search_create_with(&app->search, app->meta, app->encoder, app->lexicon,
+                                app->concepts, path, &so, err);
+        if (rc) goto fail;
+        search_set_compaction(app->search, cfg->compact_fraction, cfg->compact_min);
+    }
+    /* after the pipeline: a missing model is reported before the face space.
+     * Every role keeps people: workers cluster the faces they index, the api
+     * serves the People routes (and runs re-clusters), search nodes resolve
+     * names and person= in queries -- each mirror follows the store's face
+     * feed, so what one process decides the others see. */
     rc = open_people(app, err);
     if (rc) goto fail;
-    search_set_people(app->search, app->people);
-    pipeline_set_hook(app->pipe, on_indexed, app);
-    if (with_workers && cfg->workers > 0) {
+    if (app->search) {
+        search_set_people(app->search, app->people);
+        if (pthread_create(&app->follower, NULL, follower_main, app) != 0) {
+            rc = scry_fail(err, SCRY_EIO, "cannot start the change-feed follower");
+            goto fail;
+        }
+        app->follower_started = 1;
+    }
+    if (app->pipe) pipeline_set_hook(app->pipe, on_indexed, app);
+    if (app->role == ROLE_API || app->role == ROLE_SEARCH) with_workers = APP_NO_WORKERS;
+    if (with_workers && cfg->workers > 0 && app->pipe) {
         rc = jobs_start(&app->jobs, app->meta, app->pipe, cfg->workers, cfg->max_attempts,
                         with_workers == APP_WITH_WORKERS, err);
         if (rc) goto fail;
     }
-    if (app->people && with_workers == APP_WITH_WORKERS) {
-        /* faces a crash left unclustered, and re-clusters it interrupted */
+    if (app->people && (app->role == ROLE_WORKER || with_workers == APP_WITH_WORKERS)) {
+        /* faces a crash left unclustered */
         scry_err perr = {0};
-        if (people_update(app->people, NULL, &perr) != SCRY_OK || people_resume(app->people, &perr) != SCRY_OK)
+        if (people_update(app->people, NULL, &perr) != SCRY_OK)
             log_error("people.resume_failed", "reason=\"%s\"", perr.msg);
     }
-    log_info("app.opened", "data=%s workers=%d", cfg->data_dir, with_workers ? cfg->workers : 0);
+    if (app->people && ((app->role == ROLE_ALL && with_workers == APP_WITH_WORKERS) ||
+                        app->role == ROLE_API)) {
+        /* re-clusters a crash interrupted: run again by the role that starts
+         * them (all, or api in a cluster) */
+        scry_err perr = {0};
+        if (people_resume(app->people, &perr) != SCRY_OK)
+            log_error("people.resume_failed", "reason=\"%s\"", perr.msg);
+    }
+    log_info("app.opened", "data=%s role=%s meta=%s blobs=%s workers=%d people=%d", cfg->data_dir,
+             cfg->role[0] ? cfg->role : "all", meta_backend_name(app->meta),
+             blob_backend_name(app->blobs), app->jobs ? cfg->workers : 0, app->people != NULL);
     return SCRY_OK;
 fail:
     app_close(app);
@@ -155,6 +241,13 @@ fail:
 void app_close(scry_app *app) {
     jobs_stop(app->jobs);
     app->jobs = NULL;
+    if (app->follower_started) {
+        pthread_mutex_lock(&app->follow_mu);
+        app->follow_stop = 1;
+        pthread_mutex_unlock(&app->follow_mu);
+        pthread_join(app->follower, NULL);
+        app->follower_started = 0;
+    }
     search_free(app->search);
     people_close(app->people);
     pipeline_free(app->pipe);
@@ -165,6 +258,8 @@ void app_close(scry_app *app) {
     meta_close(app->meta);
     blob_close(app->blobs);
     pthread_rwlock_destroy(&app->blob_lock);
+    pthread_mutex_destroy(&app->follow_mu);
+    pthread_cond_destroy(&app->follow_cv);
     memset(app, 0, sizeof *app);
     img_global_shutdown();
 }
@@ -207,7 +302,7 @@ int app_delete_image(scry_app *app, const char *id, scry_err *err) {
     if (thumb[0] && blob_remove(app->blobs, thumb, &berr) != SCRY_OK)
         log_warn("blob.remove_failed", "sha=%s reason=\"%s\"", thumb, berr.msg);
     pthread_rwlock_unlock(&app->blob_lock);
-    search_forget(app->search, rowid);
+    if (app->search) search_forget(app->search, rowid);
     log_info("image.deleted", "image=%s", id);
     return SCRY_OK;
 }

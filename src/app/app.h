@@ -1,10 +1,20 @@
 /* app.h -- one Scry process: its configuration and the subsystems it wires.
  *
- * The server and every CLI command open the same app over a data folder:
+ * The server and every CLI command open the same app. By default over a
+ * data folder:
  *   DATA/meta.db      SQLite metadata (WAL)
  *   DATA/blobs/       content-addressed originals and thumbnails
  * so `scry add` and `scry serve` can share a data folder, even at once
- * (SQLite arbitrates between the processes). */
+ * (SQLite arbitrates between the processes). --meta postgres://... and
+ * --blobs s3://bucket/prefix put them on shared engines instead, and
+ * --role splits the work between processes (docs/scale.md):
+ *   all     everything in one process (the default)
+ *   api     uploads and reads; searches run here from the change feed
+ *   worker  the indexing pipeline only (its HTTP port answers /healthz)
+ *   search  reads and searches only, kept current by the change feed
+ * Every role but worker keeps a search engine, loaded from the latest
+ * snapshot when there is one, followed by a thread that syncs it whenever
+ * the feed moves. */
 #ifndef SCRY_APP_H
 #define SCRY_APP_H
 
@@ -18,8 +28,13 @@
 #include "store/blob.h"
 #include "store/meta.h"
 
+typedef enum { ROLE_ALL = 0, ROLE_API, ROLE_WORKER, ROLE_SEARCH } app_role;
+/* ROLE_* from its name; -1 when unknown. */
+int app_role_parse(const char *name);
+
 typedef struct scry_app {
     scry_config cfg;
+    app_role role;
     blob_store *blobs;
     meta_db *meta;
     pipeline *pipe;
@@ -35,6 +50,12 @@ typedef struct scry_app {
      * could remove a blob that a concurrent upload just deduplicated
      * against, before that upload's rows reference it. */
     pthread_rwlock_t blob_lock;
+    /* the change-feed follower (roles with a search engine) */
+    pthread_t follower;
+    int follower_started;
+    pthread_mutex_t follow_mu;
+    pthread_cond_t follow_cv;
+    int follow_stop;
 } scry_app;
 
 /* APP_WITH_WORKERS also recovers work interrupted by a crash (requeues

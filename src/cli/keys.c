@@ -104,7 +104,8 @@ int cli_keys(int argc, char **argv) {
         fprintf(stderr, "scry: %s\n", err.msg);
         return 1;
     }
-    snprintf(path, sizeof path, "%s/meta.db", cfg.data_dir);
+    if (cfg.meta[0]) snprintf(path, sizeof path, "%s", cfg.meta);   /* --meta postgres://... */
+    else snprintf(path, sizeof path, "%s/meta.db", cfg.data_dir);
     meta_db *db = NULL;
     if (meta_open(&db, path, &err) != SCRY_OK) {
         fprintf(stderr, "scry: %s\n", err.msg);

@@ -57,6 +57,26 @@ static const struct opt {
         "rebuild the ANN index once deleted entries exceed this fraction of it (0: never)"),
     INT("compact-min", "SCRY_COMPACT_MIN", compact_min, 1, 1 << 30,
         "...and are at least this many (small indexes are not rebuilt constantly)"),
+    STR("meta", "SCRY_META", meta, "metadata: a SQLite file, or postgres://user@host:port/db"),
+    STR("blobs", "SCRY_BLOBS", blobs, "blob store: a folder, or s3://bucket/prefix"),
+    STR("s3-endpoint", "AWS_ENDPOINT_URL", s3_endpoint,
+        "S3-compatible endpoint, http[s]://host[:port] (empty: AWS)"),
+    STR("s3-region", "AWS_REGION", s3_region, "S3 region"),
+    STR("s3-access-key", "AWS_ACCESS_KEY_ID", s3_access_key, "S3 access key id"),
+    STR("s3-secret-key", "AWS_SECRET_ACCESS_KEY", s3_secret_key,
+        "S3 secret key (prefer the variable: flags show in ps)"),
+    STR("s3-addressing", "SCRY_S3_ADDRESSING", s3_addressing,
+        "S3 URLs: auto (virtual-host on AWS, else path), path or virtual"),
+    INT("s3-multipart-mb", "SCRY_S3_MULTIPART_MB", s3_multipart_mb, 5, 5120,
+        "blobs above this many MiB go to S3 as multipart uploads"),
+    STR("role", "SCRY_ROLE", role,
+        "serve as: all (one process), api (uploads, reads), worker (indexing) or search"),
+    INT("lease-s", "SCRY_LEASE_S", lease_s, 1, 86400,
+        "a claimed item whose worker stops renewing it is retried after this (PostgreSQL)"),
+    INT("snapshot-s", "SCRY_SNAPSHOT_S", snapshot_s, 0, 86400,
+        "seconds between search snapshots (catalog, keyword index, ANN index); 0: none, rebuild at start"),
+    DBL("s3-retry-s", "SCRY_S3_RETRY_S", s3_retry_s, 0, 3600,
+        "how long one S3 request is retried (5xx, timeouts) before a 503"),
     STR("auth", "SCRY_AUTH", auth,
         "API keys required: on, off (loopback only) or auto (on unless --host is loopback)"),
     STR("tls-cert", "SCRY_TLS_CERT", tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)"),
@@ -115,6 +135,13 @@ void config_defaults(scry_config *c) {
     strcpy(c->log_level, "info");
     c->compact_fraction = 0.2;
     c->compact_min = 1000;
+    strcpy(c->s3_region, "us-east-1");
+    strcpy(c->s3_addressing, "auto");
+    c->s3_multipart_mb = 16;
+    strcpy(c->role, "all");
+    c->lease_s = 30;
+    c->snapshot_s = 300;
+    c->s3_retry_s = 15;
     strcpy(c->auth, "auto");
     /* Per address only when auth is on: with it off the server is on
      * loopback, where whoever can connect may do anything anyway, and a web

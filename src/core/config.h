@@ -39,6 +39,20 @@ typedef struct scry_config {
     char log_level[16];         /* --log-level SCRY_LOG         info */
     double compact_fraction;    /* --compact-fraction SCRY_COMPACT_FRACTION 0.2 (0: never) */
     int compact_min;            /* --compact-min SCRY_COMPACT_MIN 1000 tombstones at least */
+    /* Scale-out (docs/scale.md): where metadata and blobs live, and what
+     * this process does. "" = the embedded defaults under --data. */
+    char meta[1024];            /* --meta      SCRY_META        "" (DATA/meta.db) or postgres://... */
+    char blobs[1024];           /* --blobs     SCRY_BLOBS       "" (DATA/blobs) or s3://bucket/prefix */
+    char s3_endpoint[512];      /* --s3-endpoint AWS_ENDPOINT_URL "" (AWS) */
+    char s3_region[64];         /* --s3-region AWS_REGION       us-east-1 */
+    char s3_access_key[256];    /* --s3-access-key AWS_ACCESS_KEY_ID */
+    char s3_secret_key[256];    /* --s3-secret-key AWS_SECRET_ACCESS_KEY */
+    char s3_addressing[16];     /* --s3-addressing SCRY_S3_ADDRESSING auto | path | virtual */
+    int s3_multipart_mb;        /* --s3-multipart-mb SCRY_S3_MULTIPART_MB 16 */
+    double s3_retry_s;          /* --s3-retry-s SCRY_S3_RETRY_S 15 */
+    char role[16];              /* --role      SCRY_ROLE        all | api | worker | search */
+    int lease_s;                /* --lease-s   SCRY_LEASE_S     30 (claims on PostgreSQL) */
+    int snapshot_s;             /* --snapshot-s SCRY_SNAPSHOT_S 300 (0: no snapshots) */
     /* Access and limits (http/auth, http/guard, http/ratelimit; docs/security.md). */
     char auth[8];               /* --auth      SCRY_AUTH        auto: on unless bound to loopback */
     char tls_cert[1024];        /* --tls-cert  SCRY_TLS_CERT    PEM certificate (chain); "" = plain HTTP */

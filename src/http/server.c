@@ -1201,7 +1201,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http_server *srv = cls;
     scry_app *app = srv->app;
-    int is_upload = !strcmp(method, "POST") && !strcmp(url, "/v1/images");
+    /* Roles that take no uploads answer them below, body unread. */
+    int is_upload = !strcmp(method, "POST") && !strcmp(url, "/v1/images") &&
+                    (app->role == ROLE_ALL || app->role == ROLE_API);
     if (!*con_cls) {
         req_state *rs = calloc(1, sizeof *rs);
         if (!rs) return MHD_NO;
@@ -1212,6 +1214,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result r = admit(c, srv, rs, url, method, &done);
         if (done) return r;
         if (is_upload) return begin_upload(c, rs);
+        if (!strcmp(method, "POST") && !strcmp(url, "/v1/images"))    /* a role without uploads */
+            req_fail(rs, 405, "method_not_allowed",
+                     "this process runs as --role %s: send uploads to an api node",
+                     app->role == ROLE_WORKER ? "worker" : "search");
         return MHD_YES;
     }
     req_state *rs = *con_cls;
@@ -1245,11 +1251,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     case R_HEALTH: {
         json_t *doc = json_object();
         json_object_set_new(doc, "status", json_string("ok"));
-        if (!srv->auth_on)      /* with auth on, nothing about the collection leaks */
+        static const char *const roles[] = {"all", "api", "worker", "search"};
+        if (!srv->auth_on) {    /* with auth on, nothing about the deployment leaks */
+            json_object_set_new(doc, "role", json_string(roles[app->role]));
             json_object_set_new(doc, "images", json_integer(meta_image_count(app->meta)));
+        }
         return send_json(c, 200, doc);
     }
     case R_METRICS: return handle_metrics(c, app);
+    default: break;
+    }
+    /* What a role does not serve (docs/scale.md). */
+    if (app->role == ROLE_WORKER)
+        return send_error(c, 404, "not_found",
+                          "this process runs as --role worker: it serves /healthz and /metrics only");
+    if (app->role == ROLE_SEARCH && (!strcmp(method, "POST") || !strcmp(method, "DELETE")) &&
+        (rt->id == R_IMAGES || rt->id == R_IMAGE || rt->id == R_IMAGE_SUB))
+        return send_error(c, 405, "method_not_allowed",
+                          "this process runs as --role search: reads and searches only; send "
+                          "uploads and deletes to an api node");
+    switch (rt->id) {
     case R_SEARCH: return handle_search(c, app);
     case R_IMAGES: return handle_image_list(c, app);
     case R_IMAGE:
@@ -1369,8 +1390,9 @@ int http_start(http_server **out, scry_app *app, scry_err *err) {
             (rc = scry_read_file(cfg->tls_key, (void **)&key, &n, err)) != SCRY_OK)
             goto fail;
     }
-    char dbpath[1200];
-    snprintf(dbpath, sizeof dbpath, "%s/meta.db", cfg->data_dir);
+    char dbpath[1200];      /* the app's metadata store, a connection of its own */
+    if (cfg->meta[0]) snprintf(dbpath, sizeof dbpath, "%s", cfg->meta);
+    else snprintf(dbpath, sizeof dbpath, "%s/meta.db", cfg->data_dir);
     if ((rc = meta_open(&s->auth_db, dbpath, err)) != SCRY_OK ||
         (rc = auth_new(&s->auth, s->auth_db, err)) != SCRY_OK ||
         (rc = ratelimit_new(&s->rl_ip, cfg->rate_ip >= 0 ? cfg->rate_ip : s->auth_on ? RATE_IP_AUTH : 0,

@@ -455,7 +455,14 @@ static void auto_recluster(people *p);
 int people_update(people *p, int *assigned, scry_err *err) {
     if (assigned) *assigned = 0;
     pthread_mutex_lock(&p->mu);
-    int rc = sync_locked(p, err);
+    /* other processes clustering (workers on PostgreSQL) take turns: each
+     * decides on a mirror that has everyone's latest assignments */
+    int rc = meta_people_lock(p->db, 1, PEOPLE_LOCK_WAIT_MS, err);
+    if (rc != SCRY_OK) {
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    rc = sync_locked(p, err);
     changes c = {0};
     int64_t next_provisional = -1;
     int clustered = 0;
@@ -509,6 +516,8 @@ int people_update(people *p, int *assigned, scry_err *err) {
         auto_due = p->auto_fraction > 0 && p->auto_since >= p->auto_min &&
                    p->auto_since >= p->auto_fraction * p->nfaces;
     }
+    scry_err uerr = {0};
+    meta_people_lock(p->db, 0, 0, &uerr);
     pthread_mutex_unlock(&p->mu);
     free(c.a);
     rowmap_free(&c.at);

@@ -59,6 +59,9 @@
  * matches rising; over 1,500 COCO photos the three largest "people" were
  * 16-26 px profiles, backs of heads and a fire, all clustered together. */
 #define PEOPLE_MIN_FACE_PX 32
+/* How long people_update waits for another process's clustering turn
+ * (meta_people_lock) before giving up for now (the faces stay new). */
+#define PEOPLE_LOCK_WAIT_MS 30000
 
 typedef struct people people;
 

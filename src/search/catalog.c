@@ -9,6 +9,7 @@
 #include "vision/image.h"
 
 #include "search/rowmap.h"
+#include "search/snapshot.h"
 
 struct catalog {
     cat_entry *entries;
@@ -153,3 +154,59 @@ const cat_entry *catalog_get(const catalog *c, int64_t rowid) {
 size_t catalog_count(const catalog *c) { return c->n; }
 const cat_entry *catalog_at(const catalog *c, size_t i) { return i < c->n ? &c->entries[i] : NULL; }
 const cat_hot *catalog_hot(const catalog *c) { return c->hot; }
+
+/* ---- snapshots ---------------------------------------------------------------- */
+
+uint64_t catalog_layout(void) {
+    uint64_t h = SCRY_FNV1A_INIT;
+    size_t v[] = {sizeof(cat_entry), sizeof(cat_hot), SCRY_COCO_COUNT, SCRY_EMOTION_COUNT,
+                  SCRY_PERSON_COUNT, offsetof(cat_entry, text_lc), offsetof(cat_entry, id)};
+    return scry_fnv1a(h, v, sizeof v);
+}
+
+/* Entries as they are in memory, text_lc as a string after each. */
+void catalog_write(const catalog *c, snap_out *o) {
+    snap_u64(o, c->n);
+    for (size_t i = 0; i < c->n; i++) {
+        cat_entry e = c->entries[i];
+        const char *text = e.text_lc;
+        e.text_lc = NULL;
+        snap_put(o, &e, sizeof e);
+        snap_str(o, text);
+    }
+}
+
+int catalog_read(catalog **out, snap_in *in) {
+    *out = NULL;
+    uint64_t n = snap_get_u64(in);
+    if (in->bad || n > (in->len - in->off) / sizeof(cat_entry)) return SCRY_ECORRUPT;
+    catalog *c = catalog_new();
+    if (!c) return SCRY_ENOMEM;
+    if (n) {
+        c->entries = malloc((size_t)n * sizeof *c->entries);
+        c->hot = malloc((size_t)n * sizeof *c->hot);
+        if (!c->entries || !c->hot) {
+            catalog_free(c);
+            return SCRY_ENOMEM;
+        }
+        c->cap = (size_t)n;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        cat_entry *e = &c->entries[c->n];
+        if (snap_get(in, e, sizeof *e)) break;
+        e->text_lc = snap_get_str(in);
+        if (in->bad || e->rowid <= 0 || rowmap_put(&c->index, e->rowid, (uint32_t)c->n) != SCRY_OK) {
+            free(e->text_lc);
+            in->bad = 1;
+            break;
+        }
+        catalog_hot_fill(&c->hot[c->n], e);
+        c->n++;
+    }
+    if (in->bad) {
+        catalog_free(c);
+        return SCRY_ECORRUPT;
+    }
+    *out = c;
+    return SCRY_OK;
+}

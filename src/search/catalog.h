@@ -76,6 +76,15 @@ const cat_entry *catalog_at(const catalog *c, size_t i);
 const cat_hot *catalog_hot(const catalog *c);
 void catalog_hot_fill(cat_hot *h, const cat_entry *e);
 
+/* Snapshots (search/snapshot.h): the entries as bytes, and a catalog from
+ * them (SCRY_ECORRUPT when they do not parse). catalog_layout is the
+ * fingerprint of cat_entry's layout a snapshot must match. */
+struct snap_out;
+struct snap_in;
+uint64_t catalog_layout(void);
+void catalog_write(const catalog *c, struct snap_out *o);
+int catalog_read(catalog **out, struct snap_in *in);
+
 /* Fill an entry from a record (exposed for tests). e->text_lc is malloc'ed. */
 void catalog_fill(cat_entry *e, const image_rec *r);
 

@@ -19,6 +19,7 @@
 
 #include "core/util.h"
 #include "search/rowmap.h"
+#include "search/snapshot.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -597,4 +598,113 @@ int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
     scratch_put(mkw, s);
     topk_sort(out, n);
     return n;
+}
+
+/* ---- snapshots ------------------------------------------------------------------- */
+
+/* Live documents only, renumbered densely (dead slots are not worth
+ * keeping); postings are rewritten to the new slot numbers. */
+void kw_write(const kwindex *kw, snap_out *o) {
+    uint32_t *remap = malloc(((size_t)kw->ndocs + 1) * sizeof *remap);
+    if (!remap) {
+        o->oom = 1;
+        return;
+    }
+    uint32_t n = 0;
+    for (uint32_t d = 0; d < kw->ndocs; d++) remap[d] = kw->docs[d].alive ? n++ : UINT32_MAX;
+    snap_u32(o, kw->nterms);
+    for (uint32_t t = 0; t < kw->nterms; t++) {
+        const term *tm = &kw->terms[t];
+        snap_str(o, tm->s);
+        snap_u32(o, tm->df);
+        uint32_t live = 0;
+        for (uint32_t i = 0; i < tm->n; i++) live += remap[tm->p[i].doc] != UINT32_MAX;
+        snap_u32(o, live);
+        for (uint32_t i = 0; i < tm->n; i++) {
+            uint32_t to = remap[tm->p[i].doc];
+            if (to == UINT32_MAX) continue;
+            posting p = {to, tm->p[i].wtf};
+            snap_put(o, &p, sizeof p);
+        }
+    }
+    snap_u32(o, n);
+    for (uint32_t d = 0; d < kw->ndocs; d++) {
+        const doc *dc = &kw->docs[d];
+        if (!dc->alive) continue;
+        snap_u64(o, (uint64_t)dc->rowid);
+        snap_put(o, &dc->len, sizeof dc->len);
+        snap_u32(o, dc->nterms);
+        snap_put(o, dc->terms, dc->nterms * sizeof *dc->terms);
+    }
+    free(remap);
+}
+
+int kw_read(kwindex **out, snap_in *in) {
+    *out = NULL;
+    kwindex *kw = kw_new();
+    if (!kw) return SCRY_ENOMEM;
+    uint32_t nterms = snap_get_u32(in);
+    if (!in->bad && nterms > (in->len - in->off) / 12) in->bad = 1;
+    if (!in->bad && nterms) {
+        kw->terms = calloc(nterms, sizeof *kw->terms);
+        kw->tcap = nterms;
+        if (!kw->terms) in->bad = 1;
+    }
+    for (uint32_t t = 0; !in->bad && t < nterms; t++) {
+        term *tm = &kw->terms[t];
+        tm->s = snap_get_str(in);
+        tm->df = snap_get_u32(in);
+        tm->n = tm->cap = snap_get_u32(in);
+        kw->nterms++;
+        if (!tm->s || in->bad || tm->n > (in->len - in->off) / sizeof(posting)) {
+            in->bad = 1;
+            break;
+        }
+        if (tm->n && (!(tm->p = malloc(tm->n * sizeof *tm->p)) || snap_get(in, tm->p, tm->n * sizeof *tm->p)))
+            in->bad = 1;
+    }
+    if (!in->bad && term_rehash(kw, 4096 > (size_t)nterms * 2 ? 4096 : ((size_t)1 << (64 - __builtin_clzll((uint64_t)nterms * 2)))))
+        in->bad = 1;
+    uint32_t ndocs = snap_get_u32(in);
+    if (!in->bad && ndocs > (in->len - in->off) / 16) in->bad = 1;
+    if (!in->bad && ndocs) {
+        kw->docs = calloc(ndocs, sizeof *kw->docs);
+        kw->dlen = malloc(ndocs * sizeof *kw->dlen);
+        kw->dcap = ndocs;
+        if (!kw->docs || !kw->dlen) in->bad = 1;
+    }
+    for (uint32_t d = 0; !in->bad && d < ndocs; d++) {
+        doc *dc = &kw->docs[d];
+        dc->rowid = (int64_t)snap_get_u64(in);
+        snap_get(in, &dc->len, sizeof dc->len);
+        dc->nterms = snap_get_u32(in);
+        if (in->bad || dc->nterms > (in->len - in->off) / sizeof(uint32_t)) {
+            in->bad = 1;
+            break;
+        }
+        dc->terms = malloc((dc->nterms ? dc->nterms : 1) * sizeof *dc->terms);
+        if (!dc->terms || snap_get(in, dc->terms, dc->nterms * sizeof *dc->terms)) {
+            free(dc->terms);
+            dc->terms = NULL;
+            in->bad = 1;
+            break;
+        }
+        for (uint32_t i = 0; i < dc->nterms; i++)
+            if (dc->terms[i] >= nterms) in->bad = 1;
+        dc->alive = 1;
+        kw->dlen[d] = dc->len;
+        kw->ndocs++;
+        kw->live++;
+        kw->total_len += dc->len;
+    }
+    for (uint32_t t = 0; !in->bad && t < kw->nterms; t++)
+        for (uint32_t i = 0; i < kw->terms[t].n; i++)
+            if (kw->terms[t].p[i].doc >= kw->ndocs) in->bad = 1;
+    if (!in->bad && row_rebuild(kw) != SCRY_OK) in->bad = 1;
+    if (in->bad) {
+        kw_free(kw);
+        return SCRY_ECORRUPT;
+    }
+    *out = kw;
+    return SCRY_OK;
 }

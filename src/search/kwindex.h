@@ -61,6 +61,13 @@ size_t kw_count(const kwindex *kw);
 int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
               int (*allow)(int64_t rowid, void *ctx), void *ctx, kw_hit *out);
 
+/* Snapshots (search/snapshot.h): the dictionary, postings and documents as
+ * bytes, and an index from them (SCRY_ECORRUPT when they do not parse). */
+struct snap_out;
+struct snap_in;
+void kw_write(const kwindex *kw, struct snap_out *o);
+int kw_read(kwindex **out, struct snap_in *in);
+
 /* The index form of one word (lowercased, stemmed) into buf; "" for a
  * stopword. Exposed for tests and explanations. */
 const char *kw_term(const char *word, char *buf, size_t cap);

@@ -1,14 +1,16 @@
 /* search.c -- see search.h.
  *
- * Sync. Every query first asks the store's change feed for rows updated
- * since the last sync. The feed is re-read from the last millisecond seen
- * (rows stamped in that millisecond may have committed after our read), so
- * the newest few rows come back on every query. Re-applying them cost ~1 ms
- * per query at 100k images (JSON parsing for the catalog and the keyword
- * index, a vector read); the engine remembers those edge rows by (rowid,
- * updated_at, fingerprint of every field it indexes) and skips a row that
- * comes back unchanged. A row rewritten within the same millisecond has a
- * different fingerprint and is applied again.
+ * Sync. Every query first asks the store's change feed (meta_feed_read) for
+ * what changed after the last sequence applied: rows written (upserted into
+ * catalog, keyword index and ANN index) and rows deleted (dropped), by any
+ * process -- another server, a worker, the CLI. Sequences are handed out in
+ * commit order by both backends, so nothing committed can appear below the
+ * sequence already applied and an unchanged database costs one small
+ * query. A follower thread (search_follow) also syncs whenever the
+ * database NOTIFYs a change, so a search node is current within a second
+ * without waiting for a query. Start-up loads the latest snapshot
+ * (search/snapshot.h) when there is one and replays the feed from its
+ * sequence; otherwise everything is rebuilt from rows.
  *
  * Locking: `lock` (rwlock) guards the catalog, the keyword index and the
  * sync state; queries
@@ -30,6 +32,7 @@
 #include "search/search.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -39,6 +42,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/labels.h"
 #include "core/log.h"
@@ -48,6 +52,8 @@
 #include "search/catalog.h"
 #include "search/kwindex.h"
 #include "search/person_query.h"
+#include "search/snapshot.h"
+#include "store/blob.h"
 #include "text/encoder.h"
 #include "text/lexicon.h"
 #include "text/query.h"
@@ -86,14 +92,7 @@
 #define SMALL_SET 2000          /* allowed sets this small are scored exactly, all of them */
 #define EXACT_BELOW 2000        /* exact scan instead of HNSW under this many vectors */
 #define SAVE_EVERY_S 60.0
-#define EDGE_MAX 256            /* feed rows remembered from the last sync's final ms */
 #define CONCEPT_DOC_MIN 0.5     /* concept tags this probable join the vector's text */
-
-/* A row the last sync applied from its final milliseconds. */
-typedef struct edge_row {
-    int64_t rowid, updated_at;
-    uint64_t print;             /* fingerprint of the indexed fields */
-} edge_row;
 
 struct search_engine {
     meta_db *meta;
@@ -109,7 +108,8 @@ struct search_engine {
     kwindex *kw;                /* BM25 over the facts, in memory */
     pthread_rwlock_t lock;
     pthread_mutex_t sync_lock;  /* also serialises saves */
-    int64_t synced_ms;
+    int64_t synced_seq;         /* change feed applied up to here */
+    int fresh;                  /* the first sync after a rebuild: trust the index's vectors */
     atomic_int dirty;           /* index changes since the last save */
     double last_save;
     /* compaction policy and its background thread */
@@ -121,8 +121,13 @@ struct search_engine {
     size_t compact_min;
     size_t retry_at;            /* after a failure: tombstones needed to try again */
     int compact_wanted, compact_running, compact_stop;
-    edge_row edge[EDGE_MAX];    /* rows of the feed's last ms, re-read by the next sync */
-    int nedge;
+    /* snapshots */
+    blob_store *blobs;          /* NULL: none */
+    int snapshot_s;
+    double last_snapshot;
+    int64_t snapshot_seq;       /* synced_seq of the last snapshot written or loaded */
+    int from_snapshot;
+    double start_ms;
 };
 
 /* ---- index lifecycle ------------------------------------------------------- */
@@ -389,9 +394,161 @@ int search_index_stats(search_engine *se, hnsw_stats *out) {
     return SCRY_OK;
 }
 
+/* ---- snapshots ----------------------------------------------------------------- */
+
+/* The snapshot's index bytes as the local index file: written to a temp
+ * name and renamed, not fsynced -- a cache of what the blob store keeps
+ * durably (an fsync of a few hundred MB would cost seconds of start-up). */
+static int write_index_copy(const char *path, const void *data, size_t n, scry_err *err) {
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.snap-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) return scry_fail(err, SCRY_EIO, "create %s: %s", tmp, strerror(errno));
+    int ok = scry_write_all(fd, data, n) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return scry_fail(err, SCRY_EIO, "write %s: %s", path, strerror(e));
+    }
+    return SCRY_OK;
+}
+
+/* Replace catalog, keyword index and ANN index with a snapshot's. Only at
+ * start (nothing else runs yet). Any failure leaves the engine as it was
+ * and says why: the caller then rebuilds from rows. */
+static int snapshot_load(search_engine *se, scry_err *err) {
+    char name[128];
+    snapshot_name(se->vname[0] ? se->vname : "keywords", name, sizeof name);
+    void *data = NULL;
+    size_t n = 0;
+    int rc = blob_get_named(se->blobs, name, &data, &n, err);
+    if (rc) return rc;
+    snapshot_parts p;
+    catalog *cat = NULL;
+    kwindex *kw = NULL;
+    hnsw_index *idx = NULL;
+    rc = snapshot_decode(data, n, &p, err);
+    if (rc == SCRY_OK && (p.layout != catalog_layout() || strcmp(p.vname, se->vname)))
+        rc = scry_fail(err, SCRY_ECORRUPT, "snapshot is of another build or encoder (%s)", p.vname);
+    if (rc == SCRY_OK && se->enc && (!p.nindex || !se->index_path[0]))
+        rc = scry_fail(err, SCRY_ECORRUPT, "snapshot has no ANN index");
+    if (rc == SCRY_OK) {
+        snap_in in = {p.catalog, p.ncatalog, 0, 0};
+        if (catalog_read(&cat, &in) != SCRY_OK || in.off != in.len)
+            rc = scry_fail(err, SCRY_ECORRUPT, "snapshot catalog does not parse");
+    }
+    if (rc == SCRY_OK) {
+        snap_in in = {p.kw, p.nkw, 0, 0};
+        if (kw_read(&kw, &in) != SCRY_OK || in.off != in.len)
+            rc = scry_fail(err, SCRY_ECORRUPT, "snapshot keyword index does not parse");
+    }
+    if (rc == SCRY_OK && se->enc) {
+        /* The index file is the snapshot's: written where the index lives
+         * (atomically) and loaded from there as at any start. */
+        rc = write_index_copy(se->index_path, p.index, p.nindex, err);
+        double ti = scry_mono_s();
+        if (rc == SCRY_OK) rc = hnsw_load(&idx, se->index_path, err);
+        if (rc == SCRY_OK) {
+            hnsw_stats st;
+            hnsw_get_stats(idx, &st);
+            if (st.dim != se->vdim) rc = scry_fail(err, SCRY_ECORRUPT, "snapshot index dimension %d", st.dim);
+            else log_info("index.loaded", "path=%s vectors=%zu ms=%.1f source=snapshot",
+                          se->index_path, hnsw_count(idx), (scry_mono_s() - ti) * 1000);
+        }
+    }
+    int64_t seq = p.seq;
+    free(data);
+    if (rc != SCRY_OK) {
+        catalog_free(cat);
+        kw_free(kw);
+        hnsw_free(idx);
+        return rc;
+    }
+    catalog_free(se->cat);
+    kw_free(se->kw);
+    hnsw_free(se->index);
+    se->cat = cat;
+    se->kw = kw;
+    se->index = idx;
+    se->synced_seq = se->snapshot_seq = seq;
+    se->fresh = 0;
+    return SCRY_OK;
+}
+
+int search_snapshot_save(search_engine *se, scry_err *err) {
+    if (!se->blobs) return scry_fail(err, SCRY_EUNSUPPORTED, "no blob store for snapshots");
+    if (se->enc && !se->index_path[0])
+        return scry_fail(err, SCRY_EUNSUPPORTED, "the ANN index has no file");
+    double t0 = scry_mono_s();
+    snap_out cat = {0}, kw = {0};
+    void *index = NULL;
+    size_t nindex = 0;
+    /* The sync lock holds the state still (no feed applied meanwhile);
+     * queries go on under the read lock. */
+    pthread_mutex_lock(&se->sync_lock);
+    pthread_rwlock_rdlock(&se->lock);
+    int64_t seq = se->synced_seq;
+    catalog_write(se->cat, &cat);
+    kw_write(se->kw, &kw);
+    pthread_rwlock_unlock(&se->lock);
+    int rc = SCRY_OK;
+    if (se->index) {
+        se->dirty++;
+        rc = save_locked(se, err);
+        if (rc == SCRY_OK) rc = scry_read_file(se->index_path, &index, &nindex, err);
+    }
+    pthread_mutex_unlock(&se->sync_lock);
+    if (rc == SCRY_OK && (cat.oom || kw.oom)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (snapshot)");
+    void *snap = NULL;
+    size_t n = 0;
+    if (rc == SCRY_OK) {
+        snapshot_parts p = {.layout = catalog_layout(), .seq = seq, .catalog = cat.p,
+                            .ncatalog = cat.len, .kw = kw.p, .nkw = kw.len, .index = index,
+                            .nindex = nindex};
+        snprintf(p.vname, sizeof p.vname, "%s", se->vname);
+        rc = snapshot_encode(&p, &snap, &n, err);
+    }
+    free(cat.p);
+    free(kw.p);
+    free(index);
+    char name[128];
+    snapshot_name(se->vname[0] ? se->vname : "keywords", name, sizeof name);
+    if (rc == SCRY_OK) rc = blob_put_named(se->blobs, name, snap, n, err);
+    free(snap);
+    se->last_snapshot = scry_mono_s();
+    if (rc == SCRY_OK) {
+        se->snapshot_seq = seq;
+        log_info("search.snapshot_saved", "name=%s seq=%lld bytes=%zu ms=%.1f", name,
+                 (long long)seq, n, (scry_mono_s() - t0) * 1000);
+    }
+    return rc;
+}
+
+void search_snapshot_maybe(search_engine *se) {
+    if (!se || !se->blobs || se->snapshot_s <= 0 || se->synced_seq == se->snapshot_seq ||
+        scry_mono_s() - se->last_snapshot < se->snapshot_s)
+        return;
+    scry_err err = {0};
+    if (search_snapshot_save(se, &err) != SCRY_OK)
+        log_warn("search.snapshot_failed", "reason=\"%s\"", err.msg);
+}
+
+void search_start_info(search_engine *se, int *from_snapshot, double *ms) {
+    *from_snapshot = se->from_snapshot;
+    *ms = se->start_ms;
+}
+
 int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
                   const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
                   scry_err *err) {
+    return search_create_with(out, meta, enc, lex, cm, index_dir, NULL, err);
+}
+
+int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *enc,
+                       const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
+                       const search_options *opt, scry_err *err) {
+    double t0 = scry_mono_s();
     search_engine *se = calloc(1, sizeof *se);
     if (!se) return scry_fail(err, SCRY_ENOMEM, "out of memory");
     se->meta = meta;
@@ -412,8 +569,36 @@ int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
     pthread_mutex_init(&se->compact_mu, NULL);
     pthread_cond_init(&se->compact_cv, NULL);
     int rc = se->cat && se->kw ? SCRY_OK : scry_fail(err, SCRY_ENOMEM, "out of memory");
-    if (rc == SCRY_OK && enc) rc = open_index(se, index_dir, err);
+    se->fresh = 1;
+    if (opt && opt->blobs && opt->snapshot_s > 0) {
+        se->blobs = opt->blobs;
+        se->snapshot_s = opt->snapshot_s;
+    }
+    se->last_snapshot = scry_mono_s();
+    if (rc == SCRY_OK && enc && index_dir) {
+        rc = scry_mkdirs(index_dir, err);
+        snprintf(se->index_path, sizeof se->index_path, "%s/%s.hnsw", index_dir, se->vname);
+    }
+    if (rc == SCRY_OK && se->blobs) {
+        scry_err serr = {0};
+        double ts = scry_mono_s();
+        int src = snapshot_load(se, &serr);
+        if (src == SCRY_OK) {
+            se->from_snapshot = 1;
+            log_info("search.snapshot_loaded", "seq=%lld images=%zu ms=%.1f",
+                     (long long)se->synced_seq, catalog_count(se->cat), (scry_mono_s() - ts) * 1000);
+        } else if (src == SCRY_ENOTFOUND) {
+            log_info("search.snapshot_none", "rebuild=1");
+        } else {
+            log_warn("search.snapshot_unusable", "reason=\"%s\" rebuild=1", serr.msg);
+        }
+    }
+    if (rc == SCRY_OK && enc && !se->from_snapshot) rc = open_index(se, index_dir, err);
     if (rc == SCRY_OK) rc = search_sync(se, err);
+    se->start_ms = (scry_mono_s() - t0) * 1000;
+    if (rc == SCRY_OK)
+        log_info("search.ready", "from_snapshot=%d images=%zu seq=%lld ms=%.1f", se->from_snapshot,
+                 catalog_count(se->cat), (long long)se->synced_seq, se->start_ms);
     if (rc == SCRY_OK && se->index) {
         if (pthread_create(&se->compactor, NULL, compactor_main, se) != 0)
             rc = scry_fail(err, SCRY_EIO, "cannot start the index compaction thread");
@@ -443,6 +628,11 @@ void search_free(search_engine *se) {
         if (running) hnsw_compact_cancel(se->index);
         pthread_join(se->compactor, NULL);
     }
+    if (se->blobs && se->snapshot_s > 0 && se->synced_seq != se->snapshot_seq) {
+        scry_err err = {0};
+        if (search_snapshot_save(se, &err) != SCRY_OK)
+            log_warn("search.snapshot_failed", "reason=\"%s\"", err.msg);
+    }
     if (se->dirty) {
         scry_err err = {0};
         if (save_locked(se, &err) != SCRY_OK)
@@ -463,46 +653,27 @@ void search_free(search_engine *se) {
 typedef struct sync_ctx {
     search_engine *se;
     float *vec;
-    int changed;
-    edge_row seen[EDGE_MAX];    /* ring of the newest rows of this sync */
-    int nseen;
+    int changed, removed;
 } sync_ctx;
 
-static uint64_t fnv_str(uint64_t h, const char *s) {
-    return s ? scry_fnv1a(h, s, strlen(s) + 1) : scry_fnv1a(h, "\xff", 1); /* NULL != "" */
+static void forget_locked(search_engine *se, int64_t rowid) {
+    catalog_remove(se->cat, rowid);
+    kw_remove(se->kw, rowid);
+    if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
+        se->dirty++;
 }
 
-/* Everything sync_row reads from a row. */
-static uint64_t row_print(const image_rec *r) {
-    uint64_t h = SCRY_FNV1A_INIT;
-    h = fnv_str(h, r->status);
-    h = fnv_str(h, r->filename);
-    h = fnv_str(h, r->caption);
-    h = fnv_str(h, r->tags_json);
-    h = fnv_str(h, r->faces_json);
-    h = fnv_str(h, r->colors_json);
-    h = fnv_str(h, r->text);
-    h = fnv_str(h, r->exif_json);
-    h = scry_fnv1a(h, &r->taken_at, sizeof r->taken_at);
-    h = scry_fnv1a(h, &r->created_at, sizeof r->created_at);
-    return h;
-}
-
-/* Whether r is an edge row of the previous sync, unchanged. */
-static int seen_unchanged(const search_engine *se, const image_rec *r, uint64_t print) {
-    if (se->synced_ms == 0 || r->updated_at > se->synced_ms) return 0;
-    for (int i = 0; i < se->nedge; i++)
-        if (se->edge[i].rowid == r->rowid && se->edge[i].updated_at == r->updated_at)
-            return se->edge[i].print == print;
+static int sync_removed(int64_t rowid, void *ctx) {
+    sync_ctx *sc = ctx;
+    forget_locked(sc->se, rowid);
+    sc->changed++;
+    sc->removed++;
     return 0;
 }
 
 static int sync_row(const image_rec *r, void *ctx) {
     sync_ctx *sc = ctx;
     search_engine *se = sc->se;
-    uint64_t print = row_print(r);
-    sc->seen[sc->nseen++ % EDGE_MAX] = (edge_row){r->rowid, r->updated_at, print};
-    if (seen_unchanged(se, r, print)) return 0;
     catalog_upsert(se->cat, r);
     /* Pending images are findable by filename at once; failed ones never. */
     if (strcmp(r->status, "failed") == 0) kw_remove(se->kw, r->rowid);
@@ -513,9 +684,9 @@ static int sync_row(const image_rec *r, void *ctx) {
         if (hnsw_contains(se->index, r->rowid)) hnsw_remove(se->index, r->rowid);
         return 0;
     }
-    /* At start-up the catch-up walk over the stored vectors already put
+    /* After a rebuild, the catch-up walk over the stored vectors already put
      * every image's current vector in the index. */
-    if (se->synced_ms == 0 && hnsw_contains(se->index, r->rowid)) return 0;
+    if (se->fresh && hnsw_contains(se->index, r->rowid)) return 0;
     scry_err err = {0};
     if (meta_vector_get(se->meta, r->rowid, se->vname, sc->vec, se->vdim, &err) != SCRY_OK)
         return 0;               /* indexed without a vector (no encoder then): keyword only */
@@ -536,31 +707,22 @@ static int sync_row(const image_rec *r, void *ctx) {
 int search_sync(search_engine *se, scry_err *err) {
     pthread_mutex_lock(&se->sync_lock);
     pthread_rwlock_wrlock(&se->lock);
-    sync_ctx sc;                /* ~6 KB: the edge ring */
-    sc.se = se;
-    sc.vec = NULL;
-    sc.changed = sc.nseen = 0;
+    sync_ctx sc = {se, NULL, 0, 0};
     int rc = SCRY_OK;
     if (se->enc) {
         sc.vec = malloc(2 * (size_t)se->vdim * sizeof(float));
         if (!sc.vec) rc = scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
-    int64_t last = se->synced_ms;
-    /* Re-read the last millisecond: rows written in the same ms as the
-     * previous sync may have landed after it (upserts are idempotent). */
-    if (rc == SCRY_OK)
-        rc = meta_image_each_since(se->meta, se->synced_ms > 0 ? se->synced_ms - 1 : 0, sync_row,
-                                   &sc, &last, err);
+    int64_t last = se->synced_seq;
+    const meta_feed_fns fns = {sync_row, sync_removed};
+    if (rc == SCRY_OK) rc = meta_feed_read(se->meta, se->synced_seq, &fns, &sc, &last, err);
     if (rc == SCRY_OK) {
-        /* Remember the rows of the last two ms (what the next sync re-reads):
-         * the ring holds the newest rows, in feed order. */
-        int n = sc.nseen < EDGE_MAX ? sc.nseen : EDGE_MAX;
-        se->nedge = 0;
-        for (int i = 0; i < n; i++) {
-            const edge_row *e = &sc.seen[(sc.nseen - n + i) % EDGE_MAX];
-            if (e->updated_at >= last - 1) se->edge[se->nedge++] = *e;
-        }
-        se->synced_ms = last;
+        /* deletes are rare and worth a line (another process made them) */
+        if (sc.removed)
+            log_info("search.synced", "changed=%d removed=%d seq=%lld", sc.changed, sc.removed,
+                     (long long)last);
+        se->synced_seq = last;
+        se->fresh = 0;
     }
     free(sc.vec);
     pthread_rwlock_unlock(&se->lock);
@@ -577,13 +739,7 @@ int search_sync(search_engine *se, scry_err *err) {
 
 void search_forget(search_engine *se, int64_t rowid) {
     pthread_rwlock_wrlock(&se->lock);
-    /* never skip this row as "unchanged" if the feed shows it again */
-    for (int i = 0; i < se->nedge; i++)
-        if (se->edge[i].rowid == rowid) se->edge[i] = se->edge[--se->nedge], i--;
-    catalog_remove(se->cat, rowid);
-    kw_remove(se->kw, rowid);
-    if (se->index && hnsw_contains(se->index, rowid) && hnsw_remove(se->index, rowid) == SCRY_OK)
-        se->dirty++;
+    forget_locked(se, rowid);
     pthread_rwlock_unlock(&se->lock);
     maybe_compact(se);
 }

@@ -95,12 +95,33 @@ typedef struct search_engine search_engine;
 int search_create(search_engine **out, meta_db *meta, const scry_encoder *enc,
                   const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
                   scry_err *err);
-/* Saves the index if it changed. */
+/* What a search engine may keep besides its index folder: a blob store for
+ * snapshots (search/snapshot.h) and how often to write one. With blobs set,
+ * search_create_with starts from the latest snapshot when there is a usable
+ * one (then replays the change feed from its sequence), and otherwise
+ * rebuilds from rows as search_create does. */
+typedef struct search_options {
+    struct blob_store *blobs;   /* NULL: no snapshots */
+    int snapshot_s;             /* seconds between snapshots; 0: none (neither read nor written) */
+} search_options;
+int search_create_with(search_engine **out, meta_db *meta, const scry_encoder *enc,
+                       const scry_lexicon *lex, const concepts_model *cm, const char *index_dir,
+                       const search_options *opt, scry_err *err);
+/* Saves the index if it changed (and a snapshot, when they are on). */
 void search_free(search_engine *se);
 /* People (people/people.h; NULL: off): names in queries, person= and face=
  * (search/person_query.h). Borrowed. */
 struct people;
 void search_set_people(search_engine *se, struct people *pp);
+
+/* Write a snapshot now (SCRY_EUNSUPPORTED without a blob store). */
+int search_snapshot_save(search_engine *se, scry_err *err);
+/* Write one if snapshots are on, the state moved since the last one and
+ * snapshot_s has passed (the feed follower calls it). */
+void search_snapshot_maybe(search_engine *se);
+/* How the engine started: 1 from a snapshot, 0 rebuilt from rows; and the
+ * milliseconds that took (bench/cluster, tests). */
+void search_start_info(search_engine *se, int *from_snapshot, double *ms);
 
 void search_params_init(search_params *p);
 int search_run(search_engine *se, const search_params *p, search_response *out, scry_err *err);

@@ -162,3 +162,37 @@ int blob_local_path(blob_store *bs, const char *sha, char *path, size_t cap, scr
                          bs->ops->name);
     return bs->ops->local_path(bs->backend, sha, path, cap, err);
 }
+
+int blob_get_range(blob_store *bs, const char *sha, uint64_t offset, size_t len, void *buf,
+                   size_t *got, scry_err *err) {
+    *got = 0;
+    int rc = check_name(sha, err);
+    if (rc != SCRY_OK) return rc;
+    if (len == 0) return SCRY_OK;
+    return bs->ops->get_range(bs->backend, sha, offset, len, buf, got, err);
+}
+
+static int check_object_name(const char *name, scry_err *err) {
+    size_t n = name ? strlen(name) : 0;
+    int ok = n >= 1 && n <= 100;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+    }
+    if (ok && (!strcmp(name, ".") || !strcmp(name, ".."))) ok = 0;
+    return ok ? SCRY_OK : scry_fail(err, SCRY_EINVAL, "invalid object name (want [a-z0-9._-]{1,100})");
+}
+
+int blob_put_named(blob_store *bs, const char *name, const void *data, size_t n, scry_err *err) {
+    int rc = check_object_name(name, err);
+    return rc ? rc : bs->ops->named_put(bs->backend, name, data, n, err);
+}
+
+int blob_get_named(blob_store *bs, const char *name, void **data, size_t *n, scry_err *err) {
+    *data = NULL;
+    *n = 0;
+    int rc = check_object_name(name, err);
+    return rc ? rc : bs->ops->named_get(bs->backend, name, data, n, err);
+}
+
+const char *blob_backend_name(blob_store *bs) { return bs->ops->name; }

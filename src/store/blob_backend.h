@@ -1,8 +1,7 @@
 /* blob_backend.h -- what a blob store backend implements (not for callers).
  *
  * blob.h is the interface the rest of Scry uses; this header is the contract
- * between the generic front end (blob.c) and a backend (blob_fs.c today, an
- * S3-compatible blob_s3.c later). The split puts everything that must be the
+ * between the generic front end (blob.c) and a backend (blob_fs.c, blob_s3.c). The split puts everything that must be the
  * same for every backend in one place:
  *
  *   - blob.c validates names (exactly 64 lowercase hex chars, so that a name
@@ -38,11 +37,16 @@ typedef struct blob_ops {
     /* Discard the temp and free tmp. */
     void (*tmp_abort)(void *backend, void *tmp);
     int (*get)(void *backend, const char *sha, void **data, size_t *n, scry_err *err);
+    int (*get_range)(void *backend, const char *sha, uint64_t offset, size_t len, void *buf,
+                     size_t *got, scry_err *err);
     int (*stat)(void *backend, const char *sha, uint64_t *size, scry_err *err);
     int (*remove)(void *backend, const char *sha, scry_err *err);
     /* NULL for backends without local files (the front end then answers
      * SCRY_EUNSUPPORTED). */
     int (*local_path)(void *backend, const char *sha, char *path, size_t cap, scry_err *err);
+    /* Named objects (blob.h); the front end has validated name. */
+    int (*named_put)(void *backend, const char *name, const void *data, size_t n, scry_err *err);
+    int (*named_get)(void *backend, const char *name, void **data, size_t *n, scry_err *err);
 } blob_ops;
 
 /* Wrap a backend in a store; the store owns backend from now on (released

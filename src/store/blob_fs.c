@@ -169,6 +169,54 @@ static int fs_get(void *backend, const char *sha, void **data, size_t *n, scry_e
     return rc;
 }
 
+static int fs_get_range(void *backend, const char *sha, uint64_t offset, size_t len, void *buf,
+                        size_t *got, scry_err *err) {
+    char path[PATH_MAX];
+    blob_path(backend, sha, path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return scry_fail(err, SCRY_ENOTFOUND, "blob %s not found", sha);
+        return scry_fail(err, SCRY_EIO, "open %s: %s", path, strerror(errno));
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t r = pread(fd, (char *)buf + done, len - done, (off_t)(offset + done));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            return scry_fail(err, SCRY_EIO, "read %s: %s", path, strerror(e));
+        }
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    close(fd);
+    *got = done;
+    return SCRY_OK;
+}
+
+/* Named objects live in root/named/NAME, replaced by a durable
+ * write-temp-then-rename (scry_write_file_durable). */
+static int fs_named_put(void *backend, const char *name, const void *data, size_t n,
+                        scry_err *err) {
+    fs_store *fs = backend;
+    char dir[ROOT_MAX + 16], path[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/named", fs->root);
+    int rc = scry_mkdirs(dir, err);
+    if (rc) return rc;
+    snprintf(path, sizeof path, "%s/%.100s", dir, name);
+    return scry_write_file_durable(path, data, n, err);
+}
+
+static int fs_named_get(void *backend, const char *name, void **data, size_t *n, scry_err *err) {
+    fs_store *fs = backend;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/named/%.100s", fs->root, name);
+    int rc = scry_read_file(path, data, n, err);
+    if (rc == SCRY_ENOTFOUND) return scry_fail(err, rc, "object %s not found", name);
+    return rc;
+}
+
 static int fs_stat(void *backend, const char *sha, uint64_t *size, scry_err *err) {
     char path[PATH_MAX];
     blob_path(backend, sha, path, sizeof path);
@@ -209,9 +257,12 @@ static const blob_ops fs_ops = {
     .tmp_commit = fs_tmp_commit,
     .tmp_abort = fs_tmp_abort,
     .get = fs_get,
+    .get_range = fs_get_range,
     .stat = fs_stat,
     .remove = fs_remove,
     .local_path = fs_local_path,
+    .named_put = fs_named_put,
+    .named_get = fs_named_get,
 };
 
 /* ---- open --------------------------------------------------------------- */

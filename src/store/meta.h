@@ -1,8 +1,10 @@
 /* meta.h -- the metadata store: images, their facts, jobs and work items.
  *
- * One interface, one backend today: SQLite in WAL mode (meta_open with a file
- * path). A PostgreSQL backend implements the same functions later, chosen by
- * the location string (a "postgres://" URL); callers never see SQL.
+ * One interface, two backends chosen by the location given to meta_open: a
+ * file path is SQLite in WAL mode (meta_sqlite.c, the embedded default); a
+ * "postgres://" or "postgresql://" URL is PostgreSQL 15 through libpq
+ * (meta_pg.c, for several processes on several machines). Callers never see
+ * SQL (meta_backend.h is the contract between meta.c and a backend).
  *
  * Schema is versioned (PRAGMA user_version) and migrated forward at open, each
  * migration in its own transaction. Tables: images (one row per uploaded image
@@ -33,6 +35,17 @@ typedef struct meta_db meta_db;
 int meta_open(meta_db **out, const char *location, scry_err *err);
 void meta_close(meta_db *db);
 int meta_schema_version(meta_db *db);
+/* "sqlite" or "postgres". */
+const char *meta_backend_name(meta_db *db);
+/* How long a claimed work item stays claimed without a heartbeat
+ * (meta_item_stage and meta_item_heartbeat renew it); default
+ * META_LEASE_MS. Only PostgreSQL keeps leases: there several worker
+ * processes share the queue and one may die at any time. */
+#define META_LEASE_MS 30000
+void meta_set_lease_ms(meta_db *db, int64_t ms);
+int64_t meta_lease_ms(meta_db *db);
+/* 1 when the backend keeps leases (meta_recover may run any time). */
+int meta_has_leases(meta_db *db);
 
 /* ---- images ---------------------------------------------------------- */
 
@@ -310,6 +323,12 @@ int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
                       int (*fn)(const meta_face *f, void *ctx),
                       int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
                       scry_err *err);
+/* Clustering decisions are made on a process's own mirror of the faces
+ * (people/people.h); processes that cluster at once (several workers on
+ * PostgreSQL) take turns through this cluster-wide lock (a session-level
+ * advisory lock; waits up to timeout_ms, then SCRY_EBUSY). A no-op on
+ * SQLite, where one process clusters. on = 0 releases it. */
+int meta_people_lock(meta_db *db, int on, int timeout_ms, scry_err *err);
 /* A number that changes whenever faces or people may have changed, in this
  * process or another (cheap: for caches). */
 uint64_t meta_people_version(meta_db *db);
@@ -334,6 +353,35 @@ int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN 
 int meta_image_each_since(meta_db *db, int64_t since_ms,
                           int (*fn)(const image_rec *r, void *ctx), void *ctx,
                           int64_t *last_ms, scry_err *err);
+
+/* Change feed by sequence, for search engines in other processes (search
+ * nodes). Every write of an image row gives it the next value of one
+ * sequence, and every delete records (seq, rowid); both are assigned in
+ * commit order (SQLite serialises writers; PostgreSQL takes one advisory
+ * lock from the first image write of a transaction to its commit), so a
+ * reader that has applied everything up to S never sees a later commit
+ * with a sequence <= S. meta_feed_read calls fns->upsert for every image
+ * written after after_seq (its current row) and fns->removed for every
+ * image deleted after it, and sets *last_seq to the sequence the reader is
+ * now up to date with (pass it next time). Rows are handed out in pages
+ * without the store's lock held. A non-zero return from a callback stops
+ * the read and is returned (*last_seq then unchanged). */
+typedef struct meta_feed_fns {
+    int (*upsert)(const image_rec *r, void *ctx);
+    int (*removed)(int64_t rowid, void *ctx);
+} meta_feed_fns;
+int meta_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, void *ctx,
+                   int64_t *last_seq, scry_err *err);
+/* Wait up to timeout_ms for the feed to move: PostgreSQL LISTENs on a
+ * connection of its own and returns as soon as a writer's NOTIFY arrives;
+ * SQLite sleeps a fraction of the timeout (its writers are usually in this
+ * process, which syncs directly). Returns SCRY_OK either way (then read the
+ * feed) or an error when the database cannot be reached. Thread-safe;
+ * meant for one follower thread. */
+int meta_feed_wait(meta_db *db, int timeout_ms, scry_err *err);
+/* Every stored image's rowid, ascending (snapshot loads drop what is no
+ * longer stored). *out malloc'ed (NULL when n == 0). */
+int meta_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err);
 
 /* ---- jobs ------------------------------------------------------------- */
 
@@ -377,6 +425,10 @@ int meta_item_claim(meta_db *db, work_item *out, scry_err *err);
  * Stage names are at most 31 chars. SCRY_ENOTFOUND when the item is not
  * running under this attempt (its image was deleted, or it was recovered). */
 int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err);
+/* Renew the lease of a running item (the job manager calls it for every
+ * item in flight every lease/3). SCRY_ENOTFOUND as for meta_item_stage: the
+ * lease was lost (another worker may have the item now). */
+int meta_item_heartbeat(meta_db *db, const work_item *w, scry_err *err);
 /* Finish an item: ok, or failed at stage with message. An ok item may pass
  * the stage and message of an optional stage that failed: it counts as done
  * and is listed among the job's errors. Updates the job's
@@ -388,9 +440,12 @@ int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
 /* At start-up: items left running by a crash go back to pending, unless they
  * have had max_attempts already, in which case they fail with "crashed in
  * stage S after N attempts" ("attempt" when N is 1; S is "start" when the
- * item entered no stage). Jobs are completed if that finished them. Only
- * the process that runs the workers may call this: items running in another
- * live process would be requeued too. */
+ * item entered no stage). Jobs are completed if that finished them.
+ * SQLite: every running item (only the process that runs the workers may
+ * call this: items running in another live process would be requeued too).
+ * PostgreSQL: only items whose lease has expired (their worker died or lost
+ * the database for longer than the lease), so any worker may call it at any
+ * time; the job manager does, every lease/2. */
 int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err);
 /* Re-queue every image for a job (e.g. after a model change). Fills job_id
  * and n, the number of items (with no images the job is completed at once).

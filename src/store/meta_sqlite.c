@@ -1,7 +1,7 @@
 /* meta_sqlite.c -- the metadata store on SQLite (see meta.h for the contract).
  *
  * Connection: one per meta_db, opened without SQLite's own mutex
- * (SQLITE_OPEN_NOMUTEX) because every public function takes db->lock for its
+ * (SQLITE_OPEN_NOMUTEX) because every public function takes SQ(db)->lock for its
  * whole duration; that also makes "read, decide, write" sequences such as
  * claiming an item atomic with respect to the other threads. Across processes
  * (the CLI next to the server) atomicity comes from BEGIN IMMEDIATE, which
@@ -37,12 +37,16 @@
  *                     indexed text is derived (labels pulled out of JSON,
  *                     filenames split into words), not a copy of a column.
  *
+ *   v2  images_updated index (the change feed by time, meta_image_each_since)
+ *
  *   v3  faces         one row per described face: face_id (INTEGER PRIMARY KEY
  *                     AUTOINCREMENT: an identity never reused, for people
  *                     later), image_rowid, face_index into faces_json,
  *                     model, box in original pixels, float32 descriptor.
  *                     Replaced per image and model by meta_faces_put, which
  *                     keeps the face_id of a face that stayed in place.
+ *
+ *   v4  api_keys (http/auth): salted hashes of API keys, revoked ones kept
  *
  *   v5  people        person_id (AUTOINCREMENT), name, cover_face; faces
  *                     gain person_id (ON DELETE SET NULL) and assigned
@@ -53,12 +57,17 @@
  *                     by any process; pruned after a week. jobs rebuilt to
  *                     allow kind 'recluster' (a job without items).
  *
+ *   v6  the change feed by sequence: images.seq, feed_clock (one row, the
+ *       last sequence given out), image_deletions (seq, rowid); kept by
+ *       triggers so that every writer, this build or a CLI, numbers rows.
+ *
  * Foreign keys (ON DELETE CASCADE) remove an image's items, vectors and
  * faces with it; the FTS row is removed explicitly in the same transaction.
  *
  * Statements are prepared once, lazily, and kept (SQLITE_PREPARE_PERSISTENT);
  * after each use they are reset and their bindings cleared. */
-#include "store/meta.h"
+#include "store/meta_backend.h"
+#include "store/meta_sql.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -220,11 +229,32 @@ static const char *const migrations[] = {
     "ALTER TABLE jobs_v5 RENAME TO jobs;"
     "CREATE INDEX jobs_created ON jobs(created_at);"
     "CREATE INDEX jobs_status ON jobs(status);",
+    /* v5 -> v6: the change feed by sequence (meta_feed_read). Triggers give
+     * every written row the next value of feed_clock and log every delete;
+     * SQLite has one writer at a time, so sequence order is commit order.
+     * Existing rows are numbered by rowid. */
+    "ALTER TABLE images ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE images SET seq = rowid;"
+    "CREATE INDEX images_seq ON images(seq);"
+    "CREATE TABLE feed_clock (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
+    "INSERT INTO feed_clock VALUES (1, (SELECT coalesce(max(rowid), 0) FROM images));"
+    "CREATE TABLE image_deletions ("
+    "  seq INTEGER PRIMARY KEY, image_rowid INTEGER NOT NULL, deleted_at INTEGER NOT NULL);"
+    "CREATE TRIGGER images_feed_insert AFTER INSERT ON images BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  UPDATE images SET seq = (SELECT seq FROM feed_clock) WHERE rowid = NEW.rowid;"
+    "END;"
+    "CREATE TRIGGER images_feed_update AFTER UPDATE ON images WHEN NEW.seq = OLD.seq BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  UPDATE images SET seq = (SELECT seq FROM feed_clock) WHERE rowid = NEW.rowid;"
+    "END;"
+    "CREATE TRIGGER images_feed_delete AFTER DELETE ON images BEGIN"
+    "  UPDATE feed_clock SET seq = seq + 1;"
+    "  INSERT INTO image_deletions(seq, image_rowid, deleted_at)"
+    "    SELECT seq, OLD.rowid, OLD.updated_at FROM feed_clock;"
+    "END;",
 };
 #define SCHEMA_LATEST ((int)(sizeof migrations / sizeof *migrations))
-
-/* Deleted faces' tombstones are kept this long (meta_face_changes). */
-#define TOMBSTONE_KEEP_MS (7LL * 24 * 3600 * 1000)
 
 /* BM25 column weights, in images_fts column order: what a model saw or read
  * (caption, tags) counts more than incidental words (filename, EXIF). */
@@ -232,10 +262,7 @@ static const char *const migrations[] = {
 
 /* ---- statements -------------------------------------------------------- */
 
-#define IMAGE_COLS                                                                      \
-    "rowid, id, sha256, thumb_sha256, filename, format, bytes, width, height, exif_json, " \
-    "taken_at, colors_json, caption, tags_json, faces_json, text, text_json, phash, "    \
-    "status, created_at, updated_at"
+#define IMAGE_COLS META_IMAGE_COLS
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_SYNC_NORMAL, S_SYNC_FULL,
@@ -262,116 +289,81 @@ static const char *const sql_text[S_COUNT] = {
     [S_SYNC_FULL] = "PRAGMA synchronous = FULL",
     [S_IMG_INSERT] = "INSERT INTO images(id, sha256, filename, format, bytes, created_at, "
                      "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    [S_IMG_BY_ID] = "SELECT " IMAGE_COLS " FROM images WHERE id = ?1",
-    [S_IMG_BY_ROWID] = "SELECT " IMAGE_COLS " FROM images WHERE rowid = ?1",
-    [S_IMG_LIST] = "SELECT " IMAGE_COLS " FROM images ORDER BY rowid DESC LIMIT ?1 OFFSET ?2",
-    [S_IMG_COUNT] = "SELECT count(*) FROM images",
-    [S_IMG_UPDATE] = "UPDATE images SET width = ?2, height = ?3, exif_json = ?4, taken_at = ?5,"
-                     " colors_json = ?6, caption = ?7, tags_json = ?8, faces_json = ?9,"
-                     " text = ?10, text_json = ?11, phash = ?12,"
-                     " status = coalesce(nullif(?13, ''), status), thumb_sha256 = ?14,"
-                     " updated_at = ?15 WHERE id = ?1",
-    [S_IMG_KEY] = "SELECT rowid, filename, sha256, thumb_sha256 FROM images WHERE id = ?1",
+    [S_IMG_BY_ID] = SQL_IMG_BY_ID,
+    [S_IMG_BY_ROWID] = SQL_IMG_BY_ROWID,
+    [S_IMG_LIST] = SQL_IMG_LIST,
+    [S_IMG_COUNT] = SQL_IMG_COUNT,
+    [S_IMG_UPDATE] = SQL_IMG_UPDATE,
+    [S_IMG_KEY] = SQL_IMG_KEY,
     /* ok: ready. Failed: failed, except that an image already ready keeps its
      * earlier facts searchable (a failed re-index must not hide it). */
-    [S_IMG_SET_STATUS] = "UPDATE images SET status = CASE WHEN ?2 THEN 'ready' WHEN status = "
-                         "'ready' THEN 'ready' ELSE 'failed' END, updated_at = ?3 WHERE id = ?1",
-    [S_IMG_DELETE] = "DELETE FROM images WHERE id = ?1",
-    [S_SHA_IN_USE] = "SELECT 1 FROM images WHERE sha256 = ?1 OR thumb_sha256 = ?1 LIMIT 1",
+    [S_IMG_SET_STATUS] = SQL_IMG_SET_STATUS,
+    [S_IMG_DELETE] = SQL_IMG_DELETE,
+    [S_SHA_IN_USE] = SQL_SHA_IN_USE,
     [S_FTS_DELETE] = "DELETE FROM images_fts WHERE rowid = ?1",
     [S_FTS_INSERT] = "INSERT INTO images_fts(rowid, filename, caption, tags, text, exif, colors)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_FTS_SEARCH] = "SELECT images.rowid, images.id, bm25(images_fts, " FTS_WEIGHTS ") AS s"
                      " FROM images_fts JOIN images ON images.rowid = images_fts.rowid"
                      " WHERE images_fts MATCH ?1 ORDER BY s, images.rowid DESC LIMIT ?2",
-    [S_VEC_PUT] = "INSERT OR REPLACE INTO image_vectors(model, image_rowid, dim, vec, updated_at)"
-                  " VALUES(?1, ?2, ?3, ?4, ?5)",
-    [S_VEC_CHUNK] = "SELECT image_rowid, dim, vec FROM image_vectors WHERE model = ?1 AND"
-                    " image_rowid > ?2 ORDER BY image_rowid LIMIT ?3",
-#define FACE_COLS "face_id, image_rowid, face_index, x, y, w, h, dim, vec, person_id, assigned, updated_at"
-    [S_FACE_OLD] = "SELECT face_id, x, y, w, h FROM faces WHERE image_rowid = ?1 AND model = ?2"
-                   " ORDER BY face_id",
-    [S_FACE_INSERT] = "INSERT INTO faces(image_rowid, face_index, model, x, y, w, h, dim, vec,"
-                      " created_at, updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-    [S_FACE_UPDATE] = "UPDATE faces SET face_index = ?2, x = ?3, y = ?4, w = ?5, h = ?6, dim = ?7,"
-                      " vec = ?8, updated_at = ?9 WHERE face_id = ?1",
-    [S_FACE_DELETE] = "DELETE FROM faces WHERE face_id = ?1",
-    [S_FACE_OF_IMAGE] = "SELECT " FACE_COLS " FROM faces WHERE image_rowid = ?1 AND model = ?2"
-                        " ORDER BY face_index, face_id",
-    [S_FACE_BY_ID] = "SELECT " FACE_COLS " FROM faces WHERE face_id = ?1",
-    [S_FACE_CHUNK] = "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND face_id > ?2"
-                     " ORDER BY face_id LIMIT ?3",
-    [S_FACE_COUNT] = "SELECT count(*) FROM faces WHERE model = ?1",
-    [S_IMG_EXISTS] = "SELECT 1 FROM images WHERE rowid = ?1",
-    [S_JOB_INSERT] = "INSERT INTO jobs(id, kind, total, created_at, updated_at)"
-                     " VALUES(?1, ?2, ?3, ?4, ?4)",
-    [S_JOB_GET] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
-                  " FROM jobs WHERE id = ?1",
+    [S_VEC_PUT] = SQL_VEC_PUT,
+    [S_VEC_CHUNK] = SQL_VEC_CHUNK,
+    [S_FACE_OLD] = SQL_FACE_OLD,
+    [S_FACE_INSERT] = SQL_FACE_INSERT,
+    [S_FACE_UPDATE] = SQL_FACE_UPDATE,
+    [S_FACE_DELETE] = SQL_FACE_DELETE,
+    [S_FACE_OF_IMAGE] = SQL_FACE_OF_IMAGE,
+    [S_FACE_BY_ID] = SQL_FACE_BY_ID,
+    [S_FACE_CHUNK] = SQL_FACE_CHUNK,
+    [S_FACE_COUNT] = SQL_FACE_COUNT,
+    [S_IMG_EXISTS] = SQL_IMG_EXISTS,
+    [S_JOB_INSERT] = SQL_JOB_INSERT,
+    [S_JOB_GET] = SQL_JOB_GET,
     [S_JOB_LIST] = "SELECT id, status, total, done, failed, created_at, updated_at, error"
                    " FROM jobs ORDER BY created_at DESC, rowid DESC LIMIT ?1",
-    [S_JOB_ERRORS] = "SELECT job_items.image_id, images.filename, job_items.stage,"
-                     " job_items.error FROM job_items JOIN images ON images.id ="
-                     " job_items.image_id WHERE job_items.job_id = ?1 AND (job_items.status ="
-                     " 'failed' OR job_items.error IS NOT NULL) ORDER BY job_items.seq",
-    [S_JOB_RUNNING] = "UPDATE jobs SET status = 'running', updated_at = ?2"
-                      " WHERE id = ?1 AND status = 'pending'",
-    [S_JOB_COUNT] = "UPDATE jobs SET done = done + ?2, failed = failed + ?3, updated_at = ?4"
-                    " WHERE id = ?1",
-    [S_JOB_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id = ?1 AND"
-                     " status IN ('pending','running') AND done + failed >= total",
-    [S_JOB_TOTAL] = "UPDATE jobs SET total = ?2 WHERE id = ?1",
-    [S_JOB_FAIL] = "UPDATE jobs SET status = 'failed', error = ?2, failed = failed + ?3,"
-                   " updated_at = ?4 WHERE id = ?1",
-    [S_JOB_FAIL_ITEMS] = "UPDATE job_items SET status = 'failed', stage = CASE WHEN stage = ''"
-                         " THEN 'job' ELSE stage END, error = ?2, updated_at = ?3"
-                         " WHERE job_id = ?1 AND status IN ('pending','running')",
-    [S_JOB_FAIL_IMAGES] = "UPDATE images SET status = 'failed', updated_at = ?2 WHERE status ="
-                          " 'pending' AND id IN (SELECT image_id FROM job_items WHERE job_id = ?1"
-                          " AND status = 'failed')",
-    [S_ITEM_INSERT] = "INSERT INTO job_items(job_id, image_id, updated_at) VALUES(?1, ?2, ?3)",
-    [S_ITEM_INSERT_ALL] = "INSERT INTO job_items(job_id, image_id, updated_at)"
-                          " SELECT ?1, id, ?2 FROM images ORDER BY rowid",
+    [S_JOB_ERRORS] = SQL_JOB_ERRORS,
+    [S_JOB_RUNNING] = SQL_JOB_RUNNING,
+    [S_JOB_COUNT] = SQL_JOB_COUNT,
+    [S_JOB_SETTLE] = SQL_JOB_SETTLE,
+    [S_JOB_TOTAL] = SQL_JOB_TOTAL,
+    [S_JOB_FAIL] = SQL_JOB_FAIL,
+    [S_JOB_FAIL_ITEMS] = SQL_JOB_FAIL_ITEMS,
+    [S_JOB_FAIL_IMAGES] = SQL_JOB_FAIL_IMAGES,
+    [S_ITEM_INSERT] = SQL_ITEM_INSERT,
+    [S_ITEM_INSERT_ALL] = SQL_ITEM_INSERT_ALL,
     [S_ITEM_NEXT] = "SELECT seq, job_id, image_id, attempts FROM job_items"
                     " WHERE status = 'pending' ORDER BY seq LIMIT 1",
     [S_ITEM_START] = "UPDATE job_items SET status = 'running', attempts = attempts + 1,"
                      " stage = '', error = NULL, updated_at = ?2 WHERE seq = ?1",
     [S_ITEM_STAGE] = "UPDATE job_items SET stage = ?4, updated_at = ?5 WHERE job_id = ?1 AND"
                      " image_id = ?2 AND attempts = ?3 AND status = 'running'",
-    [S_ITEM_FINISH] = "UPDATE job_items SET status = ?4, stage = coalesce(?5, stage),"
-                      " error = ?6, updated_at = ?7 WHERE job_id = ?1 AND image_id = ?2 AND"
-                      " attempts = ?3 AND status = 'running'",
-    [S_ITEM_RUNNING] = "SELECT seq, job_id, image_id, attempts, stage FROM job_items"
-                       " WHERE status = 'running' ORDER BY seq",
-    [S_ITEM_REQUEUE] = "UPDATE job_items SET status = 'pending', updated_at = ?2 WHERE seq = ?1",
+    [S_ITEM_FINISH] = SQL_ITEM_FINISH,
+    [S_ITEM_RUNNING] = SQL_ITEM_RUNNING,
+    [S_ITEM_REQUEUE] = SQL_ITEM_REQUEUE,
     /* An image deleted before its item finished leaves its jobs: the item
      * is no longer part of the work, so the job's total shrinks. Finished
      * items stay counted (they were processed: history). */
-    [S_DEL_ADJUST] = "UPDATE jobs SET total = total - (SELECT count(*) FROM job_items WHERE"
-                     " job_items.job_id = jobs.id AND job_items.image_id = ?1 AND"
-                     " job_items.status IN ('pending','running')), updated_at = ?2"
-                     " WHERE id IN (SELECT job_id FROM job_items WHERE image_id = ?1 AND"
-                     " status IN ('pending','running'))",
-    [S_DEL_SETTLE] = "UPDATE jobs SET status = 'completed', updated_at = ?2 WHERE id IN"
-                     " (SELECT job_id FROM job_items WHERE image_id = ?1) AND"
-                     " status IN ('pending','running') AND done + failed >= total",
-    [S_STAT_IMAGES] = "SELECT status, count(*) FROM images GROUP BY status",
-    [S_STAT_JOBS] = "SELECT status, count(*) FROM jobs GROUP BY status",
-    [S_STAT_ITEMS] = "SELECT count(*) FROM job_items WHERE status = 'pending'",
-#define KEY_COLS "id, name, scopes, salt, hash, created_at, last_used_at, revoked_at"
-    [S_KEY_INSERT] = "INSERT INTO api_keys(" KEY_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, 0)",
-    [S_KEY_GET] = "SELECT " KEY_COLS " FROM api_keys WHERE id = ?1",
-    [S_KEY_LIST] = "SELECT " KEY_COLS " FROM api_keys ORDER BY created_at, id",
-    [S_KEY_REVOKE] = "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at = 0",
+    [S_DEL_ADJUST] = SQL_DEL_ADJUST,
+    [S_DEL_SETTLE] = SQL_DEL_SETTLE,
+    [S_STAT_IMAGES] = SQL_STAT_IMAGES,
+    [S_STAT_JOBS] = SQL_STAT_JOBS,
+    [S_STAT_ITEMS] = SQL_STAT_ITEMS,
+    [S_KEY_INSERT] = SQL_KEY_INSERT,
+    [S_KEY_GET] = SQL_KEY_GET,
+    [S_KEY_LIST] = SQL_KEY_LIST,
+    [S_KEY_REVOKE] = SQL_KEY_REVOKE,
     [S_KEY_TOUCH] = "UPDATE api_keys SET last_used_at = max(last_used_at, ?2) WHERE id = ?1",
-    [S_KEY_ACTIVE] = "SELECT count(*) FROM api_keys WHERE revoked_at = 0",
+    [S_KEY_ACTIVE] = SQL_KEY_ACTIVE,
 };
 
-struct meta_db {
+typedef struct sq_db {
+    meta_db base;               /* first: the handle callers hold */
     sqlite3 *conn;
     pthread_mutex_t lock;
     sqlite3_stmt *stmt[S_COUNT];
     uint64_t people_writes;     /* commits of ours that touched faces or people */
-};
+} sq_db;
+#define SQ(db) ((sq_db *)(db))
 
 /* ---- error and statement helpers ---------------------------------------- */
 
@@ -389,21 +381,21 @@ static int code_of(int src) {
 }
 
 static int db_fail(meta_db *db, scry_err *err, int src, const char *what) {
-    return scry_fail(err, code_of(src), "sqlite %s: %s", what, sqlite3_errmsg(db->conn));
+    return scry_fail(err, code_of(src), "sqlite %s: %s", what, sqlite3_errmsg(SQ(db)->conn));
 }
 
 /* The prepared statement for id, reset and ready to bind; NULL on failure. */
 static sqlite3_stmt *st(meta_db *db, int id, scry_err *err) {
-    if (!db->stmt[id]) {
-        int src = sqlite3_prepare_v3(db->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                     &db->stmt[id], NULL);
+    if (!SQ(db)->stmt[id]) {
+        int src = sqlite3_prepare_v3(SQ(db)->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                     &SQ(db)->stmt[id], NULL);
         if (src != SQLITE_OK) {
             db_fail(db, err, src, "prepare");
-            db->stmt[id] = NULL;
+            SQ(db)->stmt[id] = NULL;
             return NULL;
         }
     }
-    return db->stmt[id];
+    return SQ(db)->stmt[id];
 }
 
 static void done(sqlite3_stmt *s) {
@@ -435,7 +427,7 @@ static int run_simple(meta_db *db, int id, scry_err *err) {
 static int tx_begin(meta_db *db, scry_err *err) { return run_simple(db, S_BEGIN, err); }
 static int tx_commit(meta_db *db, scry_err *err) { return run_simple(db, S_COMMIT, err); }
 static void tx_rollback(meta_db *db) {
-    if (!sqlite3_get_autocommit(db->conn)) run_simple(db, S_ROLLBACK, NULL);
+    if (!sqlite3_get_autocommit(SQ(db)->conn)) run_simple(db, S_ROLLBACK, NULL);
 }
 
 /* Claiming an item and recording its stage are bookkeeping that crash
@@ -464,159 +456,8 @@ static void col_copy(sqlite3_stmt *s, int i, char *dst, size_t cap) {
     snprintf(dst, cap, "%s", t ? (const char *)t : "");
 }
 
-static void lock(meta_db *db) { pthread_mutex_lock(&db->lock); }
-static void unlock(meta_db *db) { pthread_mutex_unlock(&db->lock); }
-
-/* ---- growable string, for the FTS row ----------------------------------- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n) {
-    if (b->oom || n == 0) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 128;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) { b->oom = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void sb_puts(sbuf *b, const char *s) { if (s) sb_add(b, s, strlen(s)); }
-
-/* Append a word or phrase, separated from what is there by "; " (a phrase
- * boundary for humans; FTS5 only sees token positions). Skips exact repeats
- * so that ten detected people do not make "person" ten times as relevant. */
-static void sb_item(sbuf *b, const char *s) {
-    if (!s || !*s || b->oom) return;
-    size_t n = strlen(s);
-    if (b->p) {
-        const char *at = b->p;
-        while ((at = strstr(at, s)) != NULL) {
-            int start_ok = at == b->p || (at >= b->p + 2 && at[-2] == ';');
-            int end_ok = at[n] == 0 || at[n] == ';';
-            if (start_ok && end_ok) return;
-            at += 1;
-        }
-    }
-    if (b->len) sb_puts(b, "; ");
-    sb_add(b, s, n);
-}
-
-/* ---- FTS row derivation ------------------------------------------------- */
-
-/* The filename plus, when it has camelCase or letter/digit boundaries that
- * the unicode61 tokenizer would not split ("DSC01234", "BeachSunset"), the
- * same name split at them. Punctuation (_ - . space) already separates
- * tokens, so "IMG_2019_beach-sunset.jpg" needs nothing added. */
-static char *filename_words(const char *name) {
-    sbuf b = {0};
-    sb_puts(&b, name);
-    size_t n = strlen(name);
-    char *split = malloc(2 * n + 1);
-    if (!split) { free(b.p); return NULL; }
-    size_t k = 0;
-    int boundaries = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i], p = i ? (unsigned char)name[i - 1] : 0;
-        if (i && c < 0x80 && p < 0x80 && isalnum(c) && isalnum(p) &&
-            ((islower(p) && isupper(c)) || (isalpha(p) && isdigit(c)) ||
-             (isdigit(p) && isalpha(c)))) {
-            split[k++] = ' ';
-            boundaries++;
-        }
-        split[k++] = (char)c;
-    }
-    split[k] = 0;
-    if (boundaries) {
-        sb_puts(&b, " ");
-        sb_puts(&b, split);
-    }
-    free(split);
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p ? b.p : strdup("");
-}
-
-static const char *const month_names[12] = {
-    "january", "february", "march", "april", "may", "june",
-    "july", "august", "september", "october", "november", "december",
-};
-
-/* Camera and date as words: "Canon EOS 5D; 2019-07-01; july 2019". */
-static void exif_words(sbuf *b, const char *exif_json, int64_t taken_at) {
-    json_t *root = exif_json ? json_loads(exif_json, 0, NULL) : NULL;
-    int year = 0, month = 0, day = 0;
-    if (root && json_is_object(root)) {
-        const char *camera = json_string_value(json_object_get(root, "camera"));
-        sb_item(b, camera);
-        const char *date = json_string_value(json_object_get(root, "date_taken"));
-        /* "2019-07-01T12:00:00", or EXIF's own "2019:07:01 12:00:00". */
-        if (date && sscanf(date, "%4d%*1[-:]%2d%*1[-:]%2d", &year, &month, &day) != 3)
-            year = month = day = 0;
-    }
-    if (!year && taken_at > 0) {
-        time_t t = (time_t)taken_at;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        year = tm.tm_year + 1900;
-        month = tm.tm_mon + 1;
-        day = tm.tm_mday;
-    }
-    if (year > 0 && month >= 1 && month <= 12) {
-        char w[64];
-        snprintf(w, sizeof w, "%04d-%02d-%02d", year, month, day);
-        sb_item(b, w);
-        snprintf(w, sizeof w, "%s %04d", month_names[month - 1], year);
-        sb_item(b, w);
-    }
-    json_decref(root);
-}
-
-/* tags: "[colour] label" per detection plus "emotion face" per face. */
-static void tag_words(sbuf *b, const char *tags_json, const char *faces_json) {
-    json_t *tags = tags_json ? json_loads(tags_json, 0, NULL) : NULL;
-    size_t i;
-    json_t *t;
-    if (json_is_array(tags)) {
-        json_array_foreach(tags, i, t) {
-            const char *label = json_string_value(json_object_get(t, "label"));
-            const char *color = json_string_value(json_object_get(t, "color"));
-            if (!label) continue;
-            char w[256];
-            snprintf(w, sizeof w, "%s%s%s", color ? color : "", color ? " " : "", label);
-            sb_item(b, w);
-        }
-    }
-    json_decref(tags);
-    json_t *faces = faces_json ? json_loads(faces_json, 0, NULL) : NULL;
-    if (json_is_array(faces)) {
-        json_array_foreach(faces, i, t) {
-            const char *emotion = json_string_value(json_object_get(t, "emotion"));
-            char w[256];
-            snprintf(w, sizeof w, "%s%sface", emotion ? emotion : "", emotion ? " " : "");
-            sb_item(b, w);
-        }
-    }
-    json_decref(faces);
-}
-
-static void color_words(sbuf *b, const char *colors_json) {
-    json_t *colors = colors_json ? json_loads(colors_json, 0, NULL) : NULL;
-    size_t i;
-    json_t *c;
-    if (json_is_array(colors)) {
-        json_array_foreach(colors, i, c) sb_item(b, json_string_value(json_object_get(c, "name")));
-    }
-    json_decref(colors);
-}
+static void lock(meta_db *db) { pthread_mutex_lock(&SQ(db)->lock); }
+static void unlock(meta_db *db) { pthread_mutex_unlock(&SQ(db)->lock); }
 
 /* Replace the FTS row of an image with one derived from these facts. Inside
  * the caller's transaction. */
@@ -627,32 +468,21 @@ static int fts_refresh(meta_db *db, int64_t rowid, const char *filename, const i
     sqlite3_bind_int64(s, 1, rowid);
     int rc = run(db, s, "fts delete", err);
     if (rc != SCRY_OK) return rc;
-
-    char *fname = filename_words(filename ? filename : "");
-    sbuf tags = {0}, exif = {0}, colors = {0};
-    if (r) {
-        tag_words(&tags, r->tags_json, r->faces_json);
-        exif_words(&exif, r->exif_json, r->taken_at);
-        color_words(&colors, r->colors_json);
-    }
-    if (!fname || tags.oom || exif.oom || colors.oom) {
-        rc = scry_fail(err, SCRY_ENOMEM, "out of memory (fts row)");
-    } else if (!(s = st(db, S_FTS_INSERT, err))) {
+    meta_fts_doc d;
+    if ((rc = meta_fts_doc_make(&d, filename, r, err)) != SCRY_OK) return rc;
+    if (!(s = st(db, S_FTS_INSERT, err))) {
         rc = PREP_FAILED;
     } else {
         sqlite3_bind_int64(s, 1, rowid);
-        bind_text(s, 2, fname);
+        bind_text(s, 2, d.filename);
         bind_text(s, 3, r ? r->caption : NULL);
-        bind_text(s, 4, tags.p);
+        bind_text(s, 4, d.tags);
         bind_text(s, 5, r ? r->text : NULL);
-        bind_text(s, 6, exif.p);
-        bind_text(s, 7, colors.p);
+        bind_text(s, 6, d.exif);
+        bind_text(s, 7, d.colors);
         rc = run(db, s, "fts insert", err);
     }
-    free(fname);
-    free(tags.p);
-    free(exif.p);
-    free(colors.p);
+    meta_fts_doc_free(&d);
     return rc;
 }
 
@@ -660,7 +490,7 @@ static int fts_refresh(meta_db *db, int64_t rowid, const char *filename, const i
 
 static int pragma_int(meta_db *db, const char *sql, int *out) {
     sqlite3_stmt *s;
-    int src = sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL);
+    int src = sqlite3_prepare_v2(SQ(db)->conn, sql, -1, &s, NULL);
     if (src != SQLITE_OK) return src;
     src = sqlite3_step(s);
     if (src == SQLITE_ROW) {
@@ -683,13 +513,13 @@ static int migrate(meta_db *db, scry_err *err) {
     if ((src = pragma_int(db, "PRAGMA user_version", &version)) != SQLITE_OK)
         return db_fail(db, err, src, "read user_version");
     if (version >= SCHEMA_LATEST) return migrate_steps(db, err);
-    sqlite3_exec(db->conn, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
+    sqlite3_exec(SQ(db)->conn, "PRAGMA foreign_keys = OFF", NULL, NULL, NULL);
     int rc = migrate_steps(db, err);
     int broken = 0;
     /* pragma_int is SQLITE_OK only when the check returned a row: a violation */
     if (rc == SCRY_OK && pragma_int(db, "PRAGMA foreign_key_check", &broken) == SQLITE_OK)
         rc = scry_fail(err, SCRY_ECORRUPT, "foreign key check failed after migrating the schema");
-    sqlite3_exec(db->conn, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    sqlite3_exec(SQ(db)->conn, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
     return rc;
 }
 
@@ -715,10 +545,10 @@ static int migrate_steps(meta_db *db, scry_err *err) {
         }
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", version + 1);
-        if ((src = sqlite3_exec(db->conn, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
-            (src = sqlite3_exec(db->conn, bump, NULL, NULL, NULL)) != SQLITE_OK) {
+        if ((src = sqlite3_exec(SQ(db)->conn, migrations[version], NULL, NULL, NULL)) != SQLITE_OK ||
+            (src = sqlite3_exec(SQ(db)->conn, bump, NULL, NULL, NULL)) != SQLITE_OK) {
             rc = scry_fail(err, code_of(src), "migrating schema to v%d: %s", version + 1,
-                           sqlite3_errmsg(db->conn));
+                           sqlite3_errmsg(SQ(db)->conn));
             tx_rollback(db);
             return rc;
         }
@@ -732,64 +562,63 @@ static int migrate_steps(meta_db *db, scry_err *err) {
     return SCRY_OK;
 }
 
-void meta_close(meta_db *db) {
+static void sq_close(meta_db *db) {
     if (!db) return;
-    if (db->conn) {
-        for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(db->stmt[i]);
-        sqlite3_exec(db->conn, "PRAGMA optimize", NULL, NULL, NULL);
-        sqlite3_close(db->conn);
+    if (SQ(db)->conn) {
+        for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(SQ(db)->stmt[i]);
+        sqlite3_exec(SQ(db)->conn, "PRAGMA optimize", NULL, NULL, NULL);
+        sqlite3_close(SQ(db)->conn);
     }
-    pthread_mutex_destroy(&db->lock);
+    pthread_mutex_destroy(&SQ(db)->lock);
     free(db);
 }
 
-int meta_open(meta_db **out, const char *location, scry_err *err) {
+static const meta_ops sqlite_ops;
+
+int meta_sqlite_open(meta_db **out, const char *location, scry_err *err) {
     *out = NULL;
-    if (!location || !*location) return scry_fail(err, SCRY_EINVAL, "empty metadata location");
-    if (!strncmp(location, "postgres://", 11) || !strncmp(location, "postgresql://", 13))
-        return scry_fail(err, SCRY_EUNSUPPORTED, "PostgreSQL metadata backend not built");
-    meta_db *db = calloc(1, sizeof *db);
+    meta_db *db = calloc(1, sizeof(sq_db));
     if (!db) return scry_fail(err, SCRY_ENOMEM, "out of memory (meta_db)");
-    pthread_mutex_init(&db->lock, NULL);
-    int src = sqlite3_open_v2(location, &db->conn,
+    db->ops = &sqlite_ops;
+    pthread_mutex_init(&SQ(db)->lock, NULL);
+    int src = sqlite3_open_v2(location, &SQ(db)->conn,
                               SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                               NULL);
     if (src != SQLITE_OK) {
         int rc = scry_fail(err, code_of(src) == SCRY_ECORRUPT ? SCRY_ECORRUPT : SCRY_EIO,
                            "open %s: %s", location,
-                           db->conn ? sqlite3_errmsg(db->conn) : sqlite3_errstr(src));
-        meta_close(db);
+                           SQ(db)->conn ? sqlite3_errmsg(SQ(db)->conn) : sqlite3_errstr(src));
+        sq_close(db);
         return rc;
     }
-    sqlite3_extended_result_codes(db->conn, 1);
-    sqlite3_busy_timeout(db->conn, 10000);
+    sqlite3_extended_result_codes(SQ(db)->conn, 1);
+    sqlite3_busy_timeout(SQ(db)->conn, 10000);
     char *emsg = NULL;
-    if ((src = sqlite3_exec(db->conn,
+    if ((src = sqlite3_exec(SQ(db)->conn,
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                             " PRAGMA foreign_keys = ON;",
                             NULL, NULL, &emsg)) != SQLITE_OK) {
         int rc = scry_fail(err, code_of(src), "configure %s: %s", location,
                            emsg ? emsg : sqlite3_errstr(src));
         sqlite3_free(emsg);
-        meta_close(db);
+        sq_close(db);
         return rc;
     }
     int fk = 0;
     if (pragma_int(db, "PRAGMA foreign_keys", &fk) != SQLITE_OK || fk != 1) {
-        meta_close(db);
+        sq_close(db);
         return scry_fail(err, SCRY_EIO, "open %s: foreign keys unavailable", location);
     }
     int rc = migrate(db, err);
     if (rc != SCRY_OK) {
-        meta_close(db);
+        sq_close(db);
         return rc;
     }
     /* Tombstones only serve change feeds that are at most a few seconds
      * behind (a restart re-reads everything): a week is plenty. */
     sqlite3_stmt *prune = NULL;
-    if (sqlite3_prepare_v2(db->conn, "DELETE FROM face_tombstones WHERE deleted_at < ?1", -1, &prune,
-                           NULL) == SQLITE_OK) {
-        sqlite3_bind_int64(prune, 1, scry_now_ms() - TOMBSTONE_KEEP_MS);
+    if (sqlite3_prepare_v2(SQ(db)->conn, SQL_TOMBSTONE_PRUNE, -1, &prune, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(prune, 1, scry_now_ms() - META_TOMBSTONE_KEEP_MS);
         sqlite3_step(prune);     /* best effort: busy or read-only is fine */
     }
     sqlite3_finalize(prune);
@@ -797,7 +626,7 @@ int meta_open(meta_db **out, const char *location, scry_err *err) {
     return SCRY_OK;
 }
 
-int meta_schema_version(meta_db *db) {
+static int sq_schema_version(meta_db *db) {
     int v = -1;
     lock(db);
     if (pragma_int(db, "PRAGMA user_version", &v) != SQLITE_OK) v = -1;
@@ -807,68 +636,15 @@ int meta_schema_version(meta_db *db) {
 
 /* ---- images ------------------------------------------------------------- */
 
-void image_rec_free(image_rec *r) {
-    if (!r) return;
-    free(r->filename);
-    free(r->exif_json);
-    free(r->colors_json);
-    free(r->caption);
-    free(r->tags_json);
-    free(r->faces_json);
-    free(r->text);
-    free(r->text_json);
-    r->filename = r->exif_json = r->colors_json = r->caption = NULL;
-    r->tags_json = r->faces_json = r->text = r->text_json = NULL;
-}
-
-/* Row (IMAGE_COLS order) -> rec. */
+/* Row (META_IMAGE_COLS order) -> rec. */
 static int read_image(sqlite3_stmt *s, image_rec *r, scry_err *err) {
-    memset(r, 0, sizeof *r);
-    r->rowid = sqlite3_column_int64(s, 0);
-    col_copy(s, 1, r->id, sizeof r->id);
-    col_copy(s, 2, r->sha256, sizeof r->sha256);
-    col_copy(s, 3, r->thumb_sha256, sizeof r->thumb_sha256);
-    r->filename = col_dup(s, 4);
-    col_copy(s, 5, r->format, sizeof r->format);
-    r->bytes = sqlite3_column_int64(s, 6);
-    r->width = sqlite3_column_int(s, 7);
-    r->height = sqlite3_column_int(s, 8);
-    r->exif_json = col_dup(s, 9);
-    r->taken_at = sqlite3_column_int64(s, 10);
-    r->colors_json = col_dup(s, 11);
-    r->caption = col_dup(s, 12);
-    r->tags_json = col_dup(s, 13);
-    r->faces_json = col_dup(s, 14);
-    r->text = col_dup(s, 15);
-    r->text_json = col_dup(s, 16);
-    r->has_phash = sqlite3_column_type(s, 17) != SQLITE_NULL;
-    r->phash = (uint64_t)sqlite3_column_int64(s, 17);
-    col_copy(s, 18, r->status, sizeof r->status);
-    r->created_at = sqlite3_column_int64(s, 19);
-    r->updated_at = sqlite3_column_int64(s, 20);
-    /* A NULL here that was not NULL in the row means strdup failed. */
-    int cols[] = {4, 9, 11, 12, 13, 14, 15, 16};
-    char *vals[] = {r->filename, r->exif_json, r->colors_json, r->caption,
-                    r->tags_json, r->faces_json, r->text, r->text_json};
-    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) {
-        if (!vals[i] && sqlite3_column_type(s, cols[i]) != SQLITE_NULL) {
-            image_rec_free(r);
-            return scry_fail(err, SCRY_ENOMEM, "out of memory (image row)");
-        }
-    }
-    return SCRY_OK;
+    const char *col[META_IMAGE_NCOLS];
+    for (int i = 0; i < META_IMAGE_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    return meta_image_decode(r, col, err);
 }
 
-static int valid_id(const char *id) { return id && strlen(id) == SCRY_ID_LEN; }
-
-int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
+static int sq_upload_commit(meta_db *db, const char *job_id, const meta_new_image *imgs, int n,
                        scry_err *err) {
-    if (!valid_id(job_id) || n < 0 || (n > 0 && !imgs))
-        return scry_fail(err, SCRY_EINVAL, "upload commit: bad job id or image list");
-    for (int i = 0; i < n; i++)
-        if (!valid_id(imgs[i].id) || strlen(imgs[i].sha256) != SCRY_SHA256_HEX ||
-            !imgs[i].filename || !imgs[i].format)
-            return scry_fail(err, SCRY_EINVAL, "upload commit: image %d is incomplete", i);
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err);
@@ -890,7 +666,7 @@ int meta_upload_commit(meta_db *db, const char *job_id, const meta_new_image *im
         sqlite3_bind_int64(s, 5, im->bytes);
         sqlite3_bind_int64(s, 6, now);
         if ((rc = run(db, s, "insert image", err)) != SCRY_OK) goto fail;
-        int64_t rowid = sqlite3_last_insert_rowid(db->conn);
+        int64_t rowid = sqlite3_last_insert_rowid(SQ(db)->conn);
         if ((rc = fts_refresh(db, rowid, im->filename, NULL, err)) != SCRY_OK) goto fail;
         if (!(s = st(db, S_ITEM_INSERT, err))) { rc = PREP_FAILED; goto fail; }
         sqlite3_bind_text(s, 1, job_id, -1, SQLITE_TRANSIENT);
@@ -932,16 +708,16 @@ out:
     return rc;
 }
 
-int meta_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
+static int sq_image_get(meta_db *db, const char *id, image_rec *out, scry_err *err) {
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
     return image_get(db, S_IMG_BY_ID, id, 0, out, err);
 }
 
-int meta_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
+static int sq_image_get_by_rowid(meta_db *db, int64_t rowid, image_rec *out, scry_err *err) {
     return image_get(db, S_IMG_BY_ROWID, NULL, rowid, out, err);
 }
 
-int meta_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
+static int sq_image_list(meta_db *db, int offset, int limit, image_rec **out, int *n,
                     scry_err *err) {
     *out = NULL;
     *n = 0;
@@ -985,7 +761,7 @@ out:
     return SCRY_OK;
 }
 
-int64_t meta_image_count(meta_db *db) {
+static int64_t sq_image_count(meta_db *db) {
     int64_t n = -1;
     lock(db);
     sqlite3_stmt *s = st(db, S_IMG_COUNT, NULL);
@@ -995,33 +771,11 @@ int64_t meta_image_count(meta_db *db) {
     return n;
 }
 
-/* NULL or a JSON document; anything else would end up verbatim in API
- * responses, so it is refused here. */
-static int json_ok(const char *text, const char *what, scry_err *err) {
-    if (!text) return SCRY_OK;
-    json_error_t je;
-    json_t *j = json_loads(text, JSON_DECODE_ANY, &je);
-    if (!j) return scry_fail(err, SCRY_EINVAL, "%s is not valid JSON: %s", what, je.text);
-    json_decref(j);
-    return SCRY_OK;
-}
-
 static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u, scry_err *err);
-static int faces_update_ok(const meta_faces_update *u, scry_err *err);
 
-int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
+static int sq_image_update(meta_db *db, const image_rec *r,
                                   const meta_faces_update *faces, scry_err *err) {
     int rc;
-    if ((rc = json_ok(r->exif_json, "exif_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->colors_json, "colors_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->tags_json, "tags_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->faces_json, "faces_json", err)) != SCRY_OK ||
-        (rc = json_ok(r->text_json, "text_json", err)) != SCRY_OK ||
-        (faces && (rc = faces_update_ok(faces, err)) != SCRY_OK))
-        return rc;
-    if (r->status[0] && strcmp(r->status, "pending") && strcmp(r->status, "ready") &&
-        strcmp(r->status, "failed"))
-        return scry_fail(err, SCRY_EINVAL, "bad image status '%s'", r->status);
     int64_t now = scry_now_ms();
     lock(db);
     if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
@@ -1063,7 +817,7 @@ int meta_image_update_facts_faces(meta_db *db, const image_rec *r,
     if (rc == SCRY_OK && faces) rc = faces_put_locked(db, rowid, faces, err);
     if (rc != SCRY_OK) goto fail;
     if ((rc = tx_commit(db, err)) == SCRY_OK) {
-        if (faces) db->people_writes++;
+        if (faces) SQ(db)->people_writes++;
         goto out;
     }
 fail:
@@ -1071,10 +825,6 @@ fail:
 out:
     unlock(db);
     return rc;
-}
-
-int meta_image_update_facts(meta_db *db, const image_rec *r, scry_err *err) {
-    return meta_image_update_facts_faces(db, r, NULL, err);
 }
 
 /* "" when no image references sha any more, else sha itself. */
@@ -1092,7 +842,7 @@ static int orphan_check(meta_db *db, const char *sha, char out[SCRY_SHA256_HEX +
     return SCRY_OK;
 }
 
-int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
+static int sq_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err *err) {
     *referenced = 0;
     if (!sha || !*sha) return scry_fail(err, SCRY_EINVAL, "no blob name");
     char orphan[SCRY_SHA256_HEX + 1];
@@ -1103,7 +853,7 @@ int meta_blob_referenced(meta_db *db, const char *sha, int *referenced, scry_err
     return rc;
 }
 
-int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
+static int sq_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_HEX + 1],
                       char orphan_thumb[SCRY_SHA256_HEX + 1], scry_err *err) {
     orphan_sha[0] = orphan_thumb[0] = 0;
     if (!id) return scry_fail(err, SCRY_EINVAL, "no image id");
@@ -1146,7 +896,7 @@ int meta_image_delete(meta_db *db, const char *id, char orphan_sha[SCRY_SHA256_H
         goto fail;
     if (!strcmp(orphan_thumb, orphan_sha)) orphan_thumb[0] = 0;  /* report a name once */
     if ((rc = tx_commit(db, err)) == SCRY_OK) {
-        db->people_writes++;     /* its faces (and maybe people) went with it */
+        SQ(db)->people_writes++;     /* its faces (and maybe people) went with it */
         goto out;
     }
 fail:
@@ -1159,7 +909,7 @@ out:
 
 /* ---- keyword search ------------------------------------------------------ */
 
-int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
+static int sq_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, int *n,
                     scry_err *err) {
     *hits = NULL;
     *n = 0;
@@ -1189,7 +939,7 @@ int meta_fts_search(meta_db *db, const char *match, int limit, meta_hit **hits, 
     if (rc == SCRY_OK && src != SQLITE_DONE) {
         /* A malformed expression is the caller's input, not an I/O error. */
         rc = scry_fail(err, (src & 0xff) == SQLITE_ERROR ? SCRY_EINVAL : code_of(src),
-                       "search: %s", sqlite3_errmsg(db->conn));
+                       "search: %s", sqlite3_errmsg(SQ(db)->conn));
     }
     done(s);
 out:
@@ -1203,77 +953,9 @@ out:
     return SCRY_OK;
 }
 
-char *meta_fts_quote(const char *token) {
-    sbuf b = {0};
-    sb_puts(&b, "\"");
-    for (const char *p = token ? token : ""; *p; p++) {
-        if (*p == '"') sb_add(&b, "\"\"", 2);
-        else sb_add(&b, p, 1);
-    }
-    sb_puts(&b, "\"");
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p;
-}
-
-/* Words that would match nearly every caption and only add noise. Dropped
- * unless the query has nothing else. */
-static int is_stopword(const char *w, size_t n) {
-    static const char *const stop[] = {"a", "an", "the", "of", "in", "on", "at", "to",
-                                       "and", "or", "with", "for", "is", "are", "some"};
-    for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
-        if (strlen(stop[i]) == n && !strncasecmp(stop[i], w, n)) return 1;
-    return 0;
-}
-
-#define FTS_MAX_TERMS 32
-
-char *meta_fts_query_from_text(const char *text) {
-    /* Tokens are runs of ASCII letters/digits and of any non-ASCII bytes
-     * (UTF-8 letters such as "naïve"); everything else separates. So a token
-     * never holds a quote or an operator character, and quoting it makes it
-     * a plain phrase that FTS5's own tokenizer then splits or folds. */
-    const char *start[FTS_MAX_TERMS];
-    size_t len[FTS_MAX_TERMS];
-    int nterms = 0, nstop = 0;
-    const char *stop_start[FTS_MAX_TERMS];
-    size_t stop_len[FTS_MAX_TERMS];
-    const char *p = text ? text : "";
-    while (*p && nterms < FTS_MAX_TERMS) {
-        while (*p && !(isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
-        const char *s = p;
-        while (*p && (isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80)) p++;
-        size_t n = (size_t)(p - s);
-        if (n == 0) continue;
-        int dup = 0;
-        for (int i = 0; i < nterms; i++)
-            if (len[i] == n && !strncasecmp(start[i], s, n)) dup = 1;
-        if (dup) continue;
-        if (is_stopword(s, n)) {
-            if (nstop < FTS_MAX_TERMS) { stop_start[nstop] = s; stop_len[nstop++] = n; }
-            continue;
-        }
-        start[nterms] = s;
-        len[nterms++] = n;
-    }
-    if (nterms == 0) {
-        for (int i = 0; i < nstop; i++) { start[i] = stop_start[i]; len[i] = stop_len[i]; }
-        nterms = nstop;
-    }
-    sbuf b = {0};
-    if (nterms == 0) sb_puts(&b, "\"\"");     /* the empty phrase: matches nothing */
-    for (int i = 0; i < nterms; i++) {
-        if (i) sb_puts(&b, " OR ");
-        sb_puts(&b, "\"");
-        sb_add(&b, start[i], len[i]);
-        sb_puts(&b, "\"");
-    }
-    if (b.oom) { free(b.p); return NULL; }
-    return b.p;
-}
-
 /* ---- vectors -------------------------------------------------------------- */
 
-int meta_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
+static int sq_vector_put(meta_db *db, int64_t rowid, const char *model, const float *v, int dim,
                     scry_err *err) {
     if (!model || !*model || !v || dim <= 0 || dim > 65536)
         return scry_fail(err, SCRY_EINVAL, "bad vector arguments");
@@ -1299,7 +981,7 @@ out:
 
 #define VEC_CHUNK 256
 
-int meta_vector_each(meta_db *db, const char *model,
+static int sq_vector_each(meta_db *db, const char *model,
                      int (*fn)(int64_t rowid, const float *v, int dim, void *ctx), void *ctx,
                      scry_err *err) {
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad vector walk arguments");
@@ -1355,32 +1037,13 @@ int meta_vector_each(meta_db *db, const char *model,
 
 /* ---- faces ----------------------------------------------------------------- */
 
-static int faces_update_ok(const meta_faces_update *u, scry_err *err) {
-    if (!u->model || !*u->model || u->n < 0 || (u->n > 0 && (!u->faces || u->dim <= 0)) ||
-        u->dim > 65536)
-        return scry_fail(err, SCRY_EINVAL, "bad face descriptor arguments");
-    for (int i = 0; i < u->n; i++)
-        if (!u->faces[i].vec || u->faces[i].face_index < 0)
-            return scry_fail(err, SCRY_EINVAL, "face %d has no descriptor or index", i);
-    return SCRY_OK;
-}
-
-static double box_iou(const int a[4], const int b[4]) {
-    double x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
-    double x1 = a[0] + a[2] < b[0] + b[2] ? a[0] + a[2] : b[0] + b[2];
-    double y1 = a[1] + a[3] < b[1] + b[3] ? a[1] + a[3] : b[1] + b[3];
-    double in = (x1 > x0 ? x1 - x0 : 0) * (y1 > y0 ? y1 - y0 : 0);
-    double un = (double)a[2] * a[3] + (double)b[2] * b[3] - in;
-    return un > 0 ? in / un : 0;
-}
-
 #define MAX_OLD_FACES 1024
 
 /* Inside a transaction: replace the image's faces of u->model, keeping the
  * face_id of each old face that a new one overlaps (meta.h). */
 static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update *u,
                             scry_err *err) {
-    struct { int64_t id; int box[4]; int taken; } *old = NULL;
+    meta_old_face *old = NULL;
     int nold = 0, cap = 0, rc = SCRY_OK, src;
     sqlite3_stmt *s = st(db, S_FACE_OLD, err);
     if (!s) return PREP_FAILED;
@@ -1395,26 +1058,19 @@ static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update 
         }
         old[nold].id = sqlite3_column_int64(s, 0);
         for (int k = 0; k < 4; k++) old[nold].box[k] = sqlite3_column_int(s, 1 + k);
-        old[nold++].taken = 0;
+        nold++;
     }
     if (rc == SCRY_OK && src != SQLITE_ROW && src != SQLITE_DONE) rc = db_fail(db, err, src, "faces");
     done(s);
     int64_t now = scry_now_ms();
     int64_t *keep = rc == SCRY_OK ? calloc((size_t)(u->n ? u->n : 1), sizeof *keep) : NULL;
-    if (rc == SCRY_OK && !keep) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
-    for (int i = 0; rc == SCRY_OK && i < u->n; i++) {
-        int best = -1;
-        double bi = META_FACE_SAME_IOU;
-        for (int j = 0; j < nold; j++) {
-            double v = old[j].taken ? 0 : box_iou(u->faces[i].box, old[j].box);
-            if (v >= bi) bi = v, best = j;
-        }
-        if (best >= 0) old[best].taken = 1, keep[i] = old[best].id;
-    }
+    int *taken = rc == SCRY_OK ? calloc((size_t)(nold ? nold : 1), sizeof *taken) : NULL;
+    if (rc == SCRY_OK && (!keep || !taken)) rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)");
+    if (rc == SCRY_OK) meta_faces_match(old, nold, u, keep, taken);
     /* Old faces nobody took go first, then the kept ones are rewritten and
      * the rest inserted. */
     for (int j = 0; rc == SCRY_OK && j < nold; j++) {
-        if (old[j].taken) continue;
+        if (taken[j]) continue;
         if (!(s = st(db, S_FACE_DELETE, err))) { rc = PREP_FAILED; break; }
         sqlite3_bind_int64(s, 1, old[j].id);
         rc = run(db, s, "delete face", err);
@@ -1448,14 +1104,13 @@ static int faces_put_locked(meta_db *db, int64_t rowid, const meta_faces_update 
         }
     }
     free(keep);
+    free(taken);
     free(old);
     return rc;
 }
 
-int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
-    if (!u) return scry_fail(err, SCRY_EINVAL, "no faces");
-    int rc = faces_update_ok(u, err);
-    if (rc != SCRY_OK) return rc;
+static int sq_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u, scry_err *err) {
+    int rc;
     lock(db);
     if ((rc = tx_begin(db, err)) != SCRY_OK) goto out;
     sqlite3_stmt *s = st(db, S_IMG_EXISTS, err);
@@ -1471,7 +1126,7 @@ int meta_faces_put(meta_db *db, int64_t image_rowid, const meta_faces_update *u,
     }
     if ((rc = faces_put_locked(db, image_rowid, u, err)) != SCRY_OK) goto fail;
     if ((rc = tx_commit(db, err)) == SCRY_OK) {
-        db->people_writes++;
+        SQ(db)->people_writes++;
         goto out;
     }
 fail:
@@ -1502,13 +1157,7 @@ static int read_face(sqlite3_stmt *s, meta_face *f, scry_err *err) {
     return SCRY_OK;
 }
 
-void meta_faces_free(meta_face *faces, int n) {
-    if (!faces) return;
-    for (int i = 0; i < n; i++) free(faces[i].vec);
-    free(faces);
-}
-
-int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
+static int sq_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_face **out, int *n,
                    scry_err *err) {
     *out = NULL;
     *n = 0;
@@ -1546,7 +1195,7 @@ int meta_faces_get(meta_db *db, int64_t image_rowid, const char *model, meta_fac
     return SCRY_OK;
 }
 
-int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
+static int sq_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     lock(db);
     int rc;
@@ -1565,7 +1214,7 @@ int meta_face_get(meta_db *db, int64_t face_id, meta_face *out, scry_err *err) {
 
 #define FACE_CHUNK 256
 
-int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
+static int sq_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f, void *ctx),
                    void *ctx, scry_err *err) {
     if (!model || !fn) return scry_fail(err, SCRY_EINVAL, "bad face walk arguments");
     meta_face *page = calloc(FACE_CHUNK, sizeof *page);
@@ -1603,7 +1252,7 @@ int meta_face_each(meta_db *db, const char *model, int (*fn)(const meta_face *f,
     return rc;
 }
 
-int64_t meta_face_count(meta_db *db, const char *model) {
+static int64_t sq_face_count(meta_db *db, const char *model) {
     int64_t n = -1;
     lock(db);
     sqlite3_stmt *s = st(db, S_FACE_COUNT, NULL);
@@ -1622,7 +1271,7 @@ int64_t meta_face_count(meta_db *db, const char *model) {
 /* Prepare sql (not kept: people calls are rare next to image writes). */
 static sqlite3_stmt *prep(meta_db *db, const char *sql, scry_err *err) {
     sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db->conn, sql, -1, &s, NULL);
+    int src = sqlite3_prepare_v2(SQ(db)->conn, sql, -1, &s, NULL);
     if (src != SQLITE_OK) {
         db_fail(db, err, src, "prepare");
         return NULL;
@@ -1630,52 +1279,59 @@ static sqlite3_stmt *prep(meta_db *db, const char *sql, scry_err *err) {
     return s;
 }
 
+/* Prepare sql and bind n integers to ?1..?n. */
+static sqlite3_stmt *prep_i64(meta_db *db, const char *sql, int n, const int64_t *v, scry_err *err) {
+    sqlite3_stmt *s = prep(db, sql, err);
+    for (int i = 0; s && i < n; i++) sqlite3_bind_int64(s, i + 1, v[i]);
+    return s;
+}
+
 /* Step a statement that returns no rows, then finalize it. */
 static int exec_stmt(meta_db *db, sqlite3_stmt *s, const char *what, scry_err *err) {
+    if (!s) return PREP_FAILED;
     int src = sqlite3_step(s);
     int rc = src == SQLITE_DONE || src == SQLITE_ROW ? SCRY_OK : db_fail(db, err, src, what);
     sqlite3_finalize(s);
     return rc;
 }
 
-/* Inside a transaction: does the person exist? */
-static int person_exists(meta_db *db, int64_t id, scry_err *err) {
-    sqlite3_stmt *s = prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err);
-    if (!s) return PREP_FAILED;
-    sqlite3_bind_int64(s, 1, id);
-    int src = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (src == SQLITE_ROW) return SCRY_OK;
-    if (src == SQLITE_DONE) return scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)id);
-    return db_fail(db, err, src, "find person");
+/* Run sql with integer arguments (no rows wanted). */
+static int exec_i64(meta_db *db, const char *sql, int n, const int64_t *v, const char *what,
+                    scry_err *err) {
+    return exec_stmt(db, prep_i64(db, sql, n, v, err), what, err);
 }
 
-static int new_person(meta_db *db, int64_t now, int64_t *id, scry_err *err) {
-    sqlite3_stmt *s = prep(db, "INSERT INTO people(created_at, updated_at) VALUES(?1, ?1)", err);
+/* The first column of the first row of sql as an integer (*found 0: no row). */
+static int query_i64(meta_db *db, const char *sql, int n, const int64_t *v, int64_t *out,
+                     int *found, const char *what, scry_err *err) {
+    sqlite3_stmt *s = prep_i64(db, sql, n, v, err);
     if (!s) return PREP_FAILED;
-    sqlite3_bind_int64(s, 1, now);
-    int rc = exec_stmt(db, s, "insert person", err);
-    if (rc == SCRY_OK) *id = sqlite3_last_insert_rowid(db->conn);
+    int src = sqlite3_step(s), rc = SCRY_OK;
+    *found = src == SQLITE_ROW;
+    if (src == SQLITE_ROW) *out = sqlite3_column_int64(s, 0);
+    else if (src != SQLITE_DONE) rc = db_fail(db, err, src, what);
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Inside a transaction: does the person exist? */
+static int person_exists(meta_db *db, int64_t id, scry_err *err) {
+    int64_t one = 0;
+    int found = 0, rc = query_i64(db, SQL_PERSON_EXISTS, 1, &id, &one, &found, "find person", err);
+    if (rc == SCRY_OK && !found) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)id);
     return rc;
 }
 
 /* Finish a people write: commit, and count it (meta_people_version). */
 static int people_commit(meta_db *db, scry_err *err) {
     int rc = tx_commit(db, err);
-    if (rc == SCRY_OK) db->people_writes++;
+    if (rc == SCRY_OK) SQ(db)->people_writes++;
     return rc;
 }
 
-int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned, int64_t *new_ids,
-                      int *applied, scry_err *err) {
-    if (applied) *applied = 0;
-    if (n < 0 || (n && !a) || (assigned != META_FACE_AUTO && assigned != META_FACE_MANUAL))
-        return scry_fail(err, SCRY_EINVAL, "bad assignment arguments");
-    int most_negative = 0;
-    for (int i = 0; i < n; i++)
-        if (a[i].person_id < 0 && -a[i].person_id > most_negative) most_negative = (int)-a[i].person_id;
-    if (most_negative && !new_ids) return scry_fail(err, SCRY_EINVAL, "new persons need new_ids");
-    for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
+static int sq_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned,
+                           int64_t *new_ids, int nnew, int *applied, scry_err *err) {
+    (void)nnew;
     /* the persons faces leave, checked for emptiness at the end (not as each
      * face moves: in a re-cluster a person may lose its faces before it
      * gains others) */
@@ -1687,21 +1343,18 @@ int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned
     int rc = tx_begin(db, err), count = 0;
     sqlite3_stmt *up = NULL, *old = NULL, *exists = NULL, *gone = NULL;
     if (rc != SCRY_OK) goto out;
-    up = prep(db,
-              assigned == META_FACE_AUTO
-                  ? "UPDATE faces SET person_id = nullif(?2, 0), assigned = 1, updated_at = ?3"
-                    " WHERE face_id = ?1 AND assigned != 2"
-                  : "UPDATE faces SET person_id = nullif(?2, 0), assigned = 2, updated_at = ?3"
-                    " WHERE face_id = ?1",
-              err);
-    old = up ? prep(db, "SELECT person_id FROM faces WHERE face_id = ?1", err) : NULL;
-    exists = old ? prep(db, "SELECT 1 FROM people WHERE person_id = ?1", err) : NULL;
+    up = prep(db, assigned == META_FACE_AUTO ? SQL_FACE_ASSIGN_AUTO : SQL_FACE_ASSIGN_MANUAL, err);
+    old = up ? prep(db, SQL_FACE_PERSON, err) : NULL;
+    exists = old ? prep(db, SQL_PERSON_EXISTS, err) : NULL;
     if (!exists) { rc = PREP_FAILED; goto fail; }
     for (int i = 0; i < n && rc == SCRY_OK; i++) {
         int64_t pid = a[i].person_id;
         if (pid < 0) {
             int64_t *slot = &new_ids[-pid - 1];
-            if (!*slot && (rc = new_person(db, now, slot, err)) != SCRY_OK) break;
+            int found = 0;
+            if (!*slot && (rc = query_i64(db, SQL_PERSON_INSERT, 1, &now, slot, &found,
+                                          "insert person", err)) != SCRY_OK)
+                break;
             pid = *slot;
         } else if (pid > 0) {
             sqlite3_bind_int64(exists, 1, pid);
@@ -1723,13 +1376,10 @@ int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned
         sqlite3_bind_int64(up, 3, now);
         int src = sqlite3_step(up);
         if (src != SQLITE_DONE) rc = db_fail(db, err, src, "assign face");
-        else count += sqlite3_changes(db->conn);
+        else count += sqlite3_changes(SQ(db)->conn);
         sqlite3_reset(up);
     }
-    if (rc == SCRY_OK && nleft &&
-        !(gone = prep(db, "DELETE FROM people WHERE person_id = ?1 AND NOT EXISTS"
-                          " (SELECT 1 FROM faces WHERE person_id = ?1)", err)))
-        rc = PREP_FAILED;
+    if (rc == SCRY_OK && nleft && !(gone = prep(db, SQL_PERSON_DROP_EMPTY, err))) rc = PREP_FAILED;
     for (int i = 0; rc == SCRY_OK && i < nleft; i++) {
         sqlite3_bind_int64(gone, 1, left[i]);
         int src = sqlite3_step(gone);
@@ -1738,12 +1388,11 @@ int meta_faces_assign(meta_db *db, const meta_assignment *a, int n, int assigned
     }
     if (rc != SCRY_OK) goto fail;
     if ((rc = people_commit(db, err)) == SCRY_OK) {
-        if (applied) *applied = count;
+        *applied = count;
         goto out;
     }
 fail:
     tx_rollback(db);
-    for (int i = 0; i < most_negative; i++) new_ids[i] = 0;
 out:
     sqlite3_finalize(up);
     sqlite3_finalize(old);
@@ -1754,83 +1403,46 @@ out:
     return rc;
 }
 
-int meta_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
-    if (n < 0 || (n && !from)) return scry_fail(err, SCRY_EINVAL, "bad merge arguments");
+static int sq_people_merge(meta_db *db, int64_t into, const int64_t *from, int n, scry_err *err) {
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err);
     if (rc != SCRY_OK) goto out;
-    if ((rc = person_exists(db, into, err)) != SCRY_OK) goto fail;
+    rc = person_exists(db, into, err);
+    for (int i = 0; i < n && rc == SCRY_OK; i++) rc = person_exists(db, from[i], err);
     for (int i = 0; i < n && rc == SCRY_OK; i++) {
-        if (from[i] == into) {
-            rc = scry_fail(err, SCRY_EINVAL, "cannot merge person %lld into itself", (long long)into);
-            break;
-        }
-        rc = person_exists(db, from[i], err);
+        int64_t v[3] = {into, from[i], now};
+        if ((rc = exec_i64(db, SQL_MERGE_NAME, 3, v, "merge name", err)) == SCRY_OK &&
+            (rc = exec_i64(db, SQL_MERGE_FACES, 3, v, "merge faces", err)) == SCRY_OK)
+            rc = exec_i64(db, SQL_PERSON_DELETE, 1, &from[i], "delete merged person", err);
     }
-    if (rc != SCRY_OK) goto fail;
-    sqlite3_stmt *s;
-    for (int i = 0; i < n && rc == SCRY_OK; i++) {
-        /* the first name among them when into has none: a name is never lost */
-        if (!(s = prep(db, "UPDATE people SET name = (SELECT name FROM people WHERE person_id = ?2),"
-                           " updated_at = ?3 WHERE person_id = ?1 AND name IS NULL", err)))
-            { rc = PREP_FAILED; break; }
-        sqlite3_bind_int64(s, 1, into);
-        sqlite3_bind_int64(s, 2, from[i]);
-        sqlite3_bind_int64(s, 3, now);
-        if ((rc = exec_stmt(db, s, "merge name", err)) != SCRY_OK) break;
-        if (!(s = prep(db, "UPDATE faces SET person_id = ?1, assigned = 2, updated_at = ?3"
-                           " WHERE person_id = ?2", err)))
-            { rc = PREP_FAILED; break; }
-        sqlite3_bind_int64(s, 1, into);
-        sqlite3_bind_int64(s, 2, from[i]);
-        sqlite3_bind_int64(s, 3, now);
-        if ((rc = exec_stmt(db, s, "merge faces", err)) != SCRY_OK) break;
-        if (!(s = prep(db, "DELETE FROM people WHERE person_id = ?1", err))) { rc = PREP_FAILED; break; }
-        sqlite3_bind_int64(s, 1, from[i]);
-        rc = exec_stmt(db, s, "delete merged person", err);
-    }
-    if (rc == SCRY_OK && (s = prep(db, "UPDATE faces SET assigned = 2, updated_at = ?2 WHERE person_id = ?1", err))) {
-        sqlite3_bind_int64(s, 1, into);
-        sqlite3_bind_int64(s, 2, now);
-        rc = exec_stmt(db, s, "confirm faces", err);
-    } else if (rc == SCRY_OK) {
-        rc = PREP_FAILED;
-    }
-    if (rc == SCRY_OK && (s = prep(db, "UPDATE people SET updated_at = ?2 WHERE person_id = ?1", err))) {
-        sqlite3_bind_int64(s, 1, into);
-        sqlite3_bind_int64(s, 2, now);
-        rc = exec_stmt(db, s, "touch person", err);
-    }
-    if (rc != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
-fail:
+    int64_t v[2] = {into, now};
+    if (rc == SCRY_OK) rc = exec_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err);
+    if (rc == SCRY_OK) rc = exec_i64(db, SQL_PERSON_TOUCH, 2, v, "touch person", err);
+    if (rc == SCRY_OK && (rc = people_commit(db, err)) == SCRY_OK) goto out;
     tx_rollback(db);
 out:
     unlock(db);
     return rc;
 }
 
-int meta_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err) {
-    if (name && strlen(name) > 200) return scry_fail(err, SCRY_EINVAL, "name longer than 200 bytes");
+static int sq_person_set_name(meta_db *db, int64_t person_id, const char *name, scry_err *err) {
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err);
     if (rc != SCRY_OK) goto out;
     if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
-    sqlite3_stmt *s = prep(db, "UPDATE people SET name = nullif(?2, ''), updated_at = ?3 WHERE person_id = ?1", err);
-    if (!s) { rc = PREP_FAILED; goto fail; }
-    sqlite3_bind_int64(s, 1, person_id);
-    bind_text(s, 2, name);
-    sqlite3_bind_int64(s, 3, now);
-    if ((rc = exec_stmt(db, s, "name person", err)) != SCRY_OK) goto fail;
-    if (name && *name) {
-        if (!(s = prep(db, "UPDATE faces SET assigned = 2, updated_at = ?2 WHERE person_id = ?1 AND assigned != 2", err)))
-            { rc = PREP_FAILED; goto fail; }
+    sqlite3_stmt *s = prep(db, SQL_PERSON_NAME, err);
+    if (s) {
         sqlite3_bind_int64(s, 1, person_id);
-        sqlite3_bind_int64(s, 2, now);
-        if ((rc = exec_stmt(db, s, "confirm faces", err)) != SCRY_OK) goto fail;
+        bind_text(s, 2, name);
+        sqlite3_bind_int64(s, 3, now);
     }
+    if ((rc = exec_stmt(db, s, "name person", err)) != SCRY_OK) goto fail;
+    /* naming marks the person's faces MANUAL: a user looked at them */
+    int64_t v[2] = {person_id, now};
+    if (name && *name && (rc = exec_i64(db, SQL_PERSON_CONFIRM, 2, v, "confirm faces", err)) != SCRY_OK)
+        goto fail;
     if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
@@ -1839,32 +1451,25 @@ out:
     return rc;
 }
 
-int meta_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
+static int sq_person_set_cover(meta_db *db, int64_t person_id, int64_t face_id, scry_err *err) {
     int64_t now = scry_now_ms();
     lock(db);
     int rc = tx_begin(db, err);
     if (rc != SCRY_OK) goto out;
     if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
-    sqlite3_stmt *s;
     if (face_id) {
-        if (!(s = prep(db, "SELECT 1 FROM faces WHERE face_id = ?1 AND person_id = ?2", err))) { rc = PREP_FAILED; goto fail; }
-        sqlite3_bind_int64(s, 1, face_id);
-        sqlite3_bind_int64(s, 2, person_id);
-        int src = sqlite3_step(s);
-        sqlite3_finalize(s);
-        if (src != SQLITE_ROW) {
-            rc = src == SQLITE_DONE ? scry_fail(err, SCRY_EINVAL, "face %lld is not a face of person %lld",
-                                                (long long)face_id, (long long)person_id)
-                                    : db_fail(db, err, src, "cover face");
+        int64_t v[2] = {face_id, person_id}, one = 0;
+        int found = 0;
+        if ((rc = query_i64(db, SQL_FACE_OF_PERSON, 2, v, &one, &found, "cover face", err)) != SCRY_OK)
+            goto fail;
+        if (!found) {
+            rc = scry_fail(err, SCRY_EINVAL, "face %lld is not a face of person %lld",
+                           (long long)face_id, (long long)person_id);
             goto fail;
         }
     }
-    if (!(s = prep(db, "UPDATE people SET cover_face = nullif(?2, 0), updated_at = ?3 WHERE person_id = ?1", err)))
-        { rc = PREP_FAILED; goto fail; }
-    sqlite3_bind_int64(s, 1, person_id);
-    sqlite3_bind_int64(s, 2, face_id);
-    sqlite3_bind_int64(s, 3, now);
-    if ((rc = exec_stmt(db, s, "cover", err)) != SCRY_OK) goto fail;
+    int64_t v[3] = {person_id, face_id, now};
+    if ((rc = exec_i64(db, SQL_PERSON_COVER, 3, v, "cover", err)) != SCRY_OK) goto fail;
     if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
 fail:
     tx_rollback(db);
@@ -1873,72 +1478,35 @@ out:
     return rc;
 }
 
-int meta_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
-    int64_t now = scry_now_ms();
+static int sq_person_delete(meta_db *db, int64_t person_id, scry_err *err) {
+    int64_t v[2] = {person_id, scry_now_ms()};
     lock(db);
     int rc = tx_begin(db, err);
     if (rc != SCRY_OK) goto out;
-    if ((rc = person_exists(db, person_id, err)) != SCRY_OK) goto fail;
-    sqlite3_stmt *s = prep(db, "UPDATE faces SET person_id = NULL, assigned = 2, updated_at = ?2 WHERE person_id = ?1", err);
-    if (!s) { rc = PREP_FAILED; goto fail; }
-    sqlite3_bind_int64(s, 1, person_id);
-    sqlite3_bind_int64(s, 2, now);
-    if ((rc = exec_stmt(db, s, "release faces", err)) != SCRY_OK) goto fail;
-    if (!(s = prep(db, "DELETE FROM people WHERE person_id = ?1", err))) { rc = PREP_FAILED; goto fail; }
-    sqlite3_bind_int64(s, 1, person_id);
-    if ((rc = exec_stmt(db, s, "delete person", err)) != SCRY_OK) goto fail;
-    if ((rc = people_commit(db, err)) == SCRY_OK) goto out;
-fail:
+    if ((rc = person_exists(db, person_id, err)) == SCRY_OK &&
+        (rc = exec_i64(db, SQL_PERSON_RELEASE, 2, v, "release faces", err)) == SCRY_OK &&
+        (rc = exec_i64(db, SQL_PERSON_DELETE, 1, v, "delete person", err)) == SCRY_OK &&
+        (rc = people_commit(db, err)) == SCRY_OK)
+        goto out;
     tx_rollback(db);
 out:
     unlock(db);
     return rc;
 }
 
-void meta_person_free(meta_person *p) {
-    if (!p) return;
-    free(p->name);
-    p->name = NULL;
-}
-
-void meta_people_free(meta_person *p, int n) {
-    for (int i = 0; p && i < n; i++) meta_person_free(&p[i]);
-    free(p);
-}
-
-/* person_id, name, cover_face, created_at, updated_at, faces, images, cover */
-#define PERSON_SELECT                                                                         \
-    "SELECT p.person_id, p.name, p.cover_face, p.created_at, p.updated_at,"                   \
-    " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) AS nf,"                  \
-    " (SELECT count(DISTINCT image_rowid) FROM faces f WHERE f.person_id = p.person_id),"     \
-    " coalesce((SELECT face_id FROM faces f WHERE f.face_id = p.cover_face AND"              \
-    "  f.person_id = p.person_id), (SELECT face_id FROM faces f WHERE f.person_id ="         \
-    "  p.person_id ORDER BY f.w * f.h DESC, f.face_id LIMIT 1), 0) FROM people p"
-
 static int read_person(sqlite3_stmt *s, meta_person *p, scry_err *err) {
-    memset(p, 0, sizeof *p);
-    p->person_id = sqlite3_column_int64(s, 0);
-    p->name = col_dup(s, 1);
-    if (!p->name && sqlite3_column_type(s, 1) != SQLITE_NULL)
-        return scry_fail(err, SCRY_ENOMEM, "out of memory (person)");
-    p->cover_face = sqlite3_column_int64(s, 2);
-    p->created_at = sqlite3_column_int64(s, 3);
-    p->updated_at = sqlite3_column_int64(s, 4);
-    if (sqlite3_column_count(s) > 5) {
-        p->faces = sqlite3_column_int64(s, 5);
-        p->images = sqlite3_column_int64(s, 6);
-        p->cover = sqlite3_column_int64(s, 7);
-    }
-    return SCRY_OK;
+    const char *col[META_PERSON_NCOLS] = {0};
+    int ncols = sqlite3_column_count(s);
+    if (ncols > META_PERSON_NCOLS) ncols = META_PERSON_NCOLS;
+    for (int i = 0; i < ncols; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    return meta_person_decode(p, col, ncols, err);
 }
 
-int meta_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err) {
-    memset(out, 0, sizeof *out);
+static int sq_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *err) {
     lock(db);
     int rc;
-    sqlite3_stmt *s = prep(db, PERSON_SELECT " WHERE p.person_id = ?1", err);
+    sqlite3_stmt *s = prep_i64(db, SQL_PERSON_GET, 1, &person_id, err);
     if (!s) { unlock(db); return PREP_FAILED; }
-    sqlite3_bind_int64(s, 1, person_id);
     int src = sqlite3_step(s);
     if (src == SQLITE_ROW) rc = read_person(s, out, err);
     else if (src == SQLITE_DONE) rc = scry_fail(err, SCRY_ENOTFOUND, "person %lld not found", (long long)person_id);
@@ -1948,22 +1516,30 @@ int meta_person_get(meta_db *db, int64_t person_id, meta_person *out, scry_err *
     return rc;
 }
 
-/* Rows of s into a growing array of persons. */
+/* Room for one more element in *arr (n used of *cap, each size bytes). */
+static int grow(void *arr, int *cap, int n, size_t size, scry_err *err) {
+    if (n < *cap) return SCRY_OK;
+    int ncap = *cap ? *cap * 2 : 16;
+    void *p = realloc(*(void **)arr, (size_t)ncap * size);
+    if (!p) return scry_fail(err, SCRY_ENOMEM, "out of memory (rows)");
+    *(void **)arr = p;
+    *cap = ncap;
+    return SCRY_OK;
+}
+
+/* Rows of s into a growing array of persons; s finalized. */
 static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, scry_err *err) {
+    if (!s) return PREP_FAILED;
     int cap = 0, src, rc = SCRY_OK;
     meta_person *arr = NULL;
     *n = 0;
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(arr, (size_t)cap * sizeof *arr);
-            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (people)"); break; }
-            arr = p;
-        }
+        if ((rc = grow(&arr, &cap, *n, sizeof *arr, err)) != SCRY_OK) break;
         if ((rc = read_person(s, &arr[*n], err)) != SCRY_OK) break;
         (*n)++;
     }
     if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "list people");
+    sqlite3_finalize(s);
     if (rc != SCRY_OK) {
         meta_people_free(arr, *n);
         arr = NULL;
@@ -1973,32 +1549,13 @@ static int read_people(meta_db *db, sqlite3_stmt *s, meta_person **out, int *n, 
     return rc;
 }
 
-int meta_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out, int *n,
-                     int64_t *total, scry_err *err) {
-    *out = NULL;
-    *n = 0;
-    if (total) *total = 0;
-    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+static int sq_people_list(meta_db *db, int min_faces, int offset, int limit, meta_person **out,
+                          int *n, int64_t *total, scry_err *err) {
+    int64_t v[3] = {min_faces, limit, offset};
     lock(db);
-    int rc = SCRY_OK;
-    sqlite3_stmt *s = prep(db, "SELECT * FROM (" PERSON_SELECT ") WHERE nf >= ?1 OR name IS NOT NULL"
-                               " ORDER BY nf DESC, person_id LIMIT ?2 OFFSET ?3", err);
-    if (!s) { unlock(db); return PREP_FAILED; }
-    sqlite3_bind_int(s, 1, min_faces);
-    sqlite3_bind_int(s, 2, limit);
-    sqlite3_bind_int(s, 3, offset);
-    rc = read_people(db, s, out, n, err);
-    sqlite3_finalize(s);
-    if (rc == SCRY_OK && total) {
-        s = prep(db, "SELECT count(*) FROM people p WHERE p.name IS NOT NULL OR"
-                     " (SELECT count(*) FROM faces f WHERE f.person_id = p.person_id) >= ?1", err);
-        if (!s) rc = PREP_FAILED;
-        else {
-            sqlite3_bind_int(s, 1, min_faces);
-            if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
-            sqlite3_finalize(s);
-        }
-    }
+    int rc = read_people(db, prep_i64(db, SQL_PEOPLE_LIST, 3, v, err), out, n, err), found = 0;
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PEOPLE_TOTAL, 1, v, total, &found, "count people", err);
     unlock(db);
     if (rc != SCRY_OK) {
         meta_people_free(*out, *n);
@@ -2008,65 +1565,36 @@ int meta_people_list(meta_db *db, int min_faces, int offset, int limit, meta_per
     return rc;
 }
 
-int meta_people_named(meta_db *db, meta_person **out, int *n, scry_err *err) {
-    *out = NULL;
-    *n = 0;
+static int sq_people_named(meta_db *db, meta_person **out, int *n, scry_err *err) {
     lock(db);
-    sqlite3_stmt *s = prep(db, "SELECT person_id, name, cover_face, created_at, updated_at FROM people"
-                               " WHERE name IS NOT NULL ORDER BY person_id", err);
-    int rc = s ? read_people(db, s, out, n, err) : PREP_FAILED;
-    sqlite3_finalize(s);
+    int rc = read_people(db, prep(db, SQL_PEOPLE_NAMED, err), out, n, err);
     unlock(db);
     return rc;
 }
 
-int meta_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
-                      char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
-    *faces = NULL;
-    *ids = NULL;
-    *n = 0;
-    if (total) *total = 0;
-    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+static int sq_person_faces(meta_db *db, int64_t person_id, int offset, int limit, meta_face **faces,
+                           char (**ids)[SCRY_ID_LEN + 1], int *n, int64_t *total, scry_err *err) {
     lock(db);
-    int rc = person_exists(db, person_id, err), src, cap = 0;
+    int rc = person_exists(db, person_id, err), src, cap = 0, found = 0;
     meta_face *fa = NULL;
     char (*ia)[SCRY_ID_LEN + 1] = NULL;
+    int64_t v[3] = {person_id, limit, offset};
     sqlite3_stmt *s = NULL;
     if (rc != SCRY_OK) goto out;
-    s = prep(db, "SELECT f.face_id, f.image_rowid, f.face_index, f.x, f.y, f.w, f.h, f.person_id,"
-                 " f.assigned, f.updated_at, i.id FROM faces f JOIN images i ON i.rowid = f.image_rowid"
-                 " WHERE f.person_id = ?1 ORDER BY f.w * f.h DESC, f.face_id LIMIT ?2 OFFSET ?3", err);
-    if (!s) { rc = PREP_FAILED; goto out; }
-    sqlite3_bind_int64(s, 1, person_id);
-    sqlite3_bind_int(s, 2, limit);
-    sqlite3_bind_int(s, 3, offset);
+    if (!(s = prep_i64(db, SQL_PERSON_FACES, 3, v, err))) { rc = PREP_FAILED; goto out; }
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(fa, (size_t)cap * sizeof *fa), *q = p ? realloc(ia, (size_t)cap * sizeof *ia) : NULL;
-            if (p) fa = p;
-            if (q) ia = q;
-            if (!p || !q) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (faces)"); break; }
-        }
-        meta_face *f = &fa[*n];
-        memset(f, 0, sizeof *f);
-        f->face_id = sqlite3_column_int64(s, 0);
-        f->image_rowid = sqlite3_column_int64(s, 1);
-        f->face_index = sqlite3_column_int(s, 2);
-        for (int k = 0; k < 4; k++) f->box[k] = sqlite3_column_int(s, 3 + k);
-        f->person_id = sqlite3_column_int64(s, 7);
-        f->assigned = sqlite3_column_int(s, 8);
-        f->updated_at = sqlite3_column_int64(s, 9);
-        col_copy(s, 10, ia[*n], sizeof ia[*n]);
+        int cap_ids = cap;
+        if ((rc = grow(&fa, &cap, *n, sizeof *fa, err)) != SCRY_OK ||
+            (rc = grow(&ia, &cap_ids, *n, sizeof *ia, err)) != SCRY_OK)
+            break;
+        const char *col[11];
+        for (int k = 0; k < 11; k++) col[k] = (const char *)sqlite3_column_text(s, k);
+        meta_person_face_decode(&fa[*n], ia[*n], col);
         (*n)++;
     }
     if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person faces");
-    sqlite3_finalize(s);
-    s = NULL;
-    if (rc == SCRY_OK && total && (s = prep(db, "SELECT count(*) FROM faces WHERE person_id = ?1", err))) {
-        sqlite3_bind_int64(s, 1, person_id);
-        if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
-    }
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PERSON_FACES_COUNT, 1, v, total, &found, "count faces", err);
 out:
     sqlite3_finalize(s);
     unlock(db);
@@ -2081,41 +1609,23 @@ out:
     return SCRY_OK;
 }
 
-int meta_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
-                       int *n, int64_t *total, scry_err *err) {
-    *out = NULL;
-    *n = 0;
-    if (total) *total = 0;
-    if (offset < 0 || limit < 0) return scry_fail(err, SCRY_EINVAL, "negative offset or limit");
+static int sq_person_images(meta_db *db, int64_t person_id, int offset, int limit, image_rec **out,
+                            int *n, int64_t *total, scry_err *err) {
     lock(db);
-    int rc = person_exists(db, person_id, err), src, cap = 0;
+    int rc = person_exists(db, person_id, err), src, cap = 0, found = 0;
     image_rec *arr = NULL;
+    int64_t v[3] = {person_id, limit, offset};
     sqlite3_stmt *s = NULL;
     if (rc != SCRY_OK) goto out;
-    s = prep(db, "SELECT " IMAGE_COLS " FROM images WHERE rowid IN (SELECT image_rowid FROM faces"
-                 " WHERE person_id = ?1) ORDER BY rowid DESC LIMIT ?2 OFFSET ?3", err);
-    if (!s) { rc = PREP_FAILED; goto out; }
-    sqlite3_bind_int64(s, 1, person_id);
-    sqlite3_bind_int(s, 2, limit);
-    sqlite3_bind_int(s, 3, offset);
+    if (!(s = prep_i64(db, SQL_PERSON_IMAGES, 3, v, err))) { rc = PREP_FAILED; goto out; }
     while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *p = realloc(arr, (size_t)cap * sizeof *arr);
-            if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (images)"); break; }
-            arr = p;
-        }
+        if ((rc = grow(&arr, &cap, *n, sizeof *arr, err)) != SCRY_OK) break;
         if ((rc = read_image(s, &arr[*n], err)) != SCRY_OK) break;
         (*n)++;
     }
     if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "person images");
-    sqlite3_finalize(s);
-    s = NULL;
-    if (rc == SCRY_OK && total &&
-        (s = prep(db, "SELECT count(DISTINCT image_rowid) FROM faces WHERE person_id = ?1", err))) {
-        sqlite3_bind_int64(s, 1, person_id);
-        if (sqlite3_step(s) == SQLITE_ROW) *total = sqlite3_column_int64(s, 0);
-    }
+    if (rc == SCRY_OK && total)
+        rc = query_i64(db, SQL_PERSON_IMAGES_COUNT, 1, v, total, &found, "count images", err);
 out:
     sqlite3_finalize(s);
     unlock(db);
@@ -2129,102 +1639,68 @@ out:
     return SCRY_OK;
 }
 
-#define CHANGE_CHUNK 256
+/* A feed page statement: model, then (after_ms, after_id), then cap. */
+static sqlite3_stmt *feed_page(meta_db *db, const char *sql, const char *model, int64_t after_ms,
+                               int64_t after_id, int cap, scry_err *err) {
+    sqlite3_stmt *s = prep(db, sql, err);
+    if (!s) return NULL;
+    sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 2, after_ms);
+    sqlite3_bind_int64(s, 3, after_id);
+    sqlite3_bind_int(s, 4, cap);
+    return s;
+}
 
-int meta_face_changes(meta_db *db, const char *model, int64_t since_ms,
-                      int (*fn)(const meta_face *f, void *ctx),
-                      int (*gone)(int64_t face_id, void *ctx), void *ctx, int64_t *last_ms,
-                      scry_err *err) {
-    if (!model || !fn || !gone) return scry_fail(err, SCRY_EINVAL, "bad face feed arguments");
-    *last_ms = since_ms;
-    meta_face *page = calloc(CHANGE_CHUNK, sizeof *page);
-    int64_t *dead = malloc(CHANGE_CHUNK * sizeof *dead), *dead_at = malloc(CHANGE_CHUNK * sizeof *dead_at);
-    if (!page || !dead || !dead_at) {
-        free(page), free(dead), free(dead_at);
-        return scry_fail(err, SCRY_ENOMEM, "out of memory (face feed)");
+static int sq_face_changes_page(meta_db *db, const char *model, int64_t after_ms, int64_t after_id,
+                                meta_face *page, int cap, int *got, scry_err *err) {
+    *got = 0;
+    lock(db);
+    int rc = SCRY_OK, src = SQLITE_DONE;
+    sqlite3_stmt *s = feed_page(db, SQL_FACE_CHANGES, model, after_ms, after_id, cap, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((rc = read_face(s, &page[*got], err)) != SCRY_OK) break;
+        (*got)++;
     }
-    int rc = SCRY_OK;
-    /* updated rows, keyset pages over (updated_at, face_id) */
-    int64_t after_ms = since_ms, after_id = INT64_MIN;
-    for (;;) {
-        int got = 0, src;
-        lock(db);
-        sqlite3_stmt *s = prep(db, "SELECT " FACE_COLS " FROM faces WHERE model = ?1 AND"
-                                   " (updated_at, face_id) > (?2, ?3) ORDER BY updated_at, face_id LIMIT ?4", err);
-        if (!s) { unlock(db); rc = PREP_FAILED; break; }
-        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 2, after_ms);
-        sqlite3_bind_int64(s, 3, after_id);
-        sqlite3_bind_int(s, 4, CHANGE_CHUNK);
-        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            if ((rc = read_face(s, &page[got], err)) != SCRY_OK) break;
-            got++;
-        }
-        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "face feed");
-        sqlite3_finalize(s);
-        unlock(db);
-        for (int i = 0; i < got; i++) {
-            if (rc == SCRY_OK) {
-                int r = fn(&page[i], ctx);
-                if (r) rc = r;
-            }
-            if (page[i].updated_at > *last_ms) *last_ms = page[i].updated_at;
-            after_ms = page[i].updated_at;
-            after_id = page[i].face_id;
-            free(page[i].vec);
-        }
-        if (rc != SCRY_OK || got < CHANGE_CHUNK) break;
-    }
-    /* deleted rows */
-    after_ms = since_ms, after_id = INT64_MIN;
-    for (; rc == SCRY_OK;) {
-        int got = 0, src;
-        lock(db);
-        sqlite3_stmt *s = prep(db, "SELECT face_id, deleted_at FROM face_tombstones WHERE model = ?1 AND"
-                                   " (deleted_at, face_id) > (?2, ?3) ORDER BY deleted_at, face_id LIMIT ?4", err);
-        if (!s) { unlock(db); rc = PREP_FAILED; break; }
-        sqlite3_bind_text(s, 1, model, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(s, 2, after_ms);
-        sqlite3_bind_int64(s, 3, after_id);
-        sqlite3_bind_int(s, 4, CHANGE_CHUNK);
-        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
-            dead[got] = sqlite3_column_int64(s, 0);
-            dead_at[got++] = sqlite3_column_int64(s, 1);
-        }
-        if (src != SQLITE_DONE) rc = db_fail(db, err, src, "face tombstones");
-        sqlite3_finalize(s);
-        unlock(db);
-        for (int i = 0; i < got; i++) {
-            if (rc == SCRY_OK) {
-                int r = gone(dead[i], ctx);
-                if (r) rc = r;
-            }
-            if (dead_at[i] > *last_ms) *last_ms = dead_at[i];
-            after_ms = dead_at[i];
-            after_id = dead[i];
-        }
-        if (got < CHANGE_CHUNK) break;
-    }
-    free(page);
-    free(dead);
-    free(dead_at);
+    if (rc == SCRY_OK && *got < cap && src != SQLITE_DONE) rc = db_fail(db, err, src, "face feed");
+    sqlite3_finalize(s);
+    unlock(db);
     return rc;
 }
 
-uint64_t meta_people_version(meta_db *db) {
+static int sq_face_tombstones_page(meta_db *db, const char *model, int64_t after_ms,
+                                   int64_t after_id, int64_t *ids, int64_t *at, int cap, int *got,
+                                   scry_err *err) {
+    *got = 0;
+    lock(db);
+    int rc = SCRY_OK, src = SQLITE_DONE;
+    sqlite3_stmt *s = feed_page(db, SQL_FACE_TOMBSTONES, model, after_ms, after_id, cap, err);
+    if (!s) { unlock(db); return PREP_FAILED; }
+    while (*got < cap && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        ids[*got] = sqlite3_column_int64(s, 0);
+        at[(*got)++] = sqlite3_column_int64(s, 1);
+    }
+    if (*got < cap && src != SQLITE_DONE) rc = db_fail(db, err, src, "face tombstones");
+    sqlite3_finalize(s);
+    unlock(db);
+    return rc;
+}
+
+/* data_version moves with every commit of another connection; our own
+ * commits are counted. */
+static uint64_t sq_people_version(meta_db *db) {
     int dv = 0;
     lock(db);
     pragma_int(db, "PRAGMA data_version", &dv);
-    uint64_t v = ((uint64_t)(uint32_t)dv << 32) ^ db->people_writes;
+    uint64_t v = ((uint64_t)(uint32_t)dv << 32) ^ SQ(db)->people_writes;
     unlock(db);
     return v;
 }
 
 /* ---- jobs without items ------------------------------------------------------ */
 
-int meta_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
-                    scry_err *err) {
-    if (!kind || strcmp(kind, "recluster")) return scry_fail(err, SCRY_EINVAL, "bad job kind");
+static int sq_job_create(meta_db *db, const char *kind, int total, char job_id[SCRY_ID_LEN + 1],
+                         scry_err *err) {
     char id[SCRY_ID_LEN + 1];
     scry_new_id(id);
     lock(db);
@@ -2241,33 +1717,27 @@ out:
     return rc;
 }
 
-int meta_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
-                 const char *error, scry_err *err) {
-    if (!job_id || !status || (strcmp(status, "running") && strcmp(status, "completed") &&
-                               strcmp(status, "failed")))
-        return scry_fail(err, SCRY_EINVAL, "bad job update");
+static int sq_job_set(meta_db *db, const char *job_id, const char *status, int done, int total,
+                      const char *error, scry_err *err) {
     lock(db);
-    int rc;
-    sqlite3_stmt *s = prep(db, "UPDATE jobs SET status = ?2, done = ?3, total = ?4, error = ?5,"
-                               " failed = CASE WHEN ?2 = 'failed' THEN 1 ELSE 0 END, updated_at = ?6"
-                               " WHERE id = ?1", err);
-    if (!s) { unlock(db); return PREP_FAILED; }
-    bind_text(s, 1, job_id);
-    bind_text(s, 2, status);
-    sqlite3_bind_int(s, 3, done);
-    sqlite3_bind_int(s, 4, total);
-    bind_text(s, 5, error);
-    sqlite3_bind_int64(s, 6, scry_now_ms());
-    rc = exec_stmt(db, s, "update job", err);
-    if (rc == SCRY_OK && sqlite3_changes(db->conn) == 0)
+    sqlite3_stmt *s = prep(db, SQL_JOB_SET, err);
+    if (s) {
+        bind_text(s, 1, job_id);
+        bind_text(s, 2, status);
+        sqlite3_bind_int(s, 3, done);
+        sqlite3_bind_int(s, 4, total);
+        bind_text(s, 5, error);
+        sqlite3_bind_int64(s, 6, scry_now_ms());
+    }
+    int rc = exec_stmt(db, s, "update job", err);
+    if (rc == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
         rc = scry_fail(err, SCRY_ENOTFOUND, "job %s not found", job_id);
     unlock(db);
     return rc;
 }
 
-int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
-                         int *n, scry_err *err) {
-    *n = 0;
+static int sq_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN + 1], int max,
+                              int *n, scry_err *err) {
     lock(db);
     sqlite3_stmt *s = prep(db, "SELECT id FROM jobs WHERE kind = ?1 AND status IN ('pending','running')"
                                " ORDER BY created_at, rowid", err);
@@ -2283,32 +1753,13 @@ int meta_jobs_unfinished(meta_db *db, const char *kind, char (*ids)[SCRY_ID_LEN 
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-void job_rec_free(job_rec *j) {
-    if (!j) return;
-    free(j->error);
-    for (int i = 0; i < j->nerrors; i++) {
-        free(j->errors[i].filename);
-        free(j->errors[i].message);
-    }
-    free(j->errors);
-    j->error = NULL;
-    j->errors = NULL;
-    j->nerrors = 0;
-}
-
 static void read_job(sqlite3_stmt *s, job_rec *j) {
-    memset(j, 0, sizeof *j);
-    col_copy(s, 0, j->id, sizeof j->id);
-    col_copy(s, 1, j->status, sizeof j->status);
-    j->total = sqlite3_column_int(s, 2);
-    j->done = sqlite3_column_int(s, 3);
-    j->failed = sqlite3_column_int(s, 4);
-    j->created_at = sqlite3_column_int64(s, 5);
-    j->updated_at = sqlite3_column_int64(s, 6);
-    j->error = col_dup(s, 7);
+    const char *col[META_JOB_NCOLS];
+    for (int i = 0; i < META_JOB_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    meta_job_decode(j, col);
 }
 
-int meta_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
+static int sq_job_get(meta_db *db, const char *id, job_rec *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     if (!id) return scry_fail(err, SCRY_EINVAL, "no job id");
     int rc = SCRY_OK, src;
@@ -2348,7 +1799,7 @@ out:
     return rc;
 }
 
-int meta_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
+static int sq_job_list(meta_db *db, int limit, job_rec **out, int *n, scry_err *err) {
     *out = NULL;
     *n = 0;
     if (limit < 0) return scry_fail(err, SCRY_EINVAL, "negative limit");
@@ -2393,7 +1844,7 @@ static int job_settle(meta_db *db, const char *job_id, int64_t now, scry_err *er
     return run(db, s, "settle job", err);
 }
 
-int meta_item_claim(meta_db *db, work_item *out, scry_err *err) {
+static int sq_item_claim(meta_db *db, work_item *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     int64_t now = scry_now_ms();
     lock(db);
@@ -2432,7 +1883,7 @@ out:
     return rc;
 }
 
-int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
+static int sq_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err *err) {
     if (!stage) return scry_fail(err, SCRY_EINVAL, "no stage");
     lock(db);
     relaxed_sync(db, 1);
@@ -2444,7 +1895,7 @@ int meta_item_stage(meta_db *db, const work_item *w, const char *stage, scry_err
     sqlite3_bind_int(s, 3, w->attempt);
     bind_text(s, 4, stage);
     sqlite3_bind_int64(s, 5, scry_now_ms());
-    if ((rc = run(db, s, "item stage", err)) == SCRY_OK && sqlite3_changes(db->conn) == 0)
+    if ((rc = run(db, s, "item stage", err)) == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
         rc = scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)",
                        w->job_id, w->image_id, w->attempt);
 out:
@@ -2471,7 +1922,7 @@ static int item_finish_locked(meta_db *db, const char *job_id, const char *image
     sqlite3_bind_int64(s, 7, now);
     int rc = run(db, s, "finish item", err);
     if (rc != SCRY_OK) return rc;
-    if (sqlite3_changes(db->conn) == 0)
+    if (sqlite3_changes(SQ(db)->conn) == 0)
         return scry_fail(err, SCRY_ENOTFOUND, "item %s/%s is not running (attempt %d)", job_id,
                          image_id, attempt);
     if (!(s = st(db, S_JOB_COUNT, err))) return PREP_FAILED;
@@ -2488,7 +1939,7 @@ static int item_finish_locked(meta_db *db, const char *job_id, const char *image
     return run(db, s, "image status", err);
 }
 
-int meta_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
+static int sq_item_finish(meta_db *db, const work_item *w, int ok, const char *stage,
                      const char *message, scry_err *err) {
     int64_t now = scry_now_ms();
     lock(db);
@@ -2511,7 +1962,7 @@ typedef struct running_item {
     char stage[32];
 } running_item;
 
-int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
+static int sq_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry_err *err) {
     *requeued = *failed = 0;
     if (max_attempts < 1) max_attempts = 1;
     int64_t now = scry_now_ms();
@@ -2547,8 +1998,7 @@ int meta_recover(meta_db *db, int max_attempts, int *requeued, int *failed, scry
              * being claimed/loaded: call that stage "start". */
             const char *stage = it->stage[0] ? it->stage : "start";
             char msg[160];
-            snprintf(msg, sizeof msg, "crashed in stage %s after %d attempt%s", stage,
-                     it->attempts, it->attempts == 1 ? "" : "s");
+            meta_crash_message(msg, sizeof msg, "crashed", stage, it->attempts);
             rc = item_finish_locked(db, it->job_id, it->image_id, it->attempts, 0, stage, msg,
                                     now, err);
             if (rc != SCRY_OK) goto fail;
@@ -2573,7 +2023,7 @@ out:
     return rc;
 }
 
-int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
+static int sq_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err *err) {
     *n = 0;
     char id[SCRY_ID_LEN + 1];
     scry_new_id(id);
@@ -2592,7 +2042,7 @@ int meta_reindex_all(meta_db *db, char job_id[SCRY_ID_LEN + 1], int *n, scry_err
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(s, 2, now);
     if ((rc = run(db, s, "insert items", err)) != SCRY_OK) goto fail;
-    int count = sqlite3_changes(db->conn);
+    int count = sqlite3_changes(SQ(db)->conn);
     if (!(s = st(db, S_JOB_TOTAL, err))) { rc = PREP_FAILED; goto fail; }
     sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 2, count);
@@ -2609,7 +2059,7 @@ out:
     return rc;
 }
 
-int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
+static int sq_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err *err) {
     if (!job_id) return scry_fail(err, SCRY_EINVAL, "no job id");
     if (!reason || !*reason) reason = "job failed";
     int64_t now = scry_now_ms();
@@ -2634,7 +2084,7 @@ int meta_job_fail(meta_db *db, const char *job_id, const char *reason, scry_err 
     bind_text(s, 2, reason);
     sqlite3_bind_int64(s, 3, now);
     if ((rc = run(db, s, "fail items", err)) != SCRY_OK) goto fail;
-    int unfinished = sqlite3_changes(db->conn);
+    int unfinished = sqlite3_changes(SQ(db)->conn);
     if (!(s = st(db, S_JOB_FAIL, err))) { rc = PREP_FAILED; goto fail; }
     bind_text(s, 1, job_id);
     bind_text(s, 2, reason);
@@ -2655,7 +2105,7 @@ out:
 
 /* ---- metrics --------------------------------------------------------------- */
 
-int meta_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
+static int sq_get_stats(meta_db *db, meta_stats *out, scry_err *err) {
     memset(out, 0, sizeof *out);
     int rc = SCRY_OK, src = SQLITE_DONE;
     lock(db);
@@ -2694,9 +2144,8 @@ out:
 
 /* ---- change feed (search catalog) ----------------------------------------- */
 
-#define FEED_CHUNK 256
 
-int meta_image_each_since(meta_db *db, int64_t since_ms,
+static int sq_image_each_since(meta_db *db, int64_t since_ms,
                           int (*fn)(const image_rec *r, void *ctx), void *ctx,
                           int64_t *last_ms, scry_err *err) {
     /* Keyset pages over (updated_at, rowid), copied out under the lock and
@@ -2710,9 +2159,8 @@ int meta_image_each_since(meta_db *db, int64_t since_ms,
         int got = 0, src = SQLITE_DONE;
         lock(db);
         sqlite3_stmt *s = NULL;
-        src = sqlite3_prepare_v2(db->conn,
-                                 "SELECT " IMAGE_COLS " FROM images WHERE (updated_at, rowid) >"
-                                 " (?1, ?2) ORDER BY updated_at, rowid LIMIT ?3",
+        src = sqlite3_prepare_v2(SQ(db)->conn,
+                                 SQL_SINCE_PAGE,
                                  -1, &s, NULL);
         if (src != SQLITE_OK) {
             rc = db_fail(db, err, src, "prepare change feed");
@@ -2745,11 +2193,11 @@ int meta_image_each_since(meta_db *db, int64_t since_ms,
     return rc;
 }
 
-int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
+static int sq_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, int dim,
                     scry_err *err) {
     lock(db);
     sqlite3_stmt *s = NULL;
-    int src = sqlite3_prepare_v2(db->conn,
+    int src = sqlite3_prepare_v2(SQ(db)->conn,
                                  "SELECT dim, vec FROM image_vectors WHERE model = ?1 AND"
                                  " image_rowid = ?2",
                                  -1, &s, NULL);
@@ -2779,22 +2227,130 @@ int meta_vector_get(meta_db *db, int64_t rowid, const char *model, float *out, i
     return rc;
 }
 
+/* ---- change feed by sequence ------------------------------------------------ */
+
+static int sq_feed_read(meta_db *db, int64_t after_seq, const meta_feed_fns *fns, void *ctx,
+                        int64_t *last_seq, scry_err *err) {
+    /* The horizon first: everything up to it is committed (one writer at a
+     * time), so reading both tables up to it in pages misses nothing even
+     * while writers go on; later rows wait for the next read. Rows are
+     * copied out under the lock and handed to fns without it. */
+    int64_t horizon = 0;
+    lock(db);
+    sqlite3_stmt *s = NULL;
+    int src = sqlite3_prepare_v2(SQ(db)->conn, "SELECT seq FROM feed_clock", -1, &s, NULL);
+    if (src == SQLITE_OK && (src = sqlite3_step(s)) == SQLITE_ROW) {
+        horizon = sqlite3_column_int64(s, 0);
+        src = SQLITE_OK;
+    }
+    int rc = src == SQLITE_OK ? SCRY_OK : db_fail(db, err, src, "feed clock");
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK || horizon <= after_seq) return rc;
+    image_rec *page = calloc(FEED_CHUNK, sizeof *page);
+    if (!page) return scry_fail(err, SCRY_ENOMEM, "out of memory (change feed)");
+    for (int64_t after = after_seq; rc == SCRY_OK;) {
+        int got = 0;
+        lock(db);
+        src = sqlite3_prepare_v2(SQ(db)->conn,
+                                 SQL_FEED_PAGE, -1, &s, NULL);
+        if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare change feed");
+        else {
+            sqlite3_bind_int64(s, 1, after);
+            sqlite3_bind_int64(s, 2, horizon);
+            sqlite3_bind_int(s, 3, FEED_CHUNK);
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                if ((rc = read_image(s, &page[got], err)) != SCRY_OK) break;
+                after = sqlite3_column_int64(s, META_IMAGE_NCOLS);
+                got++;
+            }
+            if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "change feed");
+        }
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; i < got; i++) {
+            if (rc == SCRY_OK) rc = fns->upsert(&page[i], ctx);
+            image_rec_free(&page[i]);
+        }
+        if (got < FEED_CHUNK) break;
+    }
+    free(page);
+    for (int64_t after = after_seq; rc == SCRY_OK;) {
+        int64_t rowids[FEED_CHUNK];
+        int got = 0;
+        lock(db);
+        src = sqlite3_prepare_v2(SQ(db)->conn,
+                                 SQL_FEED_DELETIONS, -1, &s, NULL);
+        if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare deletion feed");
+        else {
+            sqlite3_bind_int64(s, 1, after);
+            sqlite3_bind_int64(s, 2, horizon);
+            sqlite3_bind_int(s, 3, FEED_CHUNK);
+            while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+                after = sqlite3_column_int64(s, 0);
+                rowids[got++] = sqlite3_column_int64(s, 1);
+            }
+            if (src != SQLITE_DONE) rc = db_fail(db, err, src, "deletion feed");
+        }
+        sqlite3_finalize(s);
+        unlock(db);
+        for (int i = 0; rc == SCRY_OK && i < got; i++) rc = fns->removed(rowids[i], ctx);
+        if (got < FEED_CHUNK) break;
+    }
+    if (rc == SCRY_OK) *last_seq = horizon;
+    return rc;
+}
+
+static int sq_feed_wait(meta_db *db, int timeout_ms, scry_err *err) {
+    (void)db;
+    (void)err;
+    int ms = timeout_ms < 200 ? timeout_ms : 200;
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return SCRY_OK;
+}
+
+static int sq_image_rowids(meta_db *db, int64_t **out, size_t *n, scry_err *err) {
+    size_t cap = 0, got = 0;
+    int64_t *ids = NULL;
+    int rc = SCRY_OK, src;
+    lock(db);
+    sqlite3_stmt *s = NULL;
+    src = sqlite3_prepare_v2(SQ(db)->conn, "SELECT rowid FROM images ORDER BY rowid", -1, &s, NULL);
+    if (src != SQLITE_OK) rc = db_fail(db, err, src, "prepare rowids");
+    else {
+        while ((src = sqlite3_step(s)) == SQLITE_ROW) {
+            if (got == cap) {
+                cap = cap ? cap * 2 : 1024;
+                int64_t *p = realloc(ids, cap * sizeof *p);
+                if (!p) { rc = scry_fail(err, SCRY_ENOMEM, "out of memory (rowids)"); break; }
+                ids = p;
+            }
+            ids[got++] = sqlite3_column_int64(s, 0);
+        }
+        if (rc == SCRY_OK && src != SQLITE_DONE) rc = db_fail(db, err, src, "rowids");
+    }
+    sqlite3_finalize(s);
+    unlock(db);
+    if (rc != SCRY_OK || !got) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n = got;
+    return SCRY_OK;
+}
+
 /* ---- API keys ----------------------------------------------------------- */
 
 static void read_key(sqlite3_stmt *s, key_rec *k) {
-    memset(k, 0, sizeof *k);
-    col_copy(s, 0, k->id, sizeof k->id);
-    col_copy(s, 1, k->name, sizeof k->name);
-    col_copy(s, 2, k->scopes, sizeof k->scopes);
-    col_copy(s, 3, k->salt, sizeof k->salt);
-    col_copy(s, 4, k->hash, sizeof k->hash);
-    k->created_at = sqlite3_column_int64(s, 5);
-    k->last_used_at = sqlite3_column_int64(s, 6);
-    k->revoked_at = sqlite3_column_int64(s, 7);
+    const char *col[KEY_NCOLS];
+    for (int i = 0; i < KEY_NCOLS; i++) col[i] = (const char *)sqlite3_column_text(s, i);
+    meta_key_decode(k, col);
 }
 
-int meta_key_insert(meta_db *db, const key_rec *k, scry_err *err) {
-    if (!valid_id(k->id) || !k->salt[0] || !k->hash[0])
+static int sq_key_insert(meta_db *db, const key_rec *k, scry_err *err) {
+    if (!meta_valid_id(k->id) || !k->salt[0] || !k->hash[0])
         return scry_fail(err, SCRY_EINVAL, "key insert: incomplete key");
     lock(db);
     int rc;
@@ -2812,7 +2368,7 @@ out:
     return rc;
 }
 
-int meta_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err) {
+static int sq_key_get(meta_db *db, const char *id, key_rec *out, scry_err *err) {
     lock(db);
     int rc;
     sqlite3_stmt *s = st(db, S_KEY_GET, err);
@@ -2833,7 +2389,7 @@ out:
     return rc;
 }
 
-int meta_key_list(meta_db *db, key_rec **out, int *n, scry_err *err) {
+static int sq_key_list(meta_db *db, key_rec **out, int *n, scry_err *err) {
     *out = NULL;
     *n = 0;
     key_rec *keys = NULL;
@@ -2864,7 +2420,7 @@ out:
     return SCRY_OK;
 }
 
-int meta_key_revoke(meta_db *db, const char *id, scry_err *err) {
+static int sq_key_revoke(meta_db *db, const char *id, scry_err *err) {
     lock(db);
     int rc;
     sqlite3_stmt *s = st(db, S_KEY_REVOKE, err);
@@ -2872,14 +2428,14 @@ int meta_key_revoke(meta_db *db, const char *id, scry_err *err) {
     bind_text(s, 1, id);
     sqlite3_bind_int64(s, 2, scry_now_ms());
     rc = run(db, s, "revoke key", err);
-    if (rc == SCRY_OK && sqlite3_changes(db->conn) == 0)
+    if (rc == SCRY_OK && sqlite3_changes(SQ(db)->conn) == 0)
         rc = scry_fail(err, SCRY_ENOTFOUND, "no active key %s", id ? id : "");
 out:
     unlock(db);
     return rc;
 }
 
-int meta_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err) {
+static int sq_key_touch(meta_db *db, const char *id, int64_t used_at_ms, scry_err *err) {
     lock(db);
     int rc;
     /* Bookkeeping a crash may lose, like claims: not worth an fsync. */
@@ -2895,7 +2451,7 @@ out:
     return rc;
 }
 
-int64_t meta_key_count_active(meta_db *db) {
+static int64_t sq_key_count_active(meta_db *db) {
     int64_t n = -1;
     lock(db);
     sqlite3_stmt *s = st(db, S_KEY_ACTIVE, NULL);
@@ -2904,3 +2460,71 @@ int64_t meta_key_count_active(meta_db *db) {
     unlock(db);
     return n;
 }
+
+/* One process runs the workers of an SQLite database (meta_recover requeues
+ * everything running at its start), so there is no lease to renew. */
+static int sq_item_heartbeat(meta_db *db, const work_item *w, scry_err *err) {
+    (void)db;
+    (void)w;
+    (void)err;
+    return SCRY_OK;
+}
+
+static const meta_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .upload_commit = sq_upload_commit,
+    .image_get = sq_image_get,
+    .image_get_by_rowid = sq_image_get_by_rowid,
+    .image_list = sq_image_list,
+    .image_count = sq_image_count,
+    .image_update = sq_image_update,
+    .image_delete = sq_image_delete,
+    .blob_referenced = sq_blob_referenced,
+    .fts_search = sq_fts_search,
+    .vector_put = sq_vector_put,
+    .vector_each = sq_vector_each,
+    .vector_get = sq_vector_get,
+    .faces_put = sq_faces_put,
+    .faces_get = sq_faces_get,
+    .face_get = sq_face_get,
+    .face_each = sq_face_each,
+    .face_count = sq_face_count,
+    .image_each_since = sq_image_each_since,
+    .feed_read = sq_feed_read,
+    .feed_wait = sq_feed_wait,
+    .image_rowids = sq_image_rowids,
+    .job_get = sq_job_get,
+    .job_list = sq_job_list,
+    .item_claim = sq_item_claim,
+    .item_stage = sq_item_stage,
+    .item_heartbeat = sq_item_heartbeat,
+    .item_finish = sq_item_finish,
+    .recover = sq_recover,
+    .reindex_all = sq_reindex_all,
+    .job_fail = sq_job_fail,
+    .get_stats = sq_get_stats,
+    .key_insert = sq_key_insert,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_revoke = sq_key_revoke,
+    .key_touch = sq_key_touch,
+    .key_count_active = sq_key_count_active,
+    .faces_assign = sq_faces_assign,
+    .people_merge = sq_people_merge,
+    .person_set_name = sq_person_set_name,
+    .person_set_cover = sq_person_set_cover,
+    .person_delete = sq_person_delete,
+    .person_get = sq_person_get,
+    .people_list = sq_people_list,
+    .people_named = sq_people_named,
+    .person_faces = sq_person_faces,
+    .person_images = sq_person_images,
+    .face_changes_page = sq_face_changes_page,
+    .face_tombstones_page = sq_face_tombstones_page,
+    .people_version = sq_people_version,
+    .job_create = sq_job_create,
+    .job_set = sq_job_set,
+    .jobs_unfinished = sq_jobs_unfinished,
+};

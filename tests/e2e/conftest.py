@@ -1,5 +1,13 @@
 """Fixtures for Scry's end-to-end tests: a real `scry serve` on a loopback
-port over a fresh data folder, and small HTTP helpers (stdlib only)."""
+port over a fresh data folder, and small HTTP helpers (stdlib only).
+
+The suite runs on either storage backend (tests/run runs it twice):
+SCRY_E2E_BACKEND=embedded (the default: SQLite and a folder under the data
+folder) or postgres+s3, where every Server gets its own PostgreSQL database
+and S3 bucket (--meta, --blobs) on engines this module starts once per
+session on loopback (tests/services.py) -- the same tests, not a copy.
+Tests that look inside the embedded files (meta.db, blobs/) are marked
+embedded_only."""
 import json
 import os
 import shutil
@@ -13,20 +21,56 @@ import urllib.error
 import urllib.request
 import uuid
 
+import atexit
+import sys
+
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import services  # noqa: E402
 SCRY = os.environ.get("SCRY_BIN", os.path.join(REPO, "build", "scry"))
 SHARED = os.environ.get("SCRY_SHARED", os.path.join(REPO, "..", "shared"))
 DARKNET = "/usr/share/darknet/data"
+BACKEND = os.environ.get("SCRY_E2E_BACKEND", "embedded")
+assert BACKEND in ("embedded", "postgres+s3"), BACKEND
+embedded_only = pytest.mark.skipif(BACKEND != "embedded",
+                                   reason="reads the embedded backend's files (meta.db, blobs/)")
+
+_engines = None
+_stores = {}
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def engines():
+    """The session's PostgreSQL and S3 servers (started on first use)."""
+    global _engines
+    if _engines is None:
+        ok, why = services.available()
+        if not ok:
+            raise RuntimeError(why)
+        pg = services.Postgres().start()
+        s3 = services.S3Server().start()
+        atexit.register(pg.destroy)
+        atexit.register(s3.destroy)
+        _engines = (pg, s3)
+    return _engines
+
+
+def backend_for(data_dir):
+    """(args, env) putting a data folder's metadata and blobs on the session
+    engines: one database and one bucket per data folder, kept across
+    restarts of a server on the same folder."""
+    if BACKEND == "embedded":
+        return [], {}
+    pg, s3 = engines()
+    if data_dir not in _stores:
+        name = "e2e-" + uuid.uuid4().hex[:12]
+        _stores[data_dir] = (pg.create_db(name.replace("-", "_")), "s3://%s/scry" % s3.bucket(name))
+    meta, blobs = _stores[data_dir]
+    return ["--meta", meta, "--blobs", blobs, "--lease-s", "5"], s3.env()
+
+
+free_port = services.free_port
 
 
 def read(path):
@@ -45,10 +89,13 @@ class Response:
 class Server:
     """A scry server process; start() may be called again after kill()."""
 
-    def __init__(self, data_dir, extra_args=(), env=None, binary=None, cwd=None, replace_env=False):
+    def __init__(self, data_dir, extra_args=(), env=None, binary=None, cwd=None, replace_env=False,
+                 backend=True):
         self.data_dir = data_dir
-        self.extra_args = list(extra_args)
+        bargs, benv = backend_for(data_dir) if backend else ([], {})
+        self.extra_args = bargs + list(extra_args)
         self.env = dict(env or {}) if replace_env else dict(os.environ, **(env or {}))
+        self.env.update(benv)
         self.binary = binary or SCRY
         self.cwd = cwd
         self.proc = None
@@ -143,6 +190,33 @@ class Server:
                 return j
             time.sleep(0.1)
         raise AssertionError("job %s did not finish" % job_id)
+
+
+def stored_blobs(server):
+    """The blob objects a server's store holds, whichever the backend (the
+    folder's objects/ files, or the bucket's objects/ keys)."""
+    if server.data_dir not in _stores:
+        import glob
+        return sorted(os.path.basename(os.path.dirname(p)) + os.path.basename(p)
+                      for p in glob.glob(os.path.join(server.data_dir, "blobs", "objects", "*", "*")))
+    bucket = _stores[server.data_dir][1][len("s3://"):].split("/")[0]
+    keys = engines()[1].objects(bucket)
+    return sorted(k.split("/")[-2] + k.split("/")[-1] for k in keys if "/objects/" in "/" + k)
+
+
+def meta_row(server, sql):
+    """The first row of a query on a server's metadata store, whichever the
+    backend (SQL both engines read alike), as a tuple of ints or strings."""
+    if server.data_dir not in _stores:
+        import sqlite3
+        con = sqlite3.connect(os.path.join(server.data_dir, "meta.db"))
+        try:
+            return tuple(con.execute(sql).fetchone())
+        finally:
+            con.close()
+    db = _stores[server.data_dir][0].rsplit("/", 1)[1]
+    out = engines()[0].psql(sql, db=db)
+    return tuple(int(v) if v.lstrip("-").isdigit() else v for v in out.splitlines()[0].split("|"))
 
 
 def multipart(files, field="file"):

@@ -4,7 +4,10 @@ import os
 import shutil
 import subprocess
 
-from conftest import DARKNET, SCRY, Server
+from conftest import embedded_only, DARKNET, SCRY, Server
+
+# The embedded backend's own files and the CLI on a data folder.
+pytestmark = embedded_only
 
 
 def run(*args, data=None, check=True):

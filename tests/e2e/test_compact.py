@@ -109,8 +109,11 @@ def test_compaction_after_deletes(tmpdir_path):
 
 def test_delete_then_crash_leaves_no_ghost_in_index(tmpdir_path):
     """An image deleted after the index was last saved, then a SIGKILL: the
-    saved index still holds its vector, and start-up must drop it (the
-    catch-up walk removes labels with no stored vector), not keep a ghost."""
+    saved index still holds its vector, and start-up must drop it, not keep
+    a ghost: the snapshot written at the graceful stop is loaded and the
+    change feed's delete applied after it ("search.synced ... removed=1"),
+    or, without a snapshot, the catch-up walk removes labels with no stored
+    vector ("index.caught_up ... removed=1")."""
     data = os.path.join(tmpdir_path, "data")
     names = ["dog.jpg", "cat.jpg", "bus.jpg"]
     s = Server(data, ["--workers", "1", "--vision", "0"]).start()

@@ -6,7 +6,10 @@ import sqlite3
 
 import pytest
 
-from conftest import SHARED, read
+from conftest import embedded_only, SHARED, read
+
+# The embedded backend's own files and the CLI on a data folder.
+pytestmark = embedded_only
 
 LFW = os.path.join(SHARED, "data", "lfw", "images")
 

@@ -13,7 +13,10 @@ import time
 
 import pytest
 
-from conftest import DARKNET, SCRY, SHARED, Server, read
+from conftest import embedded_only, DARKNET, SCRY, SHARED, Server, read
+
+# A full disk under the data folder, SQLite locks, meta.db read directly.
+pytestmark = embedded_only
 
 DOG = os.path.join(DARKNET, "dog.jpg")
 

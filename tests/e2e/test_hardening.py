@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import DARKNET, Server, multipart, read
+from conftest import BACKEND, DARKNET, Server, multipart, read
 
 DOG = os.path.join(DARKNET, "dog.jpg")
 
@@ -146,7 +146,8 @@ def test_probe_chunk_size_overflow(small_server):
     assert status_of(got) == 413, got[:200]
     assert sent < 40 * (1 << 20), sent          # limit 1 MiB + 8 MiB drain + socket buffers
     assert small_server.get("/v1/images").json()["total"] == 0
-    assert os.listdir(os.path.join(small_server.data_dir, "blobs", "tmp")) == []
+    if BACKEND == "embedded":
+        assert os.listdir(os.path.join(small_server.data_dir, "blobs", "tmp")) == []
 
 
 ROUTES = {
@@ -223,7 +224,8 @@ def test_slowloris_head_and_slow_body_are_cut(tmpdir_path):
         assert closed is not None and closed < 5, closed
         m = s.get("/metrics").body.decode()
         assert "scry_connections_timed_out_total 2" in m, m
-        assert os.listdir(os.path.join(s.data_dir, "blobs", "tmp")) == []
+        if BACKEND == "embedded":
+            assert os.listdir(os.path.join(s.data_dir, "blobs", "tmp")) == []
     finally:
         s.stop()
 
@@ -345,7 +347,8 @@ def test_hostile_filenames_are_stored_safely_under_ids(server, tmpdir_path):
     files = [os.path.relpath(p, server.data_dir) for p in glob.glob(os.path.join(server.data_dir, "**"), recursive=True)
              if os.path.isfile(p)]
     blobs = [f for f in files if f.startswith("blobs/")]
-    assert "blobs/objects/%s/%s" % (sha[:2], sha[2:]) in blobs, blobs
+    if BACKEND == "embedded":                         # (on S3 the names are keys: test_cluster)
+        assert "blobs/objects/%s/%s" % (sha[:2], sha[2:]) in blobs, blobs
     import re
     for f in blobs:                                   # thumbnails may be there too: same naming
         assert re.fullmatch(r"blobs/(objects/[0-9a-f]{2}/[0-9a-f]{62}|tmp/w-\w+)", f), f

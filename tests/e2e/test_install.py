@@ -5,7 +5,10 @@ import os
 import shutil
 import subprocess
 
-from conftest import DARKNET, REPO, SCRY, Server, read
+from conftest import embedded_only, DARKNET, REPO, SCRY, Server, read
+
+# The embedded backend's own files and the CLI on a data folder.
+pytestmark = embedded_only
 
 
 def make_install(destdir, prefix):

@@ -7,13 +7,12 @@ face in each. Three people with four photos each, and three photos of three
 others (one face each: candidates, not listed)."""
 import json
 import os
-import sqlite3
 import subprocess
 import urllib.parse
 
 import pytest
 
-from conftest import SCRY, SHARED, Server, read
+from conftest import SCRY, SHARED, Server, backend_for, meta_row, read
 
 LFW = os.path.join(SHARED, "data", "lfw", "images")
 ROSES = os.path.join(SHARED, "data", "coco", "images", "000000249025.jpg")   # roses in a vase
@@ -226,10 +225,9 @@ def test_corrections_survive_recluster_and_people_off(people_server, tmpdir_path
     assert img["faces"][0]["person_id"] is None and img["faces"][0]["face_id"] > 0
 
     # --people 0: recognition off, nothing deleted; back on, all is there.
-    db = os.path.join(s.data_dir, "meta.db")
-    before = sqlite3.connect(db).execute("SELECT count(*), count(person_id) FROM faces").fetchone()
+    before = meta_row(s, "SELECT count(*), count(person_id) FROM faces")
     s.stop()
-    s.extra_args = ["--workers", "1", "--ocr", "0", "--people", "0"]
+    s.extra_args = backend_for(s.data_dir)[0] + ["--workers", "1", "--ocr", "0", "--people", "0"]
     s.start()
     assert_error(s.get("/v1/people"), 403, "people_disabled")
     assert_error(s.get("/v1/faces/%d/thumbnail" % faces[2]["id"]), 403, "people_disabled")
@@ -237,18 +235,20 @@ def test_corrections_survive_recluster_and_people_off(people_server, tmpdir_path
     assert "person_id" not in s.get("/v1/images/" + s.ids["Adrien_Brody_0001.jpg"]).json()["faces"][0]
     r = s.upload([("brody8.jpg", read(lfw("Adrien_Brody", 8)))])
     assert s.wait_job(r.json()["job_id"])["status"] == "completed"
-    con = sqlite3.connect(db)
-    assert con.execute("SELECT count(*), count(person_id) FROM faces").fetchone() == before
-    con.close()
+    assert meta_row(s, "SELECT count(*), count(person_id) FROM faces") == before
     s.stop()
-    s.extra_args = ["--workers", "1", "--ocr", "0"]
+    s.extra_args = backend_for(s.data_dir)[0] + ["--workers", "1", "--ocr", "0"]
     s.start()
     assert s.get("/v1/people/%d" % brody).json()["name"] == "Rose"
     assert names(search(s, "rose")) == sorted(file_of[f["image_id"]] for f in faces[2:])
 
 
 def scry(data, *args):
-    p = subprocess.run([SCRY] + list(args) + ["--data", data], capture_output=True, text=True, timeout=300)
+    """The CLI on a server's data folder, and its database and bucket when
+    the suite runs on PostgreSQL + S3."""
+    store_args, env = backend_for(data)
+    p = subprocess.run([SCRY] + list(args) + ["--data", data] + store_args, capture_output=True,
+                       text=True, timeout=300, env=dict(os.environ, **env))
     return p.returncode, p.stdout, p.stderr
 
 

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import DARKNET, SCRY, Server, bearer, bootstrap_key, multipart, read
+from conftest import DARKNET, SCRY, Server, bearer, bootstrap_key, embedded_only, multipart, read
 
 DOG = os.path.join(DARKNET, "dog.jpg")
 UNKNOWN = "0123456789abcdef01234567"
@@ -296,6 +296,7 @@ def test_audit_log_names_key_ids_never_keys(auth_server):
     assert all(l.count("\n") == 0 for l in lines)
 
 
+@embedded_only       # `scry keys` on the data folder's own meta.db
 def test_cli_keys_create_list_revoke(tmpdir_path):
     data = os.path.join(tmpdir_path, "data")
     r = subprocess.run([SCRY, "keys", "create", "--scope", "read,write", "--name", "web", "--data", data],

@@ -41,18 +41,6 @@ static int count_sub(const char *root, const char *sub) {
     return count_files(p);
 }
 
-/* Deterministic pseudo-random bytes (xorshift), different per seed. */
-static unsigned char *make_bytes(size_t n, uint32_t seed) {
-    unsigned char *b = malloc(n ? n : 1);
-    assert_non_null(b);
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
-        b[i] = (unsigned char)x;
-    }
-    return b;
-}
-
 static void test_put_get_stat_remove(void **state) {
     (void)state;
     char *dir = tu_tempdir("blob");
@@ -160,7 +148,7 @@ static void test_dedup_same_bytes_one_file(void **state) {
     scry_err err = {0};
     blob_store *bs;
     assert_int_equal(blob_open_fs(&bs, dir, &err), SCRY_OK);
-    unsigned char *a = make_bytes(10000, 1), *b = make_bytes(10000, 2);
+    unsigned char *a = tu_bytes(10000, 1), *b = tu_bytes(10000, 2);
     char s1[65], s2[65], s3[65];
     assert_int_equal(blob_put(bs, a, 10000, s1, &err), SCRY_OK);
     assert_int_equal(blob_put(bs, a, 10000, s2, &err), SCRY_OK);
@@ -207,7 +195,7 @@ static void test_streaming_many_chunks(void **state) {
     blob_store *bs;
     assert_int_equal(blob_open_fs(&bs, dir, &err), SCRY_OK);
     const size_t total = 3 * 1024 * 1024 + 17;
-    unsigned char *buf = make_bytes(total, 7);
+    unsigned char *buf = tu_bytes(total, 7);
     char want[65], got[65];
     scry_sha256_hex(buf, total, want);
 
@@ -328,7 +316,7 @@ static void *put_thread(void *arg) {
     put_ctx *c = arg;
     for (int i = 0; i < 40; i++) {
         uint32_t seed = (uint32_t)((c->seed0 + i) % 20); /* 20 distinct contents */
-        unsigned char *b = make_bytes(4096 + seed, seed + 100);
+        unsigned char *b = tu_bytes(4096 + seed, seed + 100);
         char sha[65], want[65];
         scry_err err = {0};
         scry_sha256_hex(b, 4096 + seed, want);
@@ -375,7 +363,7 @@ static int writers_done;
 static void *stream_thread(void *arg) {
     sweep_ctx *c = arg;
     for (int i = 0; i < 60; i++) {
-        unsigned char *b = make_bytes(20000, (uint32_t)(c->seed * 1000 + i));
+        unsigned char *b = tu_bytes(20000, (uint32_t)(c->seed * 1000 + i));
         char sha[65], want[65];
         scry_err err = {0};
         scry_sha256_hex(b, 20000, want);

@@ -1,14 +1,21 @@
-/* Unit tests for store/meta on SQLite: schema and migrations, uploads, facts
+/* Unit tests for store/meta on SQLite, and the same tests again on
+ * PostgreSQL when SCRY_TEST_PG names a server (tests/run starts one: a
+ * fresh database per test, dropped after it). On PostgreSQL a "crash" is a
+ * worker whose lease runs out (recovery only takes expired leases), so the
+ * tests give claims a 200 ms lease and wait it out. Covered: schema and migrations, uploads, facts
  * and FTS5 search (incl. hostile input), the job/item lifecycle with crash
  * recovery, deletion with blob orphan reporting, vectors, face descriptors
  * (identity kept across re-indexing, gone with the image), stats, and
  * concurrent claiming from threads sharing one handle and from threads with
- * their own connection (as separate processes would). Real database files in
+ * their own connection (as separate processes would), people written by one
+ * connection and seen by another (face feed, version, names, the clustering
+ * lock, re-cluster jobs). Real database files in
  * a temp dir; nothing mocked. */
 #include "testutil.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +30,34 @@ typedef struct fixture {
     meta_db *db;
 } fixture;
 
+/* The PostgreSQL server of the second run ("postgres://user@host:port"),
+ * NULL on the SQLite run. */
+static const char *g_pg;
+#define PG_LEASE_MS 200
+static const char *crash_words(void) { return g_pg ? "lost its worker" : "crashed"; }
+
+/* A claim left running by a crash becomes recoverable: at once on SQLite
+ * (a new process recovers everything), after the lease on PostgreSQL. */
+static void crash_wait(void) {
+    if (g_pg) usleep((PG_LEASE_MS + 100) * 1000);
+}
+
+static int open_db(fixture *f, meta_db **db, scry_err *err) {
+    int rc = meta_open(db, f->path, err);
+    if (rc == SCRY_OK && g_pg) meta_set_lease_ms(*db, PG_LEASE_MS);
+    return rc;
+}
+
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->dir = tu_tempdir("meta");
-    snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
+    if (g_pg) {
+        if (tu_pg_create(f->path, sizeof f->path)) return -1;
+    } else {
+        snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
+    }
     scry_err err = {0};
-    if (meta_open(&f->db, f->path, &err) != SCRY_OK) {
+    if (open_db(f, &f->db, &err) != SCRY_OK) {
         fprintf(stderr, "meta_open: %s\n", err.msg);
         return -1;
     }
@@ -39,6 +68,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     meta_close(f->db);
+    if (g_pg) tu_pg_drop(f->path);
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -117,8 +147,10 @@ static void test_open_schema_and_reopen(void **state) {
     assert_true(v >= 1);
     meta_close(f->db);
     scry_err err = {0};
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_schema_version(f->db), v);
+    assert_string_equal(meta_backend_name(f->db), g_pg ? "postgres" : "sqlite");
+    if (g_pg) return;           /* the rest is about SQLite files */
 
     /* What the file really is, seen through a plain connection. */
     sqlite3 *c;
@@ -150,7 +182,6 @@ static void test_open_schema_and_reopen(void **state) {
     assert_non_null(strstr(err.msg, "999"));
     sqlite3_close(c);
 
-    assert_int_equal(meta_open(&db2, "postgres://u@h/db", &err), SCRY_EUNSUPPORTED);
     assert_int_equal(meta_open(&db2, "", &err), SCRY_EINVAL);
     char bad[600];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.db", f->dir);
@@ -246,7 +277,7 @@ static void test_upload_commit_and_get(void **state) {
 
     /* Survives close/reopen (durable commit). */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_image_count(f->db), 3);
 }
 
@@ -653,7 +684,8 @@ static void test_recover_after_crash(void **state) {
     int requeued = -1, failed = -1;
     for (int attempt = 1; attempt <= 2; attempt++) {
         meta_close(f->db);
-        assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+        crash_wait();
+        assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
         assert_int_equal(meta_recover(f->db, 3, &requeued, &failed, &err), SCRY_OK);
         assert_int_equal(requeued, 2);
         assert_int_equal(failed, 0);
@@ -671,7 +703,8 @@ static void test_recover_after_crash(void **state) {
     /* Third crash: both have had 3 attempts. p was in "ocr"; q entered no
      * stage this time. */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    crash_wait();
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     assert_int_equal(meta_recover(f->db, 3, &requeued, &failed, &err), SCRY_OK);
     assert_int_equal(requeued, 0);
     assert_int_equal(failed, 2);
@@ -684,9 +717,12 @@ static void test_recover_after_crash(void **state) {
     assert_int_equal(j.nerrors, 2);
     assert_string_equal(j.errors[0].image_id, ids[0]);
     assert_string_equal(j.errors[0].stage, "ocr");
-    assert_string_equal(j.errors[0].message, "crashed in stage ocr after 3 attempts");
+    char want[128];
+    snprintf(want, sizeof want, "%s in stage ocr after 3 attempts", crash_words());
+    assert_string_equal(j.errors[0].message, want);
     assert_string_equal(j.errors[1].stage, "start");
-    assert_string_equal(j.errors[1].message, "crashed in stage start after 3 attempts");
+    snprintf(want, sizeof want, "%s in stage start after 3 attempts", crash_words());
+    assert_string_equal(j.errors[1].message, want);
     job_rec_free(&j);
     image_rec r;
     assert_int_equal(meta_image_get(f->db, ids[0], &r, &err), SCRY_OK);
@@ -703,12 +739,25 @@ static void test_recover_after_crash(void **state) {
     upload(f->db, 1, more, NULL, ids2, job2);
     assert_int_equal(meta_item_claim(f->db, &w, &err), SCRY_OK);
     assert_int_equal(meta_item_stage(f->db, &w, "decode", &err), SCRY_OK);
+    if (g_pg) {
+        /* A live lease is left alone: the worker may still be at it. */
+        assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
+        assert_int_equal(requeued + failed, 0);
+        /* ...and a heartbeat keeps it alive past its first term. */
+        usleep(PG_LEASE_MS * 600);
+        assert_int_equal(meta_item_heartbeat(f->db, &w, &err), SCRY_OK);
+        usleep(PG_LEASE_MS * 600);
+        assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
+        assert_int_equal(requeued + failed, 0);
+    }
+    crash_wait();
     assert_int_equal(meta_recover(f->db, 1, &requeued, &failed, &err), SCRY_OK);
     assert_int_equal(failed, 1);
     assert_int_equal(meta_job_get(f->db, job2, &j, &err), SCRY_OK);
     assert_string_equal(j.status, "completed");
     assert_int_equal(j.nerrors, 1);
-    assert_string_equal(j.errors[0].message, "crashed in stage decode after 1 attempt");
+    snprintf(want, sizeof want, "%s in stage decode after 1 attempt", crash_words());
+    assert_string_equal(j.errors[0].message, want);
     job_rec_free(&j);
 }
 
@@ -974,7 +1023,7 @@ static void test_faces_identity_reindex_delete(void **state) {
 
     /* The store survives a reopen. */
     meta_close(f->db);
-    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
+    assert_int_equal(open_db(f, &f->db, &err), SCRY_OK);
     meta_face one_face;
     assert_int_equal(meta_face_get(f->db, id_b, &one_face, &err), SCRY_OK);
     assert_int_equal(one_face.image_rowid, r0.rowid);
@@ -1155,7 +1204,129 @@ static void test_concurrent_claims_own_connections(void **state) {
     run_claimers(*state, 1);
 }
 
+/* ---- people across connections ------------------------------------------------ */
+
+typedef struct face_seen {
+    int seen, gone;
+    int64_t person[8], assigned[8], face[8];
+} face_seen;
+
+static int seen_face(const meta_face *fc, void *ctx) {
+    face_seen *s = ctx;
+    if (s->seen < 8) {
+        s->face[s->seen] = fc->face_id;
+        s->person[s->seen] = fc->person_id;
+        s->assigned[s->seen] = fc->assigned;
+    }
+    s->seen++;
+    return 0;
+}
+
+static int seen_gone(int64_t face_id, void *ctx) {
+    (void)face_id;
+    ((face_seen *)ctx)->gone++;
+    return 0;
+}
+
+/* What one connection (another process) does to faces, people and
+ * re-cluster jobs, the other sees: the face feed, the version number that
+ * caches follow, names; the clustering lock excludes the other connection
+ * on PostgreSQL (a no-op on SQLite, where one process clusters). */
+static void test_people_across_connections(void **state) {
+    fixture *f = *state;
+    scry_err err = {0};
+    meta_db *other = NULL;
+    assert_int_equal(open_db(f, &other, &err), SCRY_OK);
+    const char *names[] = {"pair.jpg"};
+    char ids[1][SCRY_ID_LEN + 1], job[SCRY_ID_LEN + 1];
+    upload(f->db, 1, names, NULL, ids, job);
+    image_rec r;
+    assert_int_equal(meta_image_get(f->db, ids[0], &r, &err), SCRY_OK);
+    uint64_t v0 = meta_people_version(f->db);
+
+    float va[16], vb[16];
+    meta_face two[2] = {face_at(0, 10, 10, 50, 50, va, 1), face_at(1, 200, 10, 60, 60, vb, 2)};
+    meta_faces_update u = {.model = "m1", .dim = 16, .faces = two, .n = 2};
+    assert_int_equal(meta_faces_put(other, r.rowid, &u, &err), SCRY_OK);
+    assert_true(meta_people_version(f->db) != v0);
+    face_seen s = {0};
+    int64_t last = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", 0, seen_face, seen_gone, &s, &last, &err), SCRY_OK);
+    assert_int_equal(s.seen, 2);
+    assert_true(last > 0 && s.person[0] == 0 && s.assigned[0] == META_FACE_NEW);
+
+    /* the other connection clusters and names; this one sees both */
+    meta_assignment a[2] = {{s.face[0], -1}, {s.face[1], -2}};
+    int64_t made[2] = {0, 0};
+    int applied = 0;
+    assert_int_equal(meta_faces_assign(other, a, 2, META_FACE_AUTO, made, &applied, &err), SCRY_OK);
+    assert_int_equal(applied, 2);
+    assert_true(made[0] > 0 && made[1] > 0 && made[0] != made[1]);
+    uint64_t v1 = meta_people_version(f->db);
+    assert_int_equal(meta_person_set_name(other, made[0], "Rose", &err), SCRY_OK);
+    assert_true(meta_people_version(f->db) != v1);
+    meta_person *named = NULL;
+    int n = 0;
+    assert_int_equal(meta_people_named(f->db, &named, &n, &err), SCRY_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(named[0].person_id, made[0]);
+    assert_string_equal(named[0].name, "Rose");
+    meta_people_free(named, n);
+    face_seen s2 = {0};
+    int64_t last2 = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", last - 1, seen_face, seen_gone, &s2, &last2, &err), SCRY_OK);
+    assert_int_equal(s2.seen, 2);
+    for (int i = 0; i < 2; i++) {
+        int k = s2.face[i] == s.face[0] ? 0 : 1;
+        assert_int_equal(s2.person[i], made[k]);
+        assert_int_equal(s2.assigned[i], k == 0 ? META_FACE_MANUAL : META_FACE_AUTO);  /* named: manual */
+    }
+    assert_true(last2 >= last);
+
+    /* clustering turns */
+    assert_int_equal(meta_people_lock(f->db, 1, 1000, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 1, 100, &err), g_pg ? SCRY_EBUSY : SCRY_OK);
+    assert_int_equal(meta_people_lock(f->db, 0, 0, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 1, 1000, &err), SCRY_OK);
+    assert_int_equal(meta_people_lock(other, 0, 0, &err), SCRY_OK);
+
+    /* a re-cluster job made by one, finished by the other */
+    char rj[SCRY_ID_LEN + 1];
+    assert_int_equal(meta_job_create(other, "upload", 0, rj, &err), SCRY_EINVAL);
+    assert_int_equal(meta_job_create(other, "recluster", 2, rj, &err), SCRY_OK);
+    char open_ids[4][SCRY_ID_LEN + 1];
+    assert_int_equal(meta_jobs_unfinished(f->db, "recluster", open_ids, 4, &n, &err), SCRY_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(open_ids[0], rj);
+    assert_int_equal(meta_job_set(f->db, rj, "running", 1, 2, NULL, &err), SCRY_OK);
+    assert_int_equal(meta_job_set(f->db, rj, "completed", 2, 2, NULL, &err), SCRY_OK);
+    assert_int_equal(meta_job_set(f->db, "000000000000000000000000", "completed", 0, 0, NULL, &err),
+                     SCRY_ENOTFOUND);
+    assert_int_equal(meta_jobs_unfinished(other, "recluster", open_ids, 4, &n, &err), SCRY_OK);
+    assert_int_equal(n, 0);
+    job_rec jr = {0};
+    assert_int_equal(meta_job_get(other, rj, &jr, &err), SCRY_OK);
+    assert_string_equal(jr.status, "completed");
+    assert_int_equal(jr.done, 2);
+    job_rec_free(&jr);
+
+    /* the image deleted by the other: its faces leave tombstones, its
+     * persons go with them */
+    char o1[SCRY_SHA256_HEX + 1], o2[SCRY_SHA256_HEX + 1];
+    assert_int_equal(meta_image_delete(other, ids[0], o1, o2, &err), SCRY_OK);
+    face_seen s3 = {0};
+    int64_t last3 = 0;
+    assert_int_equal(meta_face_changes(f->db, "m1", last2 - 1, seen_face, seen_gone, &s3, &last3, &err), SCRY_OK);
+    assert_int_equal(s3.gone, 2);
+    meta_person p;
+    assert_int_equal(meta_person_get(f->db, made[0], &p, &err), SCRY_ENOTFOUND);
+    assert_int_equal(meta_person_get(f->db, made[1], &p, &err), SCRY_ENOTFOUND);
+    image_rec_free(&r);
+    meta_close(other);
+}
+
 int main(void) {
+    int failed = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_schema_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_upload_commit_and_get, setup, teardown),
@@ -1173,6 +1344,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_shared_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_claims_own_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_people_across_connections, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("meta_sqlite", tests, NULL, NULL);
+    g_pg = tu_pg();
+    if (g_pg && *g_pg) failed += cmocka_run_group_tests_name("meta_postgres", tests, NULL, NULL);
+    return failed;
 }

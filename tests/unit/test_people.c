@@ -1,4 +1,5 @@
-/* Unit tests for people: the schema v5 store functions (real SQLite), the
+/* Unit tests for people: the schema v5 store functions (real SQLite, then
+ * real PostgreSQL when tests/run started one: SCRY_TEST_PG), the
  * people service on real faces (BlazeFace + faceres on LFW photos from the
  * shared data, in the face space of models/face_mean.bin), and the query
  * side (search/person_query). Model tests skip when the models or the
@@ -25,8 +26,12 @@
 
 typedef struct fixture {
     char *dir;
+    char path[1200];
     meta_db *db;
 } fixture;
+
+/* Set for the second run of the store tests, on PostgreSQL (tu_pg). */
+static int g_on_pg;
 
 static faces_model *g_faces;
 static faceres_model *g_faceres;
@@ -62,10 +67,10 @@ static int group_teardown(void **state) {
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->dir = tu_tempdir("people");
-    char path[1200];
-    snprintf(path, sizeof path, "%s/meta.db", f->dir);
+    if (g_on_pg) assert_int_equal(tu_pg_create(f->path, sizeof f->path), 0);
+    else snprintf(f->path, sizeof f->path, "%s/meta.db", f->dir);
     scry_err err = {0};
-    assert_int_equal(meta_open(&f->db, path, &err), SCRY_OK);
+    assert_int_equal(meta_open(&f->db, f->path, &err), SCRY_OK);
     *state = f;
     return 0;
 }
@@ -73,6 +78,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
     fixture *f = *state;
     meta_close(f->db);
+    if (g_on_pg) tu_pg_drop(f->path);
     tu_rmtree(f->dir);
     free(f->dir);
     free(f);
@@ -135,12 +141,12 @@ static int64_t person_of(meta_db *db, int64_t face_id, int *assigned) {
     return f.person_id;
 }
 
-/* ---- store: schema v5 -------------------------------------------------------- */
+/* ---- store: schema v5 (v6 with the change feed) -------------------------------------------------------- */
 
 static void test_store_people(void **state) {
     fixture *f = *state;
     scry_err err = {0};
-    assert_int_equal(meta_schema_version(f->db), 5);
+    assert_int_equal(meta_schema_version(f->db), 6);
     float v[4][8] = {{1}, {0, 1}, {0, 0, 1}, {0, 0, 0, 1}};
     float *vp[4] = {v[0], v[1], v[2], v[3]};
     int64_t im1 = add_image(f->db, "one.jpg"), im2 = add_image(f->db, "two.jpg");
@@ -636,5 +642,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_people_auto_recluster, setup, teardown),
         cmocka_unit_test_setup_teardown(test_people_small_faces, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    int failed = cmocka_run_group_tests_name("people", tests, group_setup, group_teardown);
+    /* the store functions again on PostgreSQL (tests/run starts a server) */
+    const struct CMUnitTest store_tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_people, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_face_feed, setup, teardown),
+    };
+    g_on_pg = 1;
+    if (tu_pg()) failed += cmocka_run_group_tests_name("people_store_postgres", store_tests, NULL, NULL);
+    return failed;
 }

@@ -1,4 +1,7 @@
-/* Unit tests for search/search: the engine's sync with the store's change
+/* Unit tests for search/search: snapshots (a restart from one equals a
+ * rebuild, changes made meanwhile by another handle -- a rewrite, a delete
+ * -- are replayed from the feed, a corrupt one is refused and the engine
+ * rebuilds), and the engine's sync with the store's change
  * feed. Each query re-reads the feed from the last millisecond it saw and
  * skips the rows it already applied when they come back unchanged; a row
  * rewritten within that same millisecond must still be applied. Real store
@@ -12,6 +15,7 @@
 
 #include "core/util.h"
 #include "search/search.h"
+#include "store/blob.h"
 #include "store/meta.h"
 #include "text/lexicon.h"
 
@@ -168,6 +172,78 @@ static void test_unchanged_rows_keep_their_place(void **state) {
     close_all(&f);
 }
 
+static void test_snapshot_restart_and_corruption(void **state) {
+    (void)state;
+    fixture f;
+    open_all(&f);
+    set_caption(&f, 0, "a red bicycle");
+    set_caption(&f, 1, "a blue boat");
+    set_caption(&f, 2, "a green tree");
+    scry_err err = {0};
+    char blobdir[1100];
+    snprintf(blobdir, sizeof blobdir, "%s/blobs", f.dir);
+    blob_store *bs;
+    assert_int_equal(blob_open_fs(&bs, blobdir, &err), SCRY_OK);
+    search_options so = {.blobs = bs, .snapshot_s = 3600};
+    search_free(f.se);
+    assert_int_equal(search_create_with(&f.se, f.db, NULL, f.lex, NULL, NULL, &so, &err), SCRY_OK);
+    int from = -1;
+    double ms;
+    search_start_info(f.se, &from, &ms);
+    assert_int_equal(from, 0);                  /* nothing to start from yet */
+    assert_int_equal(search_snapshot_save(f.se, &err), SCRY_OK);
+    search_free(f.se);
+    f.se = NULL;
+
+    /* While no engine runs, another handle (another process) rewrites one
+     * image and deletes another. */
+    char path[1100];
+    snprintf(path, sizeof path, "%s/meta.db", f.dir);
+    meta_db *other;
+    assert_int_equal(meta_open(&other, path, &err), SCRY_OK);
+    image_rec r;
+    assert_int_equal(meta_image_get(other, f.ids[1], &r, &err), SCRY_OK);
+    free(r.caption);
+    r.caption = strdup("a yellow submarine");
+    assert_int_equal(meta_image_update_facts(other, &r, &err), SCRY_OK);
+    image_rec_free(&r);
+    char o1[65], o2[65];
+    assert_int_equal(meta_image_delete(other, f.ids[2], o1, o2, &err), SCRY_OK);
+    meta_close(other);
+
+    assert_int_equal(search_create_with(&f.se, f.db, NULL, f.lex, NULL, NULL, &so, &err), SCRY_OK);
+    search_start_info(f.se, &from, &ms);
+    assert_int_equal(from, 1);
+    char top[SCRY_ID_LEN + 1];
+    assert_int_equal(search_word(&f, "bicycle", top), 1);      /* from the snapshot */
+    assert_string_equal(top, f.ids[0]);
+    assert_int_equal(search_word(&f, "submarine", top), 1);    /* replayed from the feed */
+    assert_string_equal(top, f.ids[1]);
+    assert_int_equal(search_word(&f, "boat", NULL), 0);
+    assert_int_equal(search_word(&f, "tree", NULL), 0);        /* the delete, from the feed */
+    search_free(f.se);
+
+    /* One flipped byte: refused as a whole, and the engine rebuilds. */
+    char snap[1200];
+    snprintf(snap, sizeof snap, "%s/named/search-keywords", blobdir);
+    size_t n = 0;
+    unsigned char *bytes = tu_read(snap, &n);
+    bytes[n / 2] ^= 0x5a;
+    FILE *fp = fopen(snap, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(bytes, 1, n, fp), n);
+    fclose(fp);
+    free(bytes);
+    assert_int_equal(search_create_with(&f.se, f.db, NULL, f.lex, NULL, NULL, &so, &err), SCRY_OK);
+    search_start_info(f.se, &from, &ms);
+    assert_int_equal(from, 0);
+    assert_int_equal(search_word(&f, "submarine", NULL), 1);
+    assert_int_equal(search_word(&f, "bicycle", NULL), 1);
+    assert_int_equal(search_word(&f, "tree", NULL), 0);
+    close_all(&f);
+    blob_close(bs);
+}
+
 int main(void) {
     /* Same-millisecond rewrites need fast commits: tmpfs when there is one
      * (fsyncs on a disk take longer than a millisecond). */
@@ -175,6 +251,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rewrites_in_the_same_millisecond_are_seen),
         cmocka_unit_test(test_unchanged_rows_keep_their_place),
+        cmocka_unit_test(test_snapshot_restart_and_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

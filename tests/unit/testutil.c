@@ -3,6 +3,7 @@
 
 
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +76,54 @@ void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scr
     scry_encoder_free(enc);
     scry_wordvec_close(wv);
     scry_lexicon_close(lex);
+}
+
+unsigned char *tu_bytes(size_t n, uint32_t seed) {
+    unsigned char *b = malloc(n ? n : 1);
+    assert_non_null(b);
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+        b[i] = (unsigned char)x;
+    }
+    return b;
+}
+
+const char *tu_pg(void) {
+    const char *pg = getenv("SCRY_TEST_PG");
+    return pg && *pg ? pg : NULL;
+}
+
+/* A statement on the server's maintenance database. */
+static int pg_admin(const char *sql) {
+    char url[600];
+    snprintf(url, sizeof url, "%s/postgres", tu_pg());
+    PGconn *c = PQconnectdb(url);
+    int ok = PQstatus(c) == CONNECTION_OK;
+    if (ok) {
+        PGresult *r = PQexec(c, sql);
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "connect %s: %s", url, PQerrorMessage(c));
+    }
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+int tu_pg_create(char *url, size_t cap) {
+    static int n;
+    char name[64], sql[128];
+    snprintf(name, sizeof name, "scry_test_%d_%d", (int)getpid(), ++n);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
+    if (!tu_pg() || pg_admin(sql)) return -1;
+    snprintf(url, cap, "%s/%s", tu_pg(), name);
+    return 0;
+}
+
+int tu_pg_drop(const char *url) {
+    char sql[700];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", strrchr(url, '/') + 1);
+    return pg_admin(sql);
 }

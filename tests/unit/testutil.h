@@ -28,7 +28,17 @@ struct scry_lexicon;
 struct scry_encoder;
 int tu_text_open(struct scry_wordvec **wv, struct scry_lexicon **lex, struct scry_encoder **enc);
 void tu_text_close(struct scry_wordvec *wv, struct scry_lexicon *lex, struct scry_encoder *enc);
+/* n deterministic pseudo-random bytes (xorshift), different per seed;
+ * malloc'ed (fails the test when out of memory). */
+unsigned char *tu_bytes(size_t n, uint32_t seed);
 /* Whole file into memory; fails the test when it cannot be read. */
 void *tu_read(const char *path, size_t *n);
+/* PostgreSQL for tests that run on both metadata backends: the server is
+ * $SCRY_TEST_PG ("postgres://user@host:port", started by tests/run; NULL
+ * when unset). tu_pg_create makes a fresh database and writes its URL;
+ * tu_pg_drop drops it. 0 or -1 (message on stderr). */
+const char *tu_pg(void);
+int tu_pg_create(char *url, size_t cap);
+int tu_pg_drop(const char *url);
 
 #endif

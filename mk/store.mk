@@ -1,0 +1,2 @@
+# store/meta_pg: the PostgreSQL metadata backend (libpq, Debian libpq-dev).
+PKGS += libpq
