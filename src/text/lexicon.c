@@ -510,8 +510,8 @@ static int find_anchor(void *vctx, long off, int depth) {
 /* Objects via WordNet for one form; caller holds wn_lock. */
 static int wn_coco(const scry_lexicon *lex, const char *form, scry_lex_match *m) {
     long offs[MAX_SENSES];
-    if (mostly_not_a_noun(form)) return 0;
     int n = considered_senses(form, NOUN, offs);
+    if (n && mostly_not_a_noun(form)) return 0;     /* asked only of words with noun senses */
     for (int i = 0; i < n; i++) {
         node *e = find_node(lex, offs[i], NOUN);
         if (e && popcount2(e->below) > 0) {
