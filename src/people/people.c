@@ -77,8 +77,8 @@ struct people {
     pname *names;
     int nnames;
     /* the automatic re-cluster: faces indexing clustered since the last one */
-    int auto_min, auto_since;       /* auto_min 0: off (people_set_auto_recluster) */
-    double auto_fraction;
+    int auto_min, auto_since;
+    double auto_fraction;           /* <= 0: off (people_set_auto_recluster) */
     /* the background re-cluster */
     pthread_mutex_t job_mu;
     pthread_t job_thread;
