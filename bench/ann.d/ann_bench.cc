@@ -343,7 +343,7 @@ static void sweep(const Data &ds, Lib &lib, const std::vector<int> &params, LibR
 static void run_lib(const Data &ds, const std::string &name, int M, int efc, LibResult *out,
                     LibResult *exact_out) {
     std::vector<int> ef_grid = {10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128,
-                                160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024};
+                                160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 1024, 1280, 1536, 2048};
     std::vector<int> probe_grid = {1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
     Lib *lib = nullptr;
     if (name == "scry") lib = new ScryLib(M, efc);

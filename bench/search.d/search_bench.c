@@ -462,6 +462,10 @@ int main(int argc, char **argv) {
         int have_ix = search_index_stats(se, &hs) == SCRY_OK;
         printf("%8s RSS %.0f MiB = %.0f B per image (index %zu B per vector)\n", "", rss_kb / 1024.0,
                rss_kb * 1024.0 / target, have_ix && hs.live ? (hs.bytes_heap + hs.bytes_mapped) / hs.live : 0);
+        /* graph searches that found too few and were answered by an exact
+         * scan (islands in the graph; each costs a scan of every vector) */
+        printf("%8s graph searches answered exactly: %zu of %d queries x 2 passes\n", "",
+               have_ix ? hs.graph_short : 0, nq);
         if (getenv("SEARCH_BENCH_SLOW")) {
             /* the slowest queries of the warm pass, for profiling */
             for (int k = 0; k < 8; k++) {

@@ -254,6 +254,7 @@ struct hnsw_index {
     int64_t *touched;
     size_t touched_n, touched_cap;
     atomic_int cancel;           /* hnsw_compact_cancel */
+    atomic_size_t graph_short;   /* graph searches answered exactly: too few found */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -566,15 +567,33 @@ static int drain_sorted(scratch *s, size_t *out_n) {
 /* HNSW neighbour heuristic (paper, algorithm 4): walk candidates closest
  * first, keep one only if it is closer to the base than to every kept
  * neighbour -- this keeps links spread in different directions. cands are
- * sorted ascending; kept ones are compacted to the front. Returns count. */
+ * sorted ascending; kept ones are compacted to the front. Returns count.
+ *
+ * Duplicates (cosine metric): vectors that are the same point as the base
+ * -- a burst of identical shots, or images whose facts read alike -- all
+ * sit at distance 0 and come first, and the paper's strict test keeps every
+ * one of them, so a group of more than m duplicates links only to itself
+ * and becomes an island a search cannot leave (measured: 75 of 300 results
+ * at 1M images, so every such search fell back to an exact scan). At most
+ * half the links go to the base's duplicates (enough to keep the group
+ * connected), they prune nobody (to every other candidate they are the base
+ * itself), and the other half goes where the heuristic says. */
+#define DUP_EPS 1e-5f
 static size_t select_heuristic(const hnsw_index *ix, cand *cands, size_t n, size_t m) {
     const graph *g = &ix->g;
     if (n <= m) return n;
-    size_t kept = 0;
+    const int cosine = g->metric == HNSW_COSINE;
+    size_t kept = 0, dups = 0;
     for (size_t i = 0; i < n && kept < m; i++) {
+        int base_dup = cosine && cands[i].d <= -1.0f + DUP_EPS;
+        if (base_dup) {
+            if (dups < (m + 1) / 2) dups++, cands[kept++] = cands[i];
+            continue;
+        }
         const float *vi = vec_of(g, cands[i].id);
         int good = 1;
         for (size_t j = 0; j < kept; j++) {
+            if (cosine && cands[j].d <= -1.0f + DUP_EPS) continue;
             float dij = -ix->dot(vi, vec_of(g, cands[j].id), (size_t)g->dim);
             if (dij < cands[i].d) {
                 good = 0;
@@ -1117,6 +1136,7 @@ int hnsw_search(hnsw_index *ix, const float *query, int k, int ef, const hnsw_fi
         /* The graph search found too few eligible nodes although more exist
          * (heavy tombstoning or an unlucky filter): answer exactly. */
         if (s->rs_n < (size_t)k && s->rs_n < (size_t)(g->n - g->n_deleted)) exact = 1;
+        if (exact) atomic_fetch_add(&ix->graph_short, 1);
     }
     if (exact && (rc = scan_exact(ix, s, q, (size_t)k, &el))) goto nomem;
     emit(g, s, out, k, nout);
@@ -1302,6 +1322,7 @@ void hnsw_get_stats(hnsw_index *ix, hnsw_stats *st) {
     st->ef_construction = g->efc;
     st->max_level = g->max_level;
     st->metric = g->metric;
+    st->graph_short = atomic_load(&ix->graph_short);
     pthread_rwlock_unlock(&ix->lock);
 }
 

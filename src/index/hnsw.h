@@ -72,6 +72,8 @@ typedef struct hnsw_stats {
     size_t bytes_mapped;  /* bytes of file mapping still used in place */
     int dim, M, ef_construction, max_level;
     hnsw_metric metric;
+    size_t graph_short;   /* graph searches that found fewer than k eligible nodes
+                           * although more exist, and were answered by an exact scan */
 } hnsw_stats;
 
 typedef struct hnsw_index hnsw_index;

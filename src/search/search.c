@@ -923,13 +923,6 @@ static int passes(const qctx *qc, const cat_entry *e) {
 
 static double structured(const scry_query *q, const cat_entry *e, char *why, size_t cap);
 
-/* Keyword candidates: any image not failed (pending ones match by filename). */
-static int allow_kw_cb(int64_t rowid, void *ctx) {
-    const qctx *qc = ctx;
-    const cat_entry *e = catalog_get(qc->se->cat, rowid);
-    return e && passes(qc, e);
-}
-
 static int nconstraints(const scry_query *q) {
     return q->nobjects + q->ntexts + q->ncolors + __builtin_popcount((unsigned)q->photo_attrs);
 }
@@ -1247,34 +1240,74 @@ static void rowset_free(rowset *r) {
     memset(r, 0, sizeof *r);
 }
 
-static int allow_bits(int64_t label, void *ctx) {
-    const rowset *r = ctx;
-    return label >= 0 && label <= r->max && (r->bits[label >> 6] >> (label & 63) & 1);
+/* Index a set for membership tests: a bitset over rowids when they are
+ * dense enough that it costs at most about a byte per catalog image (SQLite
+ * and PostgreSQL rowids are), the ids sorted otherwise. */
+static int rowset_index(rowset *set, size_t total, scry_err *err) {
+    if (set->bits || !set->n) return SCRY_OK;
+    if (set->max / 64 + 1 <= (int64_t)(total / 8) + 1024) {
+        set->bits = calloc((size_t)(set->max / 64 + 1), sizeof *set->bits);
+        if (!set->bits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        for (size_t i = 0; i < set->n; i++) set->bits[set->ids[i] >> 6] |= 1ULL << (set->ids[i] & 63);
+    } else {
+        qsort(set->ids, set->n, sizeof *set->ids, cmp_i64);
+    }
+    return SCRY_OK;
 }
 
-/* The allowed sets among the ready images passing the hard filters: plain
- * (every one of them) and/or st (those also satisfying some constraint),
- * from one sequential scan of the catalog's hot fields. */
-static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset *st, scry_err *err) {
+/* Membership in an indexed set (rowset_index), as an hnsw_filter. */
+static int rowset_has(int64_t rowid, void *ctx) {
+    const rowset *r = ctx;
+    if (rowid < 0 || rowid > r->max || !r->n) return 0;
+    if (r->bits) return r->bits[rowid >> 6] >> (rowid & 63) & 1;
+    hnsw_label_set ls = {r->ids, r->n};
+    return hnsw_allow_sorted(rowid, &ls);
+}
+
+static void rowset_add(rowset *r, int64_t rowid) {
+    r->ids[r->n++] = rowid;
+    if (rowid > r->max) r->max = rowid;
+}
+
+/* The allowed sets among the images passing the hard filters, from one
+ * sequential scan of the catalog's hot fields: plain (every ready one),
+ * pending (the pending ones: the keyword index matches their filenames)
+ * and/or st (the ready ones also satisfying some constraint). Sets given
+ * are indexed for rowset_has. */
+static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset *pending, rowset *st,
+                        scry_err *err) {
     size_t total = catalog_count(se->cat);
-    if (plain && !(plain->ids = malloc((total + 1) * sizeof *plain->ids)))
-        return scry_fail(err, SCRY_ENOMEM, "out of memory");
-    if (st && !(st->ids = malloc((total + 1) * sizeof *st->ids)))
-        return scry_fail(err, SCRY_ENOMEM, "out of memory");
+    rowset *sets[3] = {plain, pending, st};
+    for (int i = 0; i < 3; i++)
+        if (sets[i] && !(sets[i]->ids = malloc((total + 1) * sizeof *sets[i]->ids)))
+            return scry_fail(err, SCRY_ENOMEM, "out of memory");
     const cat_hot *hot = catalog_hot(se->cat);
     for (size_t i = 0; i < total; i++) {
         const cat_hot *h = &hot[i];
-        if (h->status != CAT_READY || !passes_hot(qc, h)) continue;
-        if (plain) {
-            plain->ids[plain->n++] = h->rowid;
-            if (h->rowid > plain->max) plain->max = h->rowid;
+        if (h->status == CAT_FAILED || !passes_hot(qc, h)) continue;
+        if (h->status != CAT_READY) {
+            if (pending) rowset_add(pending, h->rowid);
+            continue;
         }
-        if (st && struct_any(qc->q, se->cat, i, h)) {
-            st->ids[st->n++] = h->rowid;
-            if (h->rowid > st->max) st->max = h->rowid;
-        }
+        if (plain) rowset_add(plain, h->rowid);
+        if (st && struct_any(qc->q, se->cat, i, h)) rowset_add(st, h->rowid);
+    }
+    for (int i = 0; i < 3; i++) {
+        int rc = sets[i] ? rowset_index(sets[i], total, err) : SCRY_OK;
+        if (rc) return rc;
     }
     return SCRY_OK;
+}
+
+/* Keyword candidates under hard filters: the ready images allowed, and
+ * the pending ones (filename matches). */
+typedef struct kw_allowed {
+    const rowset *plain, *pending;
+} kw_allowed;
+
+static int allow_kw_sets(int64_t rowid, void *ctx) {
+    const kw_allowed *a = ctx;
+    return rowset_has(rowid, (void *)a->plain) || rowset_has(rowid, (void *)a->pending);
 }
 
 /* Vector candidates among a set. A small set is scored exactly, vector by
@@ -1292,16 +1325,9 @@ static int vector_in(search_engine *se, const qvecs *qv, rowset *set, cand_set *
         }
         return SCRY_OK;
     }
-    hnsw_label_set ls = {set->ids, set->n};
-    hnsw_filter f = {hnsw_allow_sorted, &ls};
-    if (set->max / 64 < (int64_t)set->n * 4 + 1024) {
-        set->bits = calloc((size_t)(set->max / 64 + 1), sizeof *set->bits);
-        if (!set->bits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
-        for (size_t i = 0; i < set->n; i++) set->bits[set->ids[i] >> 6] |= 1ULL << (set->ids[i] & 63);
-        f = (hnsw_filter){allow_bits, set};
-    } else {
-        qsort(set->ids, set->n, sizeof *set->ids, cmp_i64);
-    }
+    rc = rowset_index(set, catalog_count(se->cat), err);
+    if (rc) return rc;
+    hnsw_filter f = {rowset_has, set};
     rc = vector_top(se, qv, &f, cs, err);
     return rc;
 }
@@ -1347,7 +1373,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     int filter_only = !q->residual[0] && !nconst && !(pq.nreq || pq.face_id) && p->mode == SEARCH_FUSED;
     int cap = CANDIDATES * 3 + 2 * SMALL_SET + (filter_only ? (int)total : 0) + 16;
     cand_set cs = {0};
-    rowset plain = {0}, st_set = {0};
+    rowset plain = {0}, pending = {0}, st_set = {0};
     cs.cap = cap;
     cs.hcap = 64;
     while (cs.hcap < cap * 2 + 2) cs.hcap *= 2;
@@ -1410,13 +1436,16 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
      * is needed; with them, the allowed set comes from a sequential catalog
      * scan (no per-node hash lookups in the index). The same scan yields the
      * set for the structured candidates (step 3). */
-    int need_plain = have_qvec && hard_filters(&qc), need_st = want_struct && have_qvec;
+    /* (the keyword search takes its allowed set from the same scan) */
+    int filtered = hard_filters(&qc);
+    int need_plain = filtered && (have_qvec || want_bm25), need_st = want_struct && have_qvec;
     if (need_plain || need_st) {
-        rc = scan_allowed(se, &qc, need_plain ? &plain : NULL, need_st ? &st_set : NULL, err);
+        rc = scan_allowed(se, &qc, need_plain ? &plain : NULL, need_plain && want_bm25 ? &pending : NULL,
+                          need_st ? &st_set : NULL, err);
         if (rc) goto done;
     }
     if (have_qvec) {
-        rc = need_plain ? vector_in(se, &qv, &plain, &cs, err) : vector_top(se, &qv, NULL, &cs, err);
+        rc = filtered ? vector_in(se, &qv, &plain, &cs, err) : vector_top(se, &qv, NULL, &cs, err);
         if (rc) goto done;
     }
     /* 2. keyword candidates: BM25 over the residual, label names and texts */
@@ -1428,8 +1457,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         /* A word only read in an image ("Sunset Plaza" on a sign) ranks below
          * one seen, unless the query asks for text. */
         float ocr_weight = q->ntexts > 0 || q->has_text == 1 ? 1.0f : OCR_UNASKED;
-        int nm = kwq ? kw_search(se->kw, kwq, k, ocr_weight, hard_filters(&qc) ? allow_kw_cb : NULL,
-                                 &qc, kh)
+        kw_allowed ka = {&plain, &pending};
+        int nm = kwq ? kw_search(se->kw, kwq, k, ocr_weight, filtered ? allow_kw_sets : NULL, &ka, kh)
                      : SCRY_ENOMEM;
         free(kwq);
         if (nm < 0) {
@@ -1586,6 +1615,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
 done:
     pthread_rwlock_unlock(&se->lock);
     rowset_free(&plain);
+    rowset_free(&pending);
     rowset_free(&st_set);
     free(cs.c);
     free(cs.keys);
