@@ -23,6 +23,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,9 @@ typedef struct term {
     uint32_t df;                /* live documents containing it */
     posting *p;
     uint32_t n, cap;
+    /* over every posting ever added (deletes leave them: still bounds):
+     * the score bound of a search's pruning (kw_search) */
+    float max_wtf, min_len;
 } term;
 
 typedef struct doc {
@@ -64,6 +68,8 @@ typedef struct doc {
 typedef struct kw_scratch {
     float *acc;                 /* all zero between searches */
     uint32_t acc_cap;
+    uint64_t *seen;             /* bit per slot: touched (pruned phase); all zero between searches */
+    uint32_t seen_cap;          /* in slots */
     uint32_t *touched;
     size_t touched_cap;
     struct kw_scratch *next;
@@ -81,6 +87,7 @@ struct kwindex {
     rowmap rows;                /* rowid -> doc slot */
     pthread_mutex_t pool_mu;
     kw_scratch *pool;
+    atomic_size_t pruned;       /* searches that skipped new documents (kw_pruned_searches) */
 };
 
 /* ---- words -------------------------------------------------------------------- */
@@ -286,6 +293,7 @@ void kw_free(kwindex *kw) {
         kw_scratch *nx = kw->pool->next;
         free(kw->pool->acc);
         free(kw->pool->touched);
+        free(kw->pool->seen);
         free(kw->pool);
         kw->pool = nx;
     }
@@ -309,6 +317,11 @@ static void kill_doc(kwindex *kw, uint32_t d) {
 }
 
 /* Drop dead documents: renumber slots, filter postings, rebuild the map. */
+static void term_bound(term *t, float wtf, float len) {
+    if (wtf > t->max_wtf) t->max_wtf = wtf;
+    if (t->n == 1 || len < t->min_len) t->min_len = len;
+}
+
 static int compact(kwindex *kw) {
     uint32_t *remap = malloc((kw->ndocs + 1) * sizeof *remap);
     if (!remap) return SCRY_ENOMEM;
@@ -463,6 +476,7 @@ int kw_put(kwindex *kw, const image_rec *r) {
         term *t = &kw->terms[a.ids[k]];
         t->p[t->n++] = (posting){slot, a.wtf[k]};
         t->df++;
+        term_bound(t, a.wtf[k], a.len);
     }
     free(a.wtf);
     kw->live++;
@@ -538,6 +552,14 @@ static int scratch_fit(kw_scratch *s, uint32_t ndocs, size_t ntouched) {
         s->acc = a;
         s->acc_cap = cap;
     }
+    if (s->seen_cap < ndocs) {
+        uint32_t cap = ndocs + ndocs / 4 + 1024;
+        uint64_t *b = calloc(cap / 64 + 1, sizeof *b);
+        if (!b) return SCRY_ENOMEM;
+        free(s->seen);
+        s->seen = b;
+        s->seen_cap = cap;
+    }
     if (s->touched_cap < ntouched) {
         size_t cap = ntouched + ntouched / 4 + 1024;
         uint32_t *t = malloc(cap * sizeof *t);
@@ -547,6 +569,37 @@ static int scratch_fit(kw_scratch *s, uint32_t ndocs, size_t ntouched) {
         s->touched_cap = cap;
     }
     return SCRY_OK;
+}
+
+/* Term-at-a-time BM25 with MaxScore-style pruning. Terms go rarest
+ * (highest score bound) first. Before a long posting list, the k-th best
+ * score so far among the allowed documents is a floor the final k-th best
+ * can only rise from; when the remaining terms together cannot lift an
+ * untouched document to it, no new document can enter the top k, and the
+ * remaining lists only add to documents already touched (a bit test per
+ * posting instead of two scattered reads and a write). Scores are exact:
+ * the pruning only skips documents that cannot be returned. A word such
+ * as "person" is in ~45% of photos, so at 1M images its list alone is
+ * 450k postings. */
+#define PRUNE_MIN_POSTINGS 16384
+
+typedef struct qorder {
+    int i;                      /* index into qterms */
+    float idf1, bound;          /* idf x (K1 + 1) x weight; most a posting can add */
+} qorder;
+
+/* The k-th best score among the touched documents allow() admits (0 when
+ * fewer than k): out is the heap's room. */
+static float kth_score(const kwindex *kw, const float *acc, const uint32_t *touched, size_t nt, int k,
+                       int (*allow)(int64_t, void *), void *ctx, kw_hit *out) {
+    int n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        kw_hit h = {kw->docs[touched[i]].rowid, acc[touched[i]], NULL};
+        if (n == k && !topk_weaker(&out[0], &h)) continue;
+        if (allow && !allow(h.rowid, ctx)) continue;
+        topk_offer(out, &n, k, h);
+    }
+    return n == k ? (float)out[0].score : 0;
 }
 
 int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
@@ -572,11 +625,40 @@ int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
     double N = kw->live, avgdl = kw->total_len / (N > 0 ? N : 1);
     /* norm(len) = K1 * (1 - B + B * len / avgdl) = c0 + c1 * len */
     float c0 = (float)(K1 * (1 - B)), c1 = (float)(K1 * B / (avgdl > 0 ? avgdl : 1));
+    qorder ord[2 * QUERY_TERMS];
+    int no = 0;
     for (int i = 0; i < q.n; i++) {
         const term *t = &kw->terms[q.ids[i]];
         if (!t->df) continue;
         float idf1 = (float)(log(1.0 + (N - t->df + 0.5) / (t->df + 0.5)) * (K1 + 1)) * q.w[i];
+        float bound = idf1 * t->max_wtf / (t->max_wtf + c0 + c1 * t->min_len);
+        qorder o = {i, idf1, bound};
+        int j = no++;
+        for (; j > 0 && ord[j - 1].bound < bound; j--) ord[j] = ord[j - 1];
+        ord[j] = o;
+    }
+    float rest[2 * QUERY_TERMS + 1];    /* rest[j]: the bounds of terms j.. summed */
+    rest[no] = 0;
+    for (int j = no - 1; j >= 0; j--) rest[j] = rest[j + 1] + ord[j].bound;
+    int pruned = 0;
+    for (int j = 0; j < no; j++) {
+        const term *t = &kw->terms[q.ids[ord[j].i]];
+        float idf1 = ord[j].idf1;
         const posting *p = t->p, *end = t->p + t->n;
+        if (!pruned && t->n >= PRUNE_MIN_POSTINGS && ntouched >= (size_t)k &&
+            rest[j] * 1.001f < kth_score(kw, acc, touched, ntouched, k, allow, ctx, out)) {
+            pruned = 1;
+            atomic_fetch_add(&mkw->pruned, 1);
+            for (size_t i = 0; i < ntouched; i++) s->seen[touched[i] >> 6] |= 1ULL << (touched[i] & 63);
+        }
+        if (pruned) {
+            for (; p < end; p++) {
+                if (!(s->seen[p->doc >> 6] >> (p->doc & 63) & 1)) continue;
+                float len = dlen[p->doc];
+                if (len >= 0) acc[p->doc] += idf1 * p->wtf / (p->wtf + c0 + c1 * len);
+            }
+            continue;
+        }
         for (; p < end; p++) {
             float len = dlen[p->doc];
             if (len < 0) continue;
@@ -590,6 +672,7 @@ int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
         uint32_t slot = touched[i];
         kw_hit h = {kw->docs[slot].rowid, acc[slot], NULL};
         acc[slot] = 0;          /* leaves the accumulator clean for the next search */
+        if (pruned) s->seen[slot >> 6] = 0;
         /* the cheap test first: allow() only for hits that would get in */
         if (n == k && !topk_weaker(&out[0], &h)) continue;
         if (allow && !allow(h.rowid, ctx)) continue;
@@ -599,6 +682,42 @@ int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
     topk_sort(out, n);
     return n;
 }
+
+typedef struct rarest {
+    const kwindex *kw;
+    int words;
+    int64_t best;               /* term id, -1: a word no document has read */
+    uint32_t best_df;
+} rarest;
+
+static void rarest_word(void *ctx, const char *t, float weight) {
+    (void)weight;
+    rarest *r = ctx;
+    char m[TERM_MAX + 2];
+    m[0] = OCR_MARK;
+    snprintf(m + 1, sizeof m - 1, "%s", t);
+    int64_t id = term_find(r->kw, m);
+    uint32_t df = id < 0 ? 0 : r->kw->terms[id].df;
+    if (!r->words++ || df < r->best_df) r->best = id, r->best_df = df;
+}
+
+int kw_read_docs(const kwindex *kw, const char *text, int64_t **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    rarest r = {kw, 0, -1, 0};
+    each_word(text, 1, rarest_word, &r);
+    if (!r.words) return SCRY_ENOTFOUND;
+    if (r.best < 0 || !r.best_df) return SCRY_OK;
+    const term *t = &kw->terms[r.best];
+    int64_t *ids = malloc((size_t)t->n * sizeof *ids);
+    if (!ids) return SCRY_ENOMEM;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (kw->docs[t->p[i].doc].alive) ids[(*n)++] = kw->docs[t->p[i].doc].rowid;
+    *out = ids;
+    return SCRY_OK;
+}
+
+size_t kw_pruned_searches(const kwindex *kw) { return atomic_load(&((kwindex *)kw)->pruned); }
 
 /* ---- snapshots ------------------------------------------------------------------- */
 
@@ -697,9 +816,16 @@ int kw_read(kwindex **out, snap_in *in) {
         kw->live++;
         kw->total_len += dc->len;
     }
-    for (uint32_t t = 0; !in->bad && t < kw->nterms; t++)
-        for (uint32_t i = 0; i < kw->terms[t].n; i++)
-            if (kw->terms[t].p[i].doc >= kw->ndocs) in->bad = 1;
+    for (uint32_t t = 0; !in->bad && t < kw->nterms; t++) {
+        term *tm = &kw->terms[t];
+        uint32_t n = tm->n;
+        tm->n = 0;
+        for (uint32_t i = 0; i < n && !in->bad; i++) {
+            if (tm->p[i].doc >= kw->ndocs) in->bad = 1;
+            else tm->n++, term_bound(tm, tm->p[i].wtf, kw->dlen[tm->p[i].doc]);
+        }
+        tm->n = n;
+    }
     if (!in->bad && row_rebuild(kw) != SCRY_OK) in->bad = 1;
     if (in->bad) {
         kw_free(kw);

@@ -61,6 +61,18 @@ size_t kw_count(const kwindex *kw);
 int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
               int (*allow)(int64_t rowid, void *ctx), void *ctx, kw_hit *out);
 
+/* The documents whose OCR text (as words, the way documents are indexed)
+ * holds the rarest word of text: candidates for a text constraint ("a sign
+ * that says OPEN"), which the caller verifies against the text itself.
+ * *out (malloc'd, the caller frees; NULL when none) gets their rowids, *n
+ * how many. SCRY_OK; SCRY_ENOTFOUND when text has no word the index keeps
+ * (all stopwords or symbols: look elsewhere); SCRY_ENOMEM. */
+int kw_read_docs(const kwindex *kw, const char *text, int64_t **out, size_t *n);
+
+/* Searches so far whose pruning skipped the documents only long posting
+ * lists would have added (they could not reach the top k). */
+size_t kw_pruned_searches(const kwindex *kw);
+
 /* Snapshots (search/snapshot.h): the dictionary, postings and documents as
  * bytes, and an index from them (SCRY_ECORRUPT when they do not parse). */
 struct snap_out;

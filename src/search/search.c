@@ -886,6 +886,13 @@ typedef struct qctx {
     int label_filter, emotion_filter;
     search_engine *se;
     const person_query *pq;     /* people asked for (or NULL) */
+    char texts_lc[SCRY_Q_MAX_TEXTS][SCRY_Q_TEXT_MAX]; /* q->texts lowercased, for scans */
+    /* Text constraints: 1, scans read every image's OCR text; 0, the
+     * candidates come from the keyword index's OCR words instead
+     * (text_docs, sorted, unique) and scans leave text out. */
+    int text_scan;
+    int64_t *text_docs;
+    size_t ntext_docs;
 } qctx;
 
 /* Hard filters: negations, text rules, dates, request filters, on the hot
@@ -1116,9 +1123,18 @@ static char *keyword_text(const scry_query *q) {
     return buf;
 }
 
-/* structured(q, entry i) > 0, from the hot fields (the full entry only for
- * an OCR text constraint on an image that has text). */
-static int struct_any(const scry_query *q, const catalog *cat, size_t i, const cat_hot *h) {
+/* Whether the image's OCR text holds one of the query's texts. */
+static int cat_text_found(const qctx *qc, const cat_entry *e) {
+    for (int k = 0; e->text_lc && k < qc->q->ntexts; k++)
+        if (qc->texts_lc[k][0] && strstr(e->text_lc, qc->texts_lc[k])) return 1;
+    return 0;
+}
+
+/* structured(q, entry i) > 0, from the hot fields (the OCR text only for
+ * a text constraint on an image that has text): an object scores only
+ * where its label, or its emotion, is seen, or when it allows none. */
+static int struct_any(const qctx *qc, const catalog *cat, size_t i, const cat_hot *h) {
+    const scry_query *q = qc->q;
     for (int k = 0; k < q->nobjects; k++) {
         const scry_query_object *o = &q->objects[k];
         if ((o->labels[0] & h->labels[0]) || (o->labels[1] & h->labels[1])) return 1;
@@ -1128,8 +1144,50 @@ static int struct_any(const scry_query *q, const catalog *cat, size_t i, const c
     for (int k = 0; k < q->ncolors; k++)
         if (h->image_colors >> q->colors[k] & 1) return 1;
     if (q->photo_attrs & h->photo_attrs) return 1;
-    if (q->ntexts && h->has_text) return structured(q, catalog_at(cat, i), NULL, 0) > 0;
+    if (q->ntexts && h->has_text && qc->text_scan && cat_text_found(qc, catalog_at(cat, i))) return 1;
     return 0;
+}
+
+/* Text constraints without a scan: the images whose OCR words hold each
+ * asked-for text's rarest word (the keyword index's OCR terms: "bus" also
+ * finds "BUSES", a text inside a longer word, "BAR" in "BARBER", is
+ * not found this way but still scores where other signals bring the image).
+ * Every text must have such a word; otherwise qc->text_scan stays 1. */
+static int text_candidates(search_engine *se, qctx *qc, scry_err *err) {
+    qc->text_scan = 1;
+    int64_t *all = NULL;
+    size_t n = 0;
+    for (int i = 0; i < qc->q->ntexts; i++) {
+        int64_t *ids;
+        size_t k;
+        int rc = kw_read_docs(se->kw, qc->q->texts[i], &ids, &k);
+        if (rc == SCRY_ENOTFOUND) {
+            free(all);
+            return SCRY_OK;
+        }
+        if (rc) {
+            free(all);
+            return scry_fail(err, rc, "out of memory");
+        }
+        int64_t *grown = k ? realloc(all, (n + k) * sizeof *all) : all;
+        if (k && !grown) {
+            free(ids);
+            free(all);
+            return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        }
+        all = grown;
+        if (k) memcpy(all + n, ids, k * sizeof *ids);
+        n += k;
+        free(ids);
+    }
+    qsort(all, n, sizeof *all, cmp_i64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!u || all[u - 1] != all[i]) all[u++] = all[i];
+    qc->text_docs = all;
+    qc->ntext_docs = u;
+    qc->text_scan = 0;
+    return SCRY_OK;
 }
 
 /* Whether anything but the ranking narrows the candidates. */
@@ -1279,7 +1337,7 @@ static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset
     size_t total = catalog_count(se->cat);
     rowset *sets[3] = {plain, pending, st};
     for (int i = 0; i < 3; i++)
-        if (sets[i] && !(sets[i]->ids = malloc((total + 1) * sizeof *sets[i]->ids)))
+        if (sets[i] && !(sets[i]->ids = malloc((total + (i == 2 ? qc->ntext_docs : 0) + 1) * sizeof *sets[i]->ids)))
             return scry_fail(err, SCRY_ENOMEM, "out of memory");
     const cat_hot *hot = catalog_hot(se->cat);
     for (size_t i = 0; i < total; i++) {
@@ -1290,7 +1348,15 @@ static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset
             continue;
         }
         if (plain) rowset_add(plain, h->rowid);
-        if (st && struct_any(qc->q, se->cat, i, h)) rowset_add(st, h->rowid);
+        if (st && struct_any(qc, se->cat, i, h)) rowset_add(st, h->rowid);
+    }
+    /* the text candidates the scan left out (those it kept are in already) */
+    for (size_t k = 0; st && k < qc->ntext_docs; k++) {
+        const cat_entry *e = catalog_get(se->cat, qc->text_docs[k]);
+        if (!e || e->status != CAT_READY || !passes(qc, e) || !cat_text_found(qc, e)) continue;
+        cat_hot h;
+        catalog_hot_fill(&h, e);
+        if (!struct_any(qc, se->cat, 0, &h)) rowset_add(st, e->rowid);
     }
     for (int i = 0; i < 3; i++) {
         int rc = sets[i] ? rowset_index(sets[i], total, err) : SCRY_OK;
@@ -1360,8 +1426,14 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         free(out->understood);
         out->understood = u;
     }
-    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se, npq ? &pq : NULL};
+    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se, npq ? &pq : NULL, {{0}}, 1, NULL, 0};
     if (p->label && *p->label && qc.label_filter < 0) qc.label_filter = SCRY_COCO_COUNT; /* none match */
+    for (int i = 0; i < q->ntexts; i++) {
+        size_t k = 0;
+        for (; q->texts[i][k] && k + 1 < sizeof qc.texts_lc[i]; k++)
+            qc.texts_lc[i][k] = (char)tolower((unsigned char)q->texts[i][k]);
+        qc.texts_lc[i][k] = 0;
+    }
     if (p->emotion && *p->emotion && qc.emotion_filter < 0) qc.emotion_filter = SCRY_EMOTION_COUNT;
 
     pthread_rwlock_rdlock(&se->lock);
@@ -1439,6 +1511,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     /* (the keyword search takes its allowed set from the same scan) */
     int filtered = hard_filters(&qc);
     int need_plain = filtered && (have_qvec || want_bm25), need_st = want_struct && have_qvec;
+    if (need_st && q->ntexts && (rc = text_candidates(se, &qc, err))) goto done;
     if (need_plain || need_st) {
         rc = scan_allowed(se, &qc, need_plain ? &plain : NULL, need_plain && want_bm25 ? &pending : NULL,
                           need_st ? &st_set : NULL, err);
@@ -1489,7 +1562,7 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         const cat_hot *hot = catalog_hot(se->cat);
         for (size_t i = 0; i < total; i++) {
             if (hot[i].status != CAT_READY || !passes_hot(&qc, &hot[i])) continue;
-            if (!struct_any(q, se->cat, i, &hot[i])) continue;
+            if (!struct_any(&qc, se->cat, i, &hot[i])) continue;
             const cat_entry *e = catalog_at(se->cat, i);
             double st = structured(q, e, NULL, 0);
             if (st <= 0) continue;
@@ -1617,6 +1690,7 @@ done:
     rowset_free(&plain);
     rowset_free(&pending);
     rowset_free(&st_set);
+    free(qc.text_docs);
     free(cs.c);
     free(cs.keys);
     free(cs.idx);

@@ -197,7 +197,20 @@ struct scry_lexicon {
      * WordNet walk. Same rules as the cache above, MAP_CACHE_SLOTS too. */
     map_cached *gloss_cache;
     int ngloss;
+    /* scry_lexicon_lemmas answers (the encoder asks for every word of
+     * every query and document, the query side for the projection's keys
+     * again): same rules, LEMMA_CACHE_SLOTS. */
+    struct lemma_cached *lemma_cache;
+    int nlemmas;
 };
+
+#define LEMMA_CACHE_SLOTS 4096
+#define LEMMA_CACHE_FORMS 4     /* callers asking for more bypass the cache */
+typedef struct lemma_cached {
+    char word[SCRY_LEX_WORD_MAX];   /* "" = empty slot */
+    char forms[LEMMA_CACHE_FORMS][SCRY_LEX_WORD_MAX];
+    int n;                          /* forms found, out of LEMMA_CACHE_FORMS asked */
+} lemma_cached;
 
 static map_cached *slot_in(map_cached *table, const char *word) {
     uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (MAP_CACHE_SLOTS - 1);
@@ -399,9 +412,10 @@ int scry_lexicon_open(scry_lexicon **out, scry_err *err) {
     if (lex) { /* NULL caches: no caching */
         lex->cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->cache);
         lex->gloss_cache = calloc(MAP_CACHE_SLOTS, sizeof *lex->gloss_cache);
+        lex->lemma_cache = calloc(LEMMA_CACHE_SLOTS, sizeof *lex->lemma_cache);
     }
     if (!lex || !(lex->table = calloc(TABLE_SLOTS, sizeof *lex->table))) {
-        if (lex) free(lex->cache), free(lex->gloss_cache);
+        if (lex) free(lex->cache), free(lex->gloss_cache), free(lex->lemma_cache);
         free(lex);
         return scry_fail(err, SCRY_ENOMEM, "out of memory");
     }
@@ -461,6 +475,7 @@ void scry_lexicon_close(scry_lexicon *lex) {
     if (!lex) return;
     free(lex->cache);
     free(lex->gloss_cache);
+    free(lex->lemma_cache);
     free(lex->table);
     free(lex);
 }
@@ -485,10 +500,32 @@ static int lemmas_locked(const char *word, char forms[][SCRY_LEX_WORD_MAX], int 
 }
 
 int scry_lexicon_lemmas(const scry_lexicon *lex, const char *word, char forms[][SCRY_LEX_WORD_MAX], int max) {
-    (void)lex; /* the lexicon's existence proves WordNet is initialised */
+    /* the lexicon's existence proves WordNet is initialised */
     if (!word || !*word || strlen(word) >= SCRY_LEX_WORD_MAX || max <= 0) return 0;
+    scry_lexicon *w = (scry_lexicon *)lex;      /* only its cache changes */
     pthread_mutex_lock(&wn_lock);
-    int n = lemmas_locked(word, forms, max);
+    int n;
+    if (!w || !w->lemma_cache || max > LEMMA_CACHE_FORMS) {
+        n = lemmas_locked(word, forms, max);
+    } else {
+        uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (LEMMA_CACHE_SLOTS - 1);
+        while (w->lemma_cache[i].word[0] && strcmp(w->lemma_cache[i].word, word) != 0)
+            i = (i + 1) & (LEMMA_CACHE_SLOTS - 1);
+        lemma_cached *c = &w->lemma_cache[i];
+        if (!c->word[0]) {
+            if (w->nlemmas >= LEMMA_CACHE_SLOTS * 3 / 4) {
+                memset(w->lemma_cache, 0, LEMMA_CACHE_SLOTS * sizeof *w->lemma_cache);
+                w->nlemmas = 0;
+                c = &w->lemma_cache[(uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) &
+                                    (LEMMA_CACHE_SLOTS - 1)];
+            }
+            c->n = lemmas_locked(word, c->forms, LEMMA_CACHE_FORMS);
+            snprintf(c->word, sizeof c->word, "%s", word);
+            w->nlemmas++;
+        }
+        n = c->n < max ? c->n : max;
+        memcpy(forms, c->forms, (size_t)n * sizeof forms[0]);
+    }
     pthread_mutex_unlock(&wn_lock);
     return n;
 }

@@ -110,6 +110,68 @@ static void test_bm25_ranking_updates_deletes(void **state) {
     kw_free(kw);
 }
 
+/* The pruning of long posting lists (kw_search) returns exactly what a
+ * search without it returns: same documents, same scores, same order --
+ * with and without a filter, and after deletes. A search for k = every
+ * document never prunes (it has no k-th best to beat), so it is the
+ * reference. */
+static void test_pruning_is_exact(void **state) {
+    (void)state;
+    enum { NDOCS = 40000 };
+    kwindex *kw = kw_new();
+    assert_non_null(kw);
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < NDOCS; i++) {
+        char cap[256] = "a photo";
+        size_t n = strlen(cap);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (x % 100 < 45) n += (size_t)snprintf(cap + n, sizeof cap - n, " person");
+        if (x / 100 % 100 < 45) n += (size_t)snprintf(cap + n, sizeof cap - n, " grass");
+        if (x / 10000 % 1000 < 15) n += (size_t)snprintf(cap + n, sizeof cap - n, " zebra");
+        if (x / 10000000 % 1000 < 300) n += (size_t)snprintf(cap + n, sizeof cap - n, " kite");
+        for (int f = 0; f < (int)(x >> 60); f++) {   /* lengths vary: BM25's norm matters */
+            char w[16];
+            word_of((int)(x >> 40 & 1023) + f, w);
+            n += (size_t)snprintf(cap + n, sizeof cap - n, " %s", w);
+        }
+        image_rec r = rec(i + 1, "IMG.jpg", cap, NULL);
+        assert_int_equal(kw_put(kw, &r), SCRY_OK);
+    }
+    kw_hit *all = malloc(NDOCS * sizeof *all), *top = malloc(NDOCS * sizeof *top);
+    /* "kite grass person" at k = 9000: after "kite" (30% of the photos) the
+     * two lists left can still lift a document past the k-th best (grass
+     * and person together outscore kite alone, and ~8,400 documents have
+     * kite and more), so they must not be cut there */
+    const char *queries[] = {"zebra kite person grass", "kite grass person", "kite grass person",
+                             "zebra grass photo", "person"};
+    const int ks[] = {50, 50, 9000, 50, 50};
+    for (int round = 0; round < 2; round++) {
+        if (round == 1)
+            for (int i = 1; i <= NDOCS; i += 7) kw_remove(kw, i);      /* deletes leave tombstones */
+        for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi++)
+            for (int filtered = 0; filtered < 2; filtered++) {
+                int (*allow)(int64_t, void *) = filtered ? only_even : NULL;
+                int na = kw_search(kw, queries[qi], NDOCS, 1.0f, allow, NULL, all);
+                size_t before = kw_pruned_searches(kw);
+                int K = ks[qi];
+                int nt = kw_search(kw, queries[qi], K, 1.0f, allow, NULL, top);
+                assert_true(na >= K);
+                assert_int_equal(nt, K);
+                for (int i = 0; i < K; i++) {
+                    assert_int_equal(top[i].rowid, all[i].rowid);
+                    assert_true(top[i].score == all[i].score);
+                }
+                /* the rare words' documents outscore what "person" and
+                 * "grass" alone could add: those lists are pruned */
+                if (qi < 2) assert_int_equal(kw_pruned_searches(kw), before + 1);
+            }
+    }
+    assert_true(kw_pruned_searches(kw) >= 8);
+    free(all);
+    free(top);
+    kw_free(kw);
+}
+
 static void test_compaction_keeps_live_documents(void **state) {
     (void)state;
     kwindex *kw = kw_new();
@@ -138,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_terms_conflate_inflections),
         cmocka_unit_test(test_bm25_ranking_updates_deletes),
         cmocka_unit_test(test_compaction_keeps_live_documents),
+        cmocka_unit_test(test_pruning_is_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
