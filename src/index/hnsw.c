@@ -1177,6 +1177,46 @@ done:
     return rc;
 }
 
+int hnsw_exact_among(hnsw_index *ix, const float *query, int k, const int64_t *labels, size_t nlabels,
+                     hnsw_hit *out, int *nout, scry_err *err) {
+    int rc = check_query(ix, query, k, out, nout, err);
+    if (rc) return rc;
+    graph *g = &ix->g;
+    pthread_rwlock_rdlock(&ix->lock);
+    scratch *s = scratch_get(ix);
+    if (!s) {
+        pthread_rwlock_unlock(&ix->lock);
+        return scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
+    }
+    const float *q = query;
+    if (g->metric == HNSW_COSINE && (rc = prepare_vector(ix, query, s->qbuf, err))) goto done;
+    if (g->metric == HNSW_COSINE) q = s->qbuf;
+    if (grow_cands(&s->rs, &s->rs_cap, (size_t)k + 2)) {
+        rc = scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
+        goto done;
+    }
+    s->rs_n = 0;
+    float worst = FLT_MAX;
+    for (size_t i = 0; i < nlabels; i++) {
+        int64_t id = lmap_find(g, labels[i]);
+        if (id < 0 || (g->flags[id] & FLAG_DELETED)) continue;
+        float d = -ix->dot(q, vec_of(g, (uint32_t)id), (size_t)g->dim);
+        if (s->rs_n < (size_t)k) {
+            maxheap_push(s->rs, &s->rs_n, (cand){d, (uint32_t)id});
+            worst = s->rs[0].d;
+        } else if (d < worst) {
+            maxheap_pop(s->rs, &s->rs_n);
+            maxheap_push(s->rs, &s->rs_n, (cand){d, (uint32_t)id});
+            worst = s->rs[0].d;
+        }
+    }
+    emit(g, s, out, k, nout);
+done:
+    scratch_put(ix, s);
+    pthread_rwlock_unlock(&ix->lock);
+    return rc;
+}
+
 /* Compaction runs in three phases so that neither searches nor writers
  * wait for the rebuild:
  *   1. (writer_mu, briefly) note the node count n0 and start the touched-label

@@ -103,6 +103,12 @@ int hnsw_search(hnsw_index *idx, const float *query, int k, int ef, const hnsw_f
 int hnsw_exact_search(hnsw_index *idx, const float *query, int k, const hnsw_filter *filter,
                       hnsw_hit *out, int *nout, scry_err *err);
 
+/* Exact top-k among the given labels only (unknown and deleted ones are
+ * skipped; each is looked up, none is scanned for): a small allowed set
+ * costs its own size, not the index's. Duplicate labels may repeat. */
+int hnsw_exact_among(hnsw_index *ix, const float *query, int k, const int64_t *labels, size_t nlabels,
+                     hnsw_hit *out, int *nout, scry_err *err);
+
 /* Rebuild the graph from live vectors, dropping tombstones. Neither
  * searches nor writers wait for the rebuild: searches use the old graph,
  * writes go to the old graph and are replayed into the new one; writers

@@ -588,18 +588,14 @@ typedef struct qorder {
     float idf1, bound;          /* idf x (K1 + 1) x weight; most a posting can add */
 } qorder;
 
-/* The k-th best score among the touched documents allow() admits (0 when
- * fewer than k): out is the heap's room. */
-static float kth_score(const kwindex *kw, const float *acc, const uint32_t *touched, size_t nt, int k,
-                       int (*allow)(int64_t, void *), void *ctx, kw_hit *out) {
+/* Whether k of the touched documents allow() admits already score above
+ * floor (then the k-th best does, and will). Stops at the k-th. */
+static int k_above(const kwindex *kw, const float *acc, const uint32_t *touched, size_t nt, int k,
+                   float floor, int (*allow)(int64_t, void *), void *ctx) {
     int n = 0;
-    for (size_t i = 0; i < nt; i++) {
-        kw_hit h = {kw->docs[touched[i]].rowid, acc[touched[i]], NULL};
-        if (n == k && !topk_weaker(&out[0], &h)) continue;
-        if (allow && !allow(h.rowid, ctx)) continue;
-        topk_offer(out, &n, k, h);
-    }
-    return n == k ? (float)out[0].score : 0;
+    for (size_t i = 0; i < nt && n < k; i++)
+        if (acc[touched[i]] > floor && (!allow || allow(kw->docs[touched[i]].rowid, ctx))) n++;
+    return n >= k;
 }
 
 int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
@@ -646,7 +642,7 @@ int kw_search(const kwindex *kw, const char *text, int k, float ocr_weight,
         float idf1 = ord[j].idf1;
         const posting *p = t->p, *end = t->p + t->n;
         if (!pruned && t->n >= PRUNE_MIN_POSTINGS && ntouched >= (size_t)k &&
-            rest[j] * 1.001f < kth_score(kw, acc, touched, ntouched, k, allow, ctx, out)) {
+            k_above(kw, acc, touched, ntouched, k, rest[j] * 1.001f, allow, ctx)) {
             pruned = 1;
             atomic_fetch_add(&mkw->pruned, 1);
             for (size_t i = 0; i < ntouched; i++) s->seen[touched[i] >> 6] |= 1ULL << (touched[i] & 63);

@@ -893,6 +893,12 @@ typedef struct qctx {
     int text_scan;
     int64_t *text_docs;
     size_t ntext_docs;
+    /* struct_any's hot tests folded into masks (any_masks_init): an image
+     * satisfies some constraint when it shares a bit with one of them */
+    uint64_t any_labels[2];
+    uint16_t any_colors;
+    uint8_t any_emotions, any_attrs, any_all;
+    int filtered;               /* hard_filters(): scans must ask passes_hot */
 } qctx;
 
 /* Hard filters: negations, text rules, dates, request filters, on the hot
@@ -1134,18 +1140,25 @@ static int cat_text_found(const qctx *qc, const cat_entry *e) {
  * a text constraint on an image that has text): an object scores only
  * where its label, or its emotion, is seen, or when it allows none. */
 static int struct_any(const qctx *qc, const catalog *cat, size_t i, const cat_hot *h) {
+    if ((h->labels[0] & qc->any_labels[0]) || (h->labels[1] & qc->any_labels[1]) || qc->any_all ||
+        (h->emotions & qc->any_emotions) || (h->image_colors & qc->any_colors) || (h->photo_attrs & qc->any_attrs))
+        return 1;
+    const scry_query *q = qc->q;
+    if (q->ntexts && h->has_text && qc->text_scan && cat_text_found(qc, catalog_at(cat, i))) return 1;
+    return 0;
+}
+
+static void any_masks_init(qctx *qc) {
     const scry_query *q = qc->q;
     for (int k = 0; k < q->nobjects; k++) {
         const scry_query_object *o = &q->objects[k];
-        if ((o->labels[0] & h->labels[0]) || (o->labels[1] & h->labels[1])) return 1;
-        if (o->min_count == 0 && o->max_count >= 0) return 1;      /* "at most 2 dogs" */
-        if (o->emotion >= 0 && (h->emotions >> o->emotion & 1)) return 1;
+        qc->any_labels[0] |= o->labels[0];
+        qc->any_labels[1] |= o->labels[1];
+        if (o->min_count == 0 && o->max_count >= 0) qc->any_all = 1;  /* "at most 2 dogs" */
+        if (o->emotion >= 0) qc->any_emotions |= (uint8_t)(1u << o->emotion);
     }
-    for (int k = 0; k < q->ncolors; k++)
-        if (h->image_colors >> q->colors[k] & 1) return 1;
-    if (q->photo_attrs & h->photo_attrs) return 1;
-    if (q->ntexts && h->has_text && qc->text_scan && cat_text_found(qc, catalog_at(cat, i))) return 1;
-    return 0;
+    for (int k = 0; k < q->ncolors; k++) qc->any_colors |= (uint16_t)(1u << q->colors[k]);
+    qc->any_attrs = (uint8_t)q->photo_attrs;
 }
 
 /* Text constraints without a scan: the images whose OCR words hold each
@@ -1342,7 +1355,7 @@ static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset
     const cat_hot *hot = catalog_hot(se->cat);
     for (size_t i = 0; i < total; i++) {
         const cat_hot *h = &hot[i];
-        if (h->status == CAT_FAILED || !passes_hot(qc, h)) continue;
+        if (h->status == CAT_FAILED || (qc->filtered && !passes_hot(qc, h))) continue;
         if (h->status != CAT_READY) {
             if (pending) rowset_add(pending, h->rowid);
             continue;
@@ -1391,6 +1404,20 @@ static int vector_in(search_engine *se, const qvecs *qv, rowset *set, cand_set *
         }
         return SCRY_OK;
     }
+    /* Where the index would answer exactly anyway (a set under 5% of it, or
+     * a few thousand: hnsw.c), look the members up instead of testing
+     * every node against the set: at 1M images a 30k set costs 30k
+     * lookups, not 1M tests. */
+    size_t indexed = hnsw_count(se->index);
+    if ((double)set->n < 0.05 * (double)indexed || set->n < 8192) {
+        hnsw_hit *hits = malloc(CANDIDATES * sizeof *hits);
+        if (!hits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
+        int nh = 0;
+        rc = hnsw_exact_among(se->index, qv->ann, CANDIDATES, set->ids, set->n, hits, &nh, err);
+        if (rc == SCRY_OK) add_hits(se, qv, hits, nh, cs);
+        free(hits);
+        return rc;
+    }
     rc = rowset_index(set, catalog_count(se->cat), err);
     if (rc) return rc;
     hnsw_filter f = {rowset_has, set};
@@ -1426,7 +1453,15 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         free(out->understood);
         out->understood = u;
     }
-    qctx qc = {p, q, scry_coco_index(p->label), scry_emotion_index(p->emotion), se, npq ? &pq : NULL, {{0}}, 1, NULL, 0};
+    qctx qc;
+    memset(&qc, 0, sizeof qc);
+    qc.p = p;
+    qc.q = q;
+    qc.label_filter = scry_coco_index(p->label);
+    qc.emotion_filter = scry_emotion_index(p->emotion);
+    qc.se = se;
+    qc.pq = npq ? &pq : NULL;
+    qc.text_scan = 1;
     if (p->label && *p->label && qc.label_filter < 0) qc.label_filter = SCRY_COCO_COUNT; /* none match */
     for (int i = 0; i < q->ntexts; i++) {
         size_t k = 0;
@@ -1510,6 +1545,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
      * set for the structured candidates (step 3). */
     /* (the keyword search takes its allowed set from the same scan) */
     int filtered = hard_filters(&qc);
+    qc.filtered = filtered;
+    any_masks_init(&qc);
     int need_plain = filtered && (have_qvec || want_bm25), need_st = want_struct && have_qvec;
     if (need_st && q->ntexts && (rc = text_candidates(se, &qc, err))) goto done;
     if (need_plain || need_st) {

@@ -405,6 +405,18 @@ static void test_filters(void **state) {
         assert_int_equal(ng, 10);
         truth(base, N, DIM, q, 10, hnsw_allow_sorted, &set, NULL, want);
         for (int i = 0; i < 10; i++) assert_int_equal(got[i].label, want[i]);
+        /* the same set looked up member by member (unsorted, with an
+         * unknown label and a removed one among them) */
+        int64_t among[27];
+        for (int i = 0; i < 25; i++) among[i] = small[24 - i];
+        among[25] = 987654321;
+        among[26] = 17 + 25 * 151 + 1;  /* odd (the even-only part below), removed before the first query */
+        if (qi == 0) assert_int_equal(hnsw_remove(ix, among[26]), SCRY_OK);
+        hnsw_hit am[10];
+        int na = 0;
+        assert_int_equal(hnsw_exact_among(ix, q, 10, among, 27, am, &na, &err), SCRY_OK);
+        assert_int_equal(na, 10);
+        for (int i = 0; i < 10; i++) assert_int_equal(am[i].label, want[i]);
     }
     /* allow-list smaller than k */
     hnsw_label_set tiny = {small, 3};
