@@ -23,6 +23,12 @@
  * applied identically to documents and queries ("dogs" = "dog", "buses" =
  * "bus", "puppies" = "puppy").
  *
+ * Searches run term at a time, rarest term first, and prune (MaxScore):
+ * once k documents score more than the terms left could give a document
+ * not yet seen, the long lists that remain ("person": ~45% of photos) only
+ * add to documents already seen. The result is the same as without the
+ * pruning; at 1M images it skips most of the work of common words.
+ *
  * Deletes and replacements tombstone the old document (its terms' document
  * frequencies are decremented at once); postings of dead documents are
  * skipped by searches and dropped by a compaction once they make up half of

@@ -1193,7 +1193,7 @@ static int text_candidates(search_engine *se, qctx *qc, scry_err *err) {
         n += k;
         free(ids);
     }
-    qsort(all, n, sizeof *all, cmp_i64);
+    if (n) qsort(all, n, sizeof *all, cmp_i64);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
         if (!u || all[u - 1] != all[i]) all[u++] = all[i];

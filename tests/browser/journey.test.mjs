@@ -33,6 +33,12 @@ describe('the journey', { concurrency: false }, () => {
     await page.goto(server.base + '/');
     const box = page.getByRole('searchbox', { name: 'Search images' });
     await box.waitFor();
+    // The header renders its search box disabled until the server has said
+    // whether a key is needed: wait for that, it is what "ready" means.
+    await page.waitForFunction(() => {
+      const e = document.querySelector('input[type=search]');
+      return e && !e.disabled;
+    }, null, { timeout: 15000 });
     assert.equal(await box.isEnabled(), true);
     const ready = Date.now() - t0;
     const fcp = await page.evaluate(() => {
