@@ -1053,6 +1053,18 @@ static void emit(const graph *g, scratch *s, hnsw_hit *out, int k, int *nout) {
 }
 
 /* Exact scan into s->rs keeping the k best eligible. */
+/* Top-k of the heap s->rs: offer candidate (d, id), *worst its weakest. */
+static inline void offer_exact(scratch *s, size_t k, float d, uint32_t id, float *worst) {
+    if (s->rs_n < k) {
+        maxheap_push(s->rs, &s->rs_n, (cand){d, id});
+        *worst = s->rs[0].d;
+    } else if (d < *worst) {
+        maxheap_pop(s->rs, &s->rs_n);
+        maxheap_push(s->rs, &s->rs_n, (cand){d, id});
+        *worst = s->rs[0].d;
+    }
+}
+
 static int scan_exact(const hnsw_index *ix, scratch *s, const float *q, size_t k,
                       const eligibility *el) {
     const graph *g = &ix->g;
@@ -1061,15 +1073,7 @@ static int scan_exact(const hnsw_index *ix, scratch *s, const float *q, size_t k
     float worst = FLT_MAX;
     for (uint32_t id = 0; id < g->n; id++) {
         if (!eligible(g, id, el)) continue;
-        float d = -ix->dot(q, vec_of(g, id), (size_t)g->dim);
-        if (s->rs_n < k) {
-            maxheap_push(s->rs, &s->rs_n, (cand){d, id});
-            worst = s->rs[0].d;
-        } else if (d < worst) {
-            maxheap_pop(s->rs, &s->rs_n);
-            maxheap_push(s->rs, &s->rs_n, (cand){d, id});
-            worst = s->rs[0].d;
-        }
+        offer_exact(s, k, -ix->dot(q, vec_of(g, id), (size_t)g->dim), id, &worst);
     }
     return SCRY_OK;
 }
@@ -1149,8 +1153,10 @@ nomem:
     goto done;
 }
 
-int hnsw_exact_search(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter,
-                      hnsw_hit *out, int *nout, scry_err *err) {
+/* Exact top-k among the listed labels (lookups), or with labels NULL over
+ * every eligible node (a scan). */
+static int exact_run(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter,
+                     const int64_t *labels, size_t nlabels, hnsw_hit *out, int *nout, scry_err *err) {
     int rc = check_query(ix, query, k, out, nout, err);
     if (rc) return rc;
     graph *g = &ix->g;
@@ -1165,9 +1171,20 @@ int hnsw_exact_search(hnsw_index *ix, const float *query, int k, const hnsw_filt
         if ((rc = prepare_vector(ix, query, s->qbuf, err))) goto done;
         q = s->qbuf;
     }
-    eligibility el = {1, filter && filter->allow ? filter : NULL};
-    if ((rc = scan_exact(ix, s, q, (size_t)k, &el))) {
-        rc = scry_fail(err, rc, "hnsw: out of memory");
+    if (!labels) {
+        eligibility el = {1, filter && filter->allow ? filter : NULL};
+        rc = scan_exact(ix, s, q, (size_t)k, &el);
+    } else if (!(rc = grow_cands(&s->rs, &s->rs_cap, (size_t)k + 2))) {
+        s->rs_n = 0;
+        float worst = FLT_MAX;
+        for (size_t i = 0; i < nlabels; i++) {
+            int64_t id = lmap_find(g, labels[i]);
+            if (id < 0 || (g->flags[id] & FLAG_DELETED)) continue;
+            offer_exact(s, (size_t)k, -ix->dot(q, vec_of(g, (uint32_t)id), (size_t)g->dim), (uint32_t)id, &worst);
+        }
+    }
+    if (rc) {
+        rc = scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
         goto done;
     }
     emit(g, s, out, k, nout);
@@ -1177,44 +1194,15 @@ done:
     return rc;
 }
 
+int hnsw_exact_search(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter,
+                      hnsw_hit *out, int *nout, scry_err *err) {
+    return exact_run(ix, query, k, filter, NULL, 0, out, nout, err);
+}
+
 int hnsw_exact_among(hnsw_index *ix, const float *query, int k, const int64_t *labels, size_t nlabels,
                      hnsw_hit *out, int *nout, scry_err *err) {
-    int rc = check_query(ix, query, k, out, nout, err);
-    if (rc) return rc;
-    graph *g = &ix->g;
-    pthread_rwlock_rdlock(&ix->lock);
-    scratch *s = scratch_get(ix);
-    if (!s) {
-        pthread_rwlock_unlock(&ix->lock);
-        return scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
-    }
-    const float *q = query;
-    if (g->metric == HNSW_COSINE && (rc = prepare_vector(ix, query, s->qbuf, err))) goto done;
-    if (g->metric == HNSW_COSINE) q = s->qbuf;
-    if (grow_cands(&s->rs, &s->rs_cap, (size_t)k + 2)) {
-        rc = scry_fail(err, SCRY_ENOMEM, "hnsw: out of memory");
-        goto done;
-    }
-    s->rs_n = 0;
-    float worst = FLT_MAX;
-    for (size_t i = 0; i < nlabels; i++) {
-        int64_t id = lmap_find(g, labels[i]);
-        if (id < 0 || (g->flags[id] & FLAG_DELETED)) continue;
-        float d = -ix->dot(q, vec_of(g, (uint32_t)id), (size_t)g->dim);
-        if (s->rs_n < (size_t)k) {
-            maxheap_push(s->rs, &s->rs_n, (cand){d, (uint32_t)id});
-            worst = s->rs[0].d;
-        } else if (d < worst) {
-            maxheap_pop(s->rs, &s->rs_n);
-            maxheap_push(s->rs, &s->rs_n, (cand){d, (uint32_t)id});
-            worst = s->rs[0].d;
-        }
-    }
-    emit(g, s, out, k, nout);
-done:
-    scratch_put(ix, s);
-    pthread_rwlock_unlock(&ix->lock);
-    return rc;
+    static const int64_t none = 0;
+    return exact_run(ix, query, k, NULL, labels ? labels : &none, labels ? nlabels : 0, out, nout, err);
 }
 
 /* Compaction runs in three phases so that neither searches nor writers
