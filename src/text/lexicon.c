@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,24 +213,39 @@ typedef struct lemma_cached {
     int n;                          /* forms found, out of LEMMA_CACHE_FORMS asked */
 } lemma_cached;
 
+/* The caches are open-addressing tables of entries that begin with their
+ * word ("" = empty): the slot of word in one (slots a power of two), and a
+ * slot to fill, the table emptied first when 3/4 full. The caller holds
+ * wn_lock, the lexicon's one lock over its one mutable part. */
+static void *probe_in(void *table, size_t elem, size_t slots, const char *word) {
+    uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (uint32_t)(slots - 1);
+    for (;; i = (i + 1) & (uint32_t)(slots - 1)) {
+        char *w = (char *)table + (size_t)i * elem;
+        if (!w[0] || strcmp(w, word) == 0) return w;
+    }
+}
+
+static void *claim_in(void *table, size_t elem, size_t slots, int *n, const char *word) {
+    if (*n >= (int)(slots * 3 / 4)) {
+        memset(table, 0, slots * elem);
+        *n = 0;
+    }
+    char *c = probe_in(table, elem, slots, word);
+    if (!c[0]) (*n)++;
+    return c;
+}
+
+_Static_assert(offsetof(map_cached, word) == 0 && offsetof(lemma_cached, word) == 0,
+               "cache entries begin with their word");
+
 static map_cached *slot_in(map_cached *table, const char *word) {
-    uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (MAP_CACHE_SLOTS - 1);
-    while (table[i].word[0] && strcmp(table[i].word, word) != 0) i = (i + 1) & (MAP_CACHE_SLOTS - 1);
-    return &table[i];
+    return probe_in(table, sizeof *table, MAP_CACHE_SLOTS, word);
 }
 
 static map_cached *cache_slot(const scry_lexicon *lex, const char *word) { return slot_in(lex->cache, word); }
 
-/* A slot for word in a cache, emptied first when 3/4 full; caller holds
- * wn_lock, the lexicon's one lock over its one mutable part. */
 static map_cached *cache_claim(map_cached *table, int *n, const char *word) {
-    if (*n >= MAP_CACHE_SLOTS * 3 / 4) {
-        memset(table, 0, MAP_CACHE_SLOTS * sizeof *table);
-        *n = 0;
-    }
-    map_cached *c = slot_in(table, word);
-    if (!c->word[0]) (*n)++;
-    return c;
+    return claim_in(table, sizeof *table, MAP_CACHE_SLOTS, n, word);
 }
 
 static uint32_t slot_of(long off, int pos) {
@@ -508,20 +524,11 @@ int scry_lexicon_lemmas(const scry_lexicon *lex, const char *word, char forms[][
     if (!w || !w->lemma_cache || max > LEMMA_CACHE_FORMS) {
         n = lemmas_locked(word, forms, max);
     } else {
-        uint32_t i = (uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) & (LEMMA_CACHE_SLOTS - 1);
-        while (w->lemma_cache[i].word[0] && strcmp(w->lemma_cache[i].word, word) != 0)
-            i = (i + 1) & (LEMMA_CACHE_SLOTS - 1);
-        lemma_cached *c = &w->lemma_cache[i];
+        lemma_cached *c = probe_in(w->lemma_cache, sizeof *c, LEMMA_CACHE_SLOTS, word);
         if (!c->word[0]) {
-            if (w->nlemmas >= LEMMA_CACHE_SLOTS * 3 / 4) {
-                memset(w->lemma_cache, 0, LEMMA_CACHE_SLOTS * sizeof *w->lemma_cache);
-                w->nlemmas = 0;
-                c = &w->lemma_cache[(uint32_t)scry_fnv1a(SCRY_FNV1A_INIT, word, strlen(word)) &
-                                    (LEMMA_CACHE_SLOTS - 1)];
-            }
+            c = claim_in(w->lemma_cache, sizeof *c, LEMMA_CACHE_SLOTS, &w->nlemmas, word);
             c->n = lemmas_locked(word, c->forms, LEMMA_CACHE_FORMS);
             snprintf(c->word, sizeof c->word, "%s", word);
-            w->nlemmas++;
         }
         n = c->n < max ? c->n : max;
         memcpy(forms, c->forms, (size_t)n * sizeof forms[0]);
