@@ -21,6 +21,7 @@
 #include "search/rowmap.h"
 #include "search/snapshot.h"
 
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdatomic.h>
@@ -249,6 +250,7 @@ static int64_t term_intern(kwindex *kw, const char *s) {
     }
     term *t = &kw->terms[kw->nterms];
     memset(t, 0, sizeof *t);
+    t->min_len = FLT_MAX;       /* no posting yet (term_bound) */
     t->s = strdup(s);
     if (!t->s) return -1;
     size_t i = hash_str(s) & (kw->thcap - 1);
@@ -316,12 +318,14 @@ static void kill_doc(kwindex *kw, uint32_t d) {
     kw->total_len -= dc->len;
 }
 
-/* Drop dead documents: renumber slots, filter postings, rebuild the map. */
+/* A posting of weighted tf wtf in a document of length len joins t's
+ * bounds (min_len starts at FLT_MAX). */
 static void term_bound(term *t, float wtf, float len) {
     if (wtf > t->max_wtf) t->max_wtf = wtf;
-    if (t->n == 1 || len < t->min_len) t->min_len = len;
+    if (len < t->min_len) t->min_len = len;
 }
 
+/* Drop dead documents: renumber slots, filter postings, rebuild the map. */
 static int compact(kwindex *kw) {
     uint32_t *remap = malloc((kw->ndocs + 1) * sizeof *remap);
     if (!remap) return SCRY_ENOMEM;
@@ -572,15 +576,14 @@ static int scratch_fit(kw_scratch *s, uint32_t ndocs, size_t ntouched) {
 }
 
 /* Term-at-a-time BM25 with MaxScore-style pruning. Terms go rarest
- * (highest score bound) first. Before a long posting list, the k-th best
- * score so far among the allowed documents is a floor the final k-th best
- * can only rise from; when the remaining terms together cannot lift an
- * untouched document to it, no new document can enter the top k, and the
- * remaining lists only add to documents already touched (a bit test per
- * posting instead of two scattered reads and a write). Scores are exact:
- * the pruning only skips documents that cannot be returned. A word such
- * as "person" is in ~45% of photos, so at 1M images its list alone is
- * 450k postings. */
+ * (highest score bound) first. Before a long posting list: when k allowed
+ * documents already score more than the remaining terms together could
+ * give an untouched document (the k-th best can only rise), no new
+ * document can enter the top k, and the remaining lists only add to
+ * documents already touched (a bit test per posting instead of two
+ * scattered reads and a write). Scores are exact: the pruning only skips
+ * documents that cannot be returned. A word such as "person" is in ~45% of
+ * photos, so at 1M images its list alone is 450k postings. */
 #define PRUNE_MIN_POSTINGS 16384
 
 typedef struct qorder {
@@ -814,13 +817,11 @@ int kw_read(kwindex **out, snap_in *in) {
     }
     for (uint32_t t = 0; !in->bad && t < kw->nterms; t++) {
         term *tm = &kw->terms[t];
-        uint32_t n = tm->n;
-        tm->n = 0;
-        for (uint32_t i = 0; i < n && !in->bad; i++) {
+        tm->min_len = FLT_MAX;
+        for (uint32_t i = 0; i < tm->n && !in->bad; i++) {
             if (tm->p[i].doc >= kw->ndocs) in->bad = 1;
-            else tm->n++, term_bound(tm, tm->p[i].wtf, kw->dlen[tm->p[i].doc]);
+            else term_bound(tm, tm->p[i].wtf, kw->dlen[tm->p[i].doc]);
         }
-        tm->n = n;
     }
     if (!in->bad && row_rebuild(kw) != SCRY_OK) in->bad = 1;
     if (in->bad) {
