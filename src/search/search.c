@@ -941,11 +941,15 @@ static int nconstraints(const scry_query *q) {
 }
 
 /* Whether the image's OCR text holds text (ASCII case ignored). */
+static void text_lower(const char *text, char lc[SCRY_Q_TEXT_MAX]) {
+    size_t k = 0;
+    for (; text[k] && k + 1 < SCRY_Q_TEXT_MAX; k++) lc[k] = (char)tolower((unsigned char)text[k]);
+    lc[k] = 0;
+}
+
 static int text_found(const char *text, const cat_entry *e) {
     char lc[SCRY_Q_TEXT_MAX];
-    size_t k = 0;
-    for (; text[k] && k + 1 < sizeof lc; k++) lc[k] = (char)tolower((unsigned char)text[k]);
-    lc[k] = 0;
+    text_lower(text, lc);
     return e->text_lc && *lc && strstr(e->text_lc, lc);
 }
 
@@ -1303,6 +1307,7 @@ typedef struct rowset {
     size_t n;
     int64_t max;
     uint64_t *bits;             /* NULL when rowids are too sparse: ids sorted instead */
+    int indexed;                /* rowset_index has run: rowset_has may be asked */
 } rowset;
 
 static void rowset_free(rowset *r) {
@@ -1315,7 +1320,9 @@ static void rowset_free(rowset *r) {
  * dense enough that it costs at most about a byte per catalog image (SQLite
  * and PostgreSQL rowids are), the ids sorted otherwise. */
 static int rowset_index(rowset *set, size_t total, scry_err *err) {
-    if (set->bits || !set->n) return SCRY_OK;
+    if (set->indexed) return SCRY_OK;
+    set->indexed = 1;
+    if (!set->n) return SCRY_OK;
     if (set->max / 64 + 1 <= (int64_t)(total / 8) + 1024) {
         set->bits = calloc((size_t)(set->max / 64 + 1), sizeof *set->bits);
         if (!set->bits) return scry_fail(err, SCRY_ENOMEM, "out of memory");
@@ -1343,8 +1350,8 @@ static void rowset_add(rowset *r, int64_t rowid) {
 /* The allowed sets among the images passing the hard filters, from one
  * sequential scan of the catalog's hot fields: plain (every ready one),
  * pending (the pending ones: the keyword index matches their filenames)
- * and/or st (the ready ones also satisfying some constraint). Sets given
- * are indexed for rowset_has. */
+ * and/or st (the ready ones also satisfying some constraint). Indexing
+ * them for rowset_has is left to the user that needs it. */
 static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset *pending, rowset *st,
                         scry_err *err) {
     size_t total = catalog_count(se->cat);
@@ -1369,11 +1376,8 @@ static int scan_allowed(search_engine *se, const qctx *qc, rowset *plain, rowset
         if (!e || e->status != CAT_READY || !passes(qc, e) || !cat_text_found(qc, e)) continue;
         cat_hot h;
         catalog_hot_fill(&h, e);
+        /* (the slot argument is unused: with text_scan 0 no text is read) */
         if (!struct_any(qc, se->cat, 0, &h)) rowset_add(st, e->rowid);
-    }
-    for (int i = 0; i < 3; i++) {
-        int rc = sets[i] ? rowset_index(sets[i], total, err) : SCRY_OK;
-        if (rc) return rc;
     }
     return SCRY_OK;
 }
@@ -1463,13 +1467,8 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
     qc.pq = npq ? &pq : NULL;
     qc.text_scan = 1;
     if (p->label && *p->label && qc.label_filter < 0) qc.label_filter = SCRY_COCO_COUNT; /* none match */
-    for (int i = 0; i < q->ntexts; i++) {
-        size_t k = 0;
-        for (; q->texts[i][k] && k + 1 < sizeof qc.texts_lc[i]; k++)
-            qc.texts_lc[i][k] = (char)tolower((unsigned char)q->texts[i][k]);
-        qc.texts_lc[i][k] = 0;
-    }
     if (p->emotion && *p->emotion && qc.emotion_filter < 0) qc.emotion_filter = SCRY_EMOTION_COUNT;
+    for (int i = 0; i < q->ntexts; i++) text_lower(q->texts[i], qc.texts_lc[i]);
 
     pthread_rwlock_rdlock(&se->lock);
     size_t total = catalog_count(se->cat);
@@ -1567,6 +1566,10 @@ int search_run(search_engine *se, const search_params *p, search_response *out, 
         /* A word only read in an image ("Sunset Plaza" on a sign) ranks below
          * one seen, unless the query asks for text. */
         float ocr_weight = q->ntexts > 0 || q->has_text == 1 ? 1.0f : OCR_UNASKED;
+        if (filtered && ((rc = rowset_index(&plain, total, err)) || (rc = rowset_index(&pending, total, err)))) {
+            free(kwq);
+            goto done;
+        }
         kw_allowed ka = {&plain, &pending};
         int nm = kwq ? kw_search(se->kw, kwq, k, ocr_weight, filtered ? allow_kw_sets : NULL, &ka, kh)
                      : SCRY_ENOMEM;
