@@ -579,21 +579,23 @@ static int drain_sorted(scratch *s, size_t *out_n) {
  * connected), they prune nobody (to every other candidate they are the base
  * itself), and the other half goes where the heuristic says. */
 #define DUP_EPS 1e-5f
+static inline int same_as_base(const graph *g, const cand *c) {
+    return g->metric == HNSW_COSINE && c->d <= -1.0f + DUP_EPS;
+}
+
 static size_t select_heuristic(const hnsw_index *ix, cand *cands, size_t n, size_t m) {
     const graph *g = &ix->g;
     if (n <= m) return n;
-    const int cosine = g->metric == HNSW_COSINE;
     size_t kept = 0, dups = 0;
     for (size_t i = 0; i < n && kept < m; i++) {
-        int base_dup = cosine && cands[i].d <= -1.0f + DUP_EPS;
-        if (base_dup) {
+        if (same_as_base(g, &cands[i])) {
             if (dups < (m + 1) / 2) dups++, cands[kept++] = cands[i];
             continue;
         }
         const float *vi = vec_of(g, cands[i].id);
         int good = 1;
         for (size_t j = 0; j < kept; j++) {
-            if (cosine && cands[j].d <= -1.0f + DUP_EPS) continue;
+            if (same_as_base(g, &cands[j])) continue;
             float dij = -ix->dot(vi, vec_of(g, cands[j].id), (size_t)g->dim);
             if (dij < cands[i].d) {
                 good = 0;
@@ -1052,7 +1054,6 @@ static void emit(const graph *g, scratch *s, hnsw_hit *out, int k, int *nout) {
     *nout = (int)n;
 }
 
-/* Exact scan into s->rs keeping the k best eligible. */
 /* Top-k of the heap s->rs: offer candidate (d, id), *worst its weakest. */
 static inline void offer_exact(scratch *s, size_t k, float d, uint32_t id, float *worst) {
     if (s->rs_n < k) {
@@ -1065,6 +1066,7 @@ static inline void offer_exact(scratch *s, size_t k, float d, uint32_t id, float
     }
 }
 
+/* Exact scan into s->rs keeping the k best eligible. */
 static int scan_exact(const hnsw_index *ix, scratch *s, const float *q, size_t k,
                       const eligibility *el) {
     const graph *g = &ix->g;
@@ -1153,9 +1155,9 @@ nomem:
     goto done;
 }
 
-/* Exact top-k among the listed labels (lookups), or with labels NULL over
- * every eligible node (a scan). */
-static int exact_run(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter,
+/* Exact top-k: with among, of the listed labels (lookups); otherwise of
+ * every node the filter allows (a scan). */
+static int exact_run(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter, int among,
                      const int64_t *labels, size_t nlabels, hnsw_hit *out, int *nout, scry_err *err) {
     int rc = check_query(ix, query, k, out, nout, err);
     if (rc) return rc;
@@ -1171,7 +1173,7 @@ static int exact_run(hnsw_index *ix, const float *query, int k, const hnsw_filte
         if ((rc = prepare_vector(ix, query, s->qbuf, err))) goto done;
         q = s->qbuf;
     }
-    if (!labels) {
+    if (!among) {
         eligibility el = {1, filter && filter->allow ? filter : NULL};
         rc = scan_exact(ix, s, q, (size_t)k, &el);
     } else if (!(rc = grow_cands(&s->rs, &s->rs_cap, (size_t)k + 2))) {
@@ -1196,13 +1198,12 @@ done:
 
 int hnsw_exact_search(hnsw_index *ix, const float *query, int k, const hnsw_filter *filter,
                       hnsw_hit *out, int *nout, scry_err *err) {
-    return exact_run(ix, query, k, filter, NULL, 0, out, nout, err);
+    return exact_run(ix, query, k, filter, 0, NULL, 0, out, nout, err);
 }
 
 int hnsw_exact_among(hnsw_index *ix, const float *query, int k, const int64_t *labels, size_t nlabels,
                      hnsw_hit *out, int *nout, scry_err *err) {
-    static const int64_t none = 0;
-    return exact_run(ix, query, k, NULL, labels ? labels : &none, labels ? nlabels : 0, out, nout, err);
+    return exact_run(ix, query, k, NULL, 1, labels, labels ? nlabels : 0, out, nout, err);
 }
 
 /* Compaction runs in three phases so that neither searches nor writers
